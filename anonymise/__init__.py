@@ -1,0 +1,1 @@
+"""The privacy engine: pseudonyms, hierarchies, risk measures, anonymisation, disclosure control."""

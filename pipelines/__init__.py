@@ -1,0 +1,1 @@
+"""Zone A -> zone B pipeline stages: contracts, ingest, link, derive, orchestration."""

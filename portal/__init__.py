@@ -1,0 +1,1 @@
+"""Console entry point and shared settings for the research and statistics portal."""

@@ -1,0 +1,21 @@
+"""`portal`: one console command, thin subcommands over library functions."""
+
+from __future__ import annotations
+
+import typer
+
+from portal import cmd_synth
+
+app = typer.Typer(
+    name="portal",
+    help="Anonymised research and statistics portal for children's services and Early Help.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+for module in (cmd_synth,):
+    module.register(app)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,1 @@
+"""A synthetic county with ground truth: real data never enters this repository."""
