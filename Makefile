@@ -23,7 +23,7 @@ setup: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/portal synth --people $(DEMO_PEOPLE) --seed $(DEMO_SEED) --out $(DEMO_DIR)/raw
-	$(BIN)/portal run --raw $(DEMO_DIR)/raw --demo
+	@if $(BIN)/portal --help | grep -q " run "; then $(BIN)/portal run --raw $(DEMO_DIR)/raw --demo; else echo "make run: the pipeline (portal run) is not built yet; the portal will say what is missing."; fi
 
 run: demo
 	$(BIN)/streamlit run app.py --server.port $(PORT) --server.headless true

@@ -109,7 +109,9 @@ REFERRAL_SOURCES = (
 CIN_NEED = ("N1", "N2", "N3", "N4", "N5", "N6", "N7", "N8", "N9")
 
 
-def _person(*, dob_required: bool = True, address: bool = True, postcode: bool = True) -> tuple[Column, ...]:
+def _person(
+    *, dob_required: bool = True, address: bool = True, postcode: bool = True
+) -> tuple[Column, ...]:
     cols = [
         Column("forename", Kind.NAME, "Given name as recorded", Role.DIRECT_IDENTIFIER),
         Column("surname", Kind.NAME, "Family name as recorded", Role.DIRECT_IDENTIFIER),
@@ -188,14 +190,20 @@ EARLY_HELP = _register(
                 "Why the episode closed",
                 required=False,
                 codes=(
-                    "OUTCOMES_MET", "STEP_UP_CSC", "DISENGAGED", "MOVED_AWAY",
-                    "UNIVERSAL_SERVICES", "OTHER",
+                    "OUTCOMES_MET",
+                    "STEP_UP_CSC",
+                    "DISENGAGED",
+                    "MOVED_AWAY",
+                    "UNIVERSAL_SERVICES",
+                    "OTHER",
                 ),  # fmt: skip
             ),
             Column(
                 "stepped_down_from_csc", Kind.FLAG, "Episode began as a step-down from social care"
             ),
-            Column("needs", Kind.CODES, "Needs identified at assessment", codes=NEEDS, required=False),
+            Column(
+                "needs", Kind.CODES, "Needs identified at assessment", codes=NEEDS, required=False
+            ),
         ),
     )
 )
@@ -332,7 +340,15 @@ POLICE = _register(
                 "incident_type",
                 Kind.CODE,
                 "Incident type",
-                codes=("DOMESTIC_ABUSE", "ASB", "VIOLENCE", "THEFT", "CRIMINAL_DAMAGE", "DRUGS", "OTHER"),
+                codes=(
+                    "DOMESTIC_ABUSE",
+                    "ASB",
+                    "VIOLENCE",
+                    "THEFT",
+                    "CRIMINAL_DAMAGE",
+                    "DRUGS",
+                    "OTHER",
+                ),
             ),
             Column(
                 "role",
@@ -365,7 +381,14 @@ YOUTH_JUSTICE = _register(
                 "outcome",
                 Kind.CODE,
                 "Outcome",
-                codes=("COMMUNITY_RESOLUTION", "YOUTH_CAUTION", "YCC", "REFERRAL_ORDER", "YRO", "CUSTODY"),
+                codes=(
+                    "COMMUNITY_RESOLUTION",
+                    "YOUTH_CAUTION",
+                    "YCC",
+                    "REFERRAL_ORDER",
+                    "YRO",
+                    "CUSTODY",
+                ),
             ),
         ),
     )
@@ -380,7 +403,9 @@ DWP = _register(
         tells="out-of-work benefit spells",
         columns=(
             Column("dwp_record_id", Kind.RECORD_ID, "Row key", Role.KEY),
-            Column("ni_number", Kind.NI_NUMBER, "National Insurance number", Role.DIRECT_IDENTIFIER),
+            Column(
+                "ni_number", Kind.NI_NUMBER, "National Insurance number", Role.DIRECT_IDENTIFIER
+            ),
             *_person(address=False),
             Column("benefit", Kind.CODE, "Benefit", codes=("UC_NO_WORK", "ESA", "JSA", "IS")),
             Column("spell_start", Kind.DATE, "Spell start"),
@@ -404,13 +429,27 @@ ADULT_SOCIAL_CARE = _register(
                 "service_type",
                 Kind.CODE,
                 "Service",
-                codes=("HOME_CARE", "RESIDENTIAL", "DIRECT_PAYMENT", "DAY_CARE", "REABLEMENT", "CARER_SUPPORT"),
+                codes=(
+                    "HOME_CARE",
+                    "RESIDENTIAL",
+                    "DIRECT_PAYMENT",
+                    "DAY_CARE",
+                    "REABLEMENT",
+                    "CARER_SUPPORT",
+                ),
             ),
             Column(
                 "primary_support_reason",
                 Kind.CODE,
                 "Primary support reason",
-                codes=("PHYSICAL", "MENTAL_HEALTH", "LEARNING_DISABILITY", "MEMORY", "SUBSTANCE", "SOCIAL"),
+                codes=(
+                    "PHYSICAL",
+                    "MENTAL_HEALTH",
+                    "LEARNING_DISABILITY",
+                    "MEMORY",
+                    "SUBSTANCE",
+                    "SOCIAL",
+                ),
             ),
             Column("service_start", Kind.DATE, "Service start"),
             Column("service_end", Kind.DATE, "Service end", required=False),
@@ -433,7 +472,13 @@ HOUSING = _register(
                 "case_type",
                 Kind.CODE,
                 "Case type",
-                codes=("PREVENTION_DUTY", "RELIEF_DUTY", "MAIN_DUTY", "RENT_ARREARS", "TEMP_ACCOMMODATION"),
+                codes=(
+                    "PREVENTION_DUTY",
+                    "RELIEF_DUTY",
+                    "MAIN_DUTY",
+                    "RENT_ARREARS",
+                    "TEMP_ACCOMMODATION",
+                ),
             ),
             Column("case_start", Kind.DATE, "Case opened"),
             Column("case_end", Kind.DATE, "Case closed", required=False),

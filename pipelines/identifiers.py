@@ -54,7 +54,7 @@ def is_valid_ni_number(value: str | None) -> bool:
         return False
     v = re.sub(r"\s", "", value).upper()
     m = _NI_RE.match(v)
-    return bool(m) and (m.group(1) + m.group(2)) not in NI_BAD_PREFIXES
+    return m is not None and (m.group(1) + m.group(2)) not in NI_BAD_PREFIXES
 
 
 # Unique Pupil Numbers: a check letter then 12 characters (LA code, school,
@@ -66,10 +66,7 @@ UPN_CHECK_LETTERS = "ABCDEFGHJKLMNPQRTUVWXYZ"
 def upn_check_letter(body12: str) -> str:
     total = 0
     for weight, ch in enumerate(body12, start=2):
-        if ch.isdigit():
-            value = int(ch)
-        else:
-            value = UPN_CHECK_LETTERS.index(ch)
+        value = int(ch) if ch.isdigit() else UPN_CHECK_LETTERS.index(ch)
         total += value * weight
     return UPN_CHECK_LETTERS[total % 23]
 

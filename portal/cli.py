@@ -13,6 +13,12 @@ app = typer.Typer(
     add_completion=False,
 )
 
+
+@app.callback()
+def main() -> None:
+    """Synthetic county -> pipeline -> disclosure-controlled statistics and extracts."""
+
+
 for module in (cmd_synth,):
     module.register(app)
 

@@ -34,3 +34,13 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     with engine.begin() as conn:
         conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
     engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def county_20k(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 20,000-person synthetic county (CSV), shared by every test in the session."""
+    from synthetic.generator import generate_county
+
+    out = tmp_path_factory.mktemp("county20k")
+    generate_county(20000, 7, out)
+    return out

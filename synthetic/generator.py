@@ -1,0 +1,168 @@
+"""`generate_county`: the whole synthetic county, written as one extract per source.
+
+Layout of the output folder:
+    <out>/<source>.csv|parquet    one per source contract (zone A: identifiable)
+    <out>/reference/postcode_lookup.csv   postcode -> LSOA -> ward -> locality
+                                          (public reference data, as the ONS
+                                          postcode directory would be)
+    <out>/truth/                  ground truth; never read by the pipeline,
+                                  only by quality measurement and tests
+        people.csv, families.csv, address_history.csv, records.csv,
+        manifest.json
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import polars as pl
+from faker import Faker
+
+from pipelines.contracts import CONTRACTS
+from synthetic.events import build_events
+from synthetic.geography import build_county
+from synthetic.noise import DEFAULT_NOISE, NoiseRates
+from synthetic.population import WINDOW_END, WINDOW_START, build_population
+from synthetic.render import render_source
+
+LOCALES = ("en_GB", "en_IE", "pl_PL", "en_IN", "en_PK", "en_NG")
+GENERATOR_VERSION = "1"
+
+
+@dataclass(frozen=True)
+class CountySummary:
+    people: int
+    households: int
+    rows: dict[str, int]
+    out: Path
+
+    @property
+    def total_rows(self) -> int:
+        return sum(self.rows.values())
+
+
+def generate_county(
+    n_people: int,
+    seed: int,
+    out: Path,
+    *,
+    fmt: Literal["csv", "parquet"] = "csv",
+    rates: NoiseRates = DEFAULT_NOISE,
+) -> CountySummary:
+    if n_people < 200:
+        raise ValueError("a county needs at least 200 people")
+    rng = np.random.default_rng(seed)
+    fakers: dict[str, Faker] = {}
+    for i, loc in enumerate(LOCALES):
+        fk = Faker(loc)
+        fk.seed_instance(seed * 1000 + i)
+        fakers[loc] = fk
+    geo_faker = Faker("en_GB")
+    geo_faker.seed_instance(seed * 1000 + 999)
+
+    est_households = int(n_people / 2.2) + 50
+    county = build_county(n_people, est_households, rng, geo_faker)
+    pop = build_population(n_people, rng, fakers, county)
+    events = build_events(pop, rng)
+
+    ev = dict(events.by_source)
+    ev["early_help"] = ev["early_help"].with_columns(
+        pl.format("EP{}", pl.col("episode_no").cast(pl.Utf8).str.zfill(6)).alias("episode_id")
+    )
+    ev["police"] = ev["police"].with_columns(
+        pl.format("INC{}", pl.col("_inc").cast(pl.Utf8).str.zfill(7)).alias("incident_ref")
+    )
+    n_hh = pop.households.height
+    n_p = pop.people.height
+    extras = {
+        "ehm_family_ref": pl.DataFrame(
+            {
+                "household_index": np.arange(n_hh),
+                "ehm_family_ref": [f"FAM{x:06d}" for x in rng.permutation(n_hh)],
+            }
+        ),
+        "lcs_person_id": pl.DataFrame(
+            {
+                "pidx": np.arange(n_p, dtype=np.int64),
+                "lcs_person_id": [f"LCS{x:07d}" for x in rng.permutation(n_p)],
+            }
+        ),
+    }
+
+    out.mkdir(parents=True, exist_ok=True)
+    truth_dir = out / "truth"
+    ref_dir = out / "reference"
+    truth_dir.mkdir(exist_ok=True)
+    ref_dir.mkdir(exist_ok=True)
+
+    rows: dict[str, int] = {}
+    truths = []
+    for name in CONTRACTS:
+        r = render_source(name, ev[name], pop, county, rates, rng, extras)
+        _write(r.extract, out / f"{name}.{fmt}", fmt)
+        rows[name] = r.extract.height
+        truths.append(r.truth)
+
+    _write(pl.concat(truths), truth_dir / f"records.{fmt}", fmt)
+    _write(
+        pop.people.drop("household_index").with_columns(pl.col("dob").dt.strftime("%Y-%m-%d")),
+        truth_dir / f"people.{fmt}",
+        fmt,
+    )
+    fams = events.families.join(
+        pop.households.select("family_id", "household_type", "risk", "deprivation"), on="family_id"
+    ).with_columns(pl.col("onset").dt.strftime("%Y-%m-%d"))
+    _write(fams, truth_dir / f"families.{fmt}", fmt)
+    hist = (
+        pop.address_history.join(
+            pop.households.select("household_index", "family_id"), on="household_index"
+        )
+        .join(county.addresses, on="address_id")
+        .select("family_id", "address_id", "moved_in", "address_line1", "postcode", "lsoa_code")
+        .with_columns(pl.col("moved_in").dt.strftime("%Y-%m-%d"))
+    )
+    _write(hist, truth_dir / f"address_history.{fmt}", fmt)
+
+    lookup = (
+        county.lookup()
+        .join(county.lsoas.select("lsoa_code", "lsoa"), on="lsoa_code")
+        .join(county.wards.select("ward_code", "ward"), on="ward_code")
+        .join(county.localities, on="locality_code")
+        .select(
+            "postcode",
+            "lsoa_code",
+            "lsoa",
+            "ward_code",
+            "ward",
+            "locality_code",
+            "locality",
+            "county_code",
+        )
+        .sort("postcode")
+    )
+    lookup.write_csv(ref_dir / "postcode_lookup.csv")
+    manifest = {
+        "generator_version": GENERATOR_VERSION,
+        "people": n_p,
+        "households": n_hh,
+        "seed": seed,
+        "format": fmt,
+        "window_start": str(WINDOW_START),
+        "window_end": str(WINDOW_END),
+        "rows": rows,
+        "noise": {k: v for k, v in rates.__dict__.items()},
+    }
+    (truth_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return CountySummary(people=n_p, households=n_hh, rows=rows, out=out)
+
+
+def _write(df: pl.DataFrame, path: Path, fmt: str) -> None:
+    if fmt == "csv":
+        df.write_csv(path)
+    else:
+        # Fixed settings so that the same seed gives byte-identical files.
+        df.write_parquet(path, compression="zstd", statistics=False)
