@@ -404,7 +404,12 @@ DWP = _register(
         columns=(
             Column("dwp_record_id", Kind.RECORD_ID, "Row key", Role.KEY),
             Column(
-                "ni_number", Kind.NI_NUMBER, "National Insurance number", Role.DIRECT_IDENTIFIER
+                # Not required: a spell with a mistyped NI number still links on name and DOB.
+                "ni_number",
+                Kind.NI_NUMBER,
+                "National Insurance number",
+                Role.DIRECT_IDENTIFIER,
+                required=False,
             ),
             *_person(address=False),
             Column("benefit", Kind.CODE, "Benefit", codes=("UC_NO_WORK", "ESA", "JSA", "IS")),

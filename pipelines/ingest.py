@@ -1,0 +1,382 @@
+"""Ingest: read each source extract, validate it against its contract,
+standardise it, and quarantine the rows that cannot be used.
+
+Two kinds of problem, handled differently:
+- file-level (missing file, empty file, not CSV/Parquet, not UTF-8, wrong
+  delimiter, missing columns, ragged rows) stop the run: `SourceFileError`
+  names the file and the problem, every such problem across all files is
+  gathered into one message, and nothing is written anywhere;
+- row-level problems quarantine the row with machine-readable reasons
+  (`missing_required:dob`, `bad_date:referral_date`, `formula_like_cell:forename`,
+  ...). Invariant, checked here: rows in = rows accepted + rows quarantined.
+
+Identifiers that fail their checksum are not a reason to lose a row when the
+row has other ways to be linked (name, date of birth, address): the bad value
+is blanked and a data-quality flag (`invalid_nhs_number`) is kept. Where the
+identifier is the only way to link the row (health's NHS number) the row is
+quarantined instead.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+
+from pipelines.contracts import Column, Kind, SourceContract, all_contracts
+from pipelines.identifiers import is_valid_nhs_number, is_valid_ni_number, is_valid_upn
+
+# A cell a spreadsheet would execute: '=', '+', '-', '@', or a leading tab/CR
+# (OWASP's CSV injection list). Such a cell is never legitimate in an extract.
+FORMULA_RE = r"^[=+\-@\t\r]"
+POSTCODE_RE = r"^[A-Z]{1,2}[0-9][A-Z0-9]? ?[0-9][A-Z]{2}$"
+EARLIEST_DATE = date(1900, 1, 1)
+
+
+class SourceFileError(Exception):
+    """A source file cannot be read as its contract describes; the run stops."""
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    source: str
+    file: Path
+    rows_in: int
+    accepted: pl.DataFrame  # source, record_id, typed contract columns, dq_flags
+    quarantined: pl.DataFrame  # source, line, raw columns (text), reasons
+
+    def __post_init__(self) -> None:
+        if self.accepted.height + self.quarantined.height != self.rows_in:
+            raise AssertionError(
+                f"{self.source}: {self.rows_in} rows in but {self.accepted.height} accepted "
+                f"+ {self.quarantined.height} quarantined"
+            )
+
+
+# ---------------------------------------------------------------- reading ---
+
+
+def find_extract(raw_dir: Path, contract: SourceContract) -> Path:
+    for ext in ("csv", "parquet"):
+        p = raw_dir / f"{contract.file_stem}.{ext}"
+        if p.exists():
+            return p
+    others = sorted(p.name for p in raw_dir.glob(f"{contract.file_stem}.*"))
+    if others:
+        raise SourceFileError(
+            f"{raw_dir / others[0]}: not a CSV or Parquet file; export {contract.title} "
+            f"as {contract.file_stem}.csv or {contract.file_stem}.parquet"
+        )
+    raise SourceFileError(
+        f"{raw_dir}: no extract for {contract.title} "
+        f"(looked for {contract.file_stem}.csv and {contract.file_stem}.parquet)"
+    )
+
+
+def read_raw(path: Path, contract: SourceContract) -> pl.DataFrame:
+    """Read an extract as text columns, or raise SourceFileError saying why not."""
+    data = path.read_bytes()
+    if not data.strip():
+        raise SourceFileError(f"{path}: the file is empty")
+    if path.suffix == ".parquet":
+        if data[:4] != b"PAR1":
+            raise SourceFileError(f"{path}: not a Parquet file (no PAR1 header)")
+        df = pl.read_parquet(io.BytesIO(data))
+        df = df.select(pl.all().cast(pl.Utf8))
+    else:
+        if data[:4] == b"PK\x03\x04" or data[:4] == b"PAR1" or b"\x00" in data[:4096]:
+            raise SourceFileError(
+                f"{path}: not a CSV file (binary content; a spreadsheet or Parquet file "
+                "saved with a .csv name?)"
+            )
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as e:
+            line = data[: e.start].count(b"\n") + 1
+            raise SourceFileError(
+                f"{path}: not valid UTF-8 at line {line} (byte 0x{data[e.start]:02X}); "
+                "re-export the extract as UTF-8"
+            ) from None
+        header = text.split("\n", 1)[0].rstrip("\r")
+        if "," not in header:
+            for delim, label in ((";", "semicolons"), ("\t", "tabs"), ("|", "pipes")):
+                if delim in header:
+                    raise SourceFileError(
+                        f"{path}: columns are separated by {label}, expected commas"
+                    )
+        try:
+            df = pl.read_csv(io.StringIO(text), infer_schema=False)
+        except pl.exceptions.PolarsError as e:
+            first = str(e).strip().splitlines()[0]
+            raise SourceFileError(f"{path}: cannot be parsed as CSV ({first})") from None
+    if df.height == 0:
+        raise SourceFileError(f"{path}: has a header but no data rows")
+    _check_columns(path, df.columns, contract)
+    # Blank cells are missing values, whatever the exporting system wrote.
+    return df.select(
+        pl.col(c).str.strip_chars().replace("", None).alias(c) for c in contract.column_names
+    )
+
+
+def _check_columns(path: Path, found: list[str], contract: SourceContract) -> None:
+    missing = [c for c in contract.column_names if c not in found]
+    if not missing:
+        return
+    extra = [c for c in found if c not in contract.column_names]
+    hint = f"; unexpected column(s) {', '.join(map(repr, extra))} (renamed?)" if extra else ""
+    raise SourceFileError(
+        f"{path}: missing column(s) {', '.join(map(repr, missing))} required by the "
+        f"{contract.title} contract{hint}"
+    )
+
+
+# ------------------------------------------------------- standardisation ---
+
+
+def standardise_name(value: str | None) -> str | None:
+    """Upper case, diacritics removed, punctuation except hyphen/apostrophe removed."""
+    if value is None:
+        return None
+    v = unicodedata.normalize("NFKD", value)
+    v = "".join(ch for ch in v if not unicodedata.combining(ch))
+    v = v.replace("Ł", "L").replace("ł", "l").replace("Ø", "O").replace("ø", "o")
+    v = re.sub(r"[^A-Za-z' -]", "", v).upper()
+    v = re.sub(r"\s+", " ", v).strip(" -'")
+    return v or None
+
+
+def _name_expr(col: str) -> pl.Expr:
+    return pl.col(col).map_elements(standardise_name, return_dtype=pl.Utf8)
+
+
+def _postcode_expr(col: str) -> pl.Expr:
+    compact = pl.col(col).str.to_uppercase().str.replace_all(r"\s+", "")
+    return (
+        pl.when(compact.str.len_chars() >= 5)
+        .then(
+            pl.concat_str(
+                compact.str.slice(0, compact.str.len_chars() - 3),
+                pl.lit(" "),
+                compact.str.slice(-3),
+            )
+        )
+        .otherwise(compact)
+    )
+
+
+def _date_expr(col: str, formats: Iterable[str]) -> pl.Expr:
+    return pl.coalesce(
+        [pl.col(col).str.strptime(pl.Date, fmt, strict=False, exact=True) for fmt in formats]
+    )
+
+
+def _checked(col: str, fn: object) -> pl.Expr:
+    return pl.col(col).map_elements(fn, return_dtype=pl.Boolean)  # type: ignore[arg-type]
+
+
+_ID_CHECKS = {
+    Kind.NHS_NUMBER: ("invalid_nhs_number", is_valid_nhs_number),
+    Kind.NI_NUMBER: ("invalid_ni_number", is_valid_ni_number),
+    Kind.UPN: ("invalid_upn", is_valid_upn),
+}
+
+
+def _id_clean(col: Column) -> pl.Expr:
+    if col.kind is Kind.NHS_NUMBER:
+        return pl.col(col.name).str.replace_all(r"[\s-]", "")
+    return pl.col(col.name).str.replace_all(r"\s", "").str.to_uppercase()
+
+
+def _main_event_date(contract: SourceContract) -> str | None:
+    for c in contract.columns:
+        if c.kind is Kind.DATE and c.required and c.name != "dob":
+            return c.name
+    return None
+
+
+def validate(
+    raw: pl.DataFrame, contract: SourceContract, *, file: Path, as_at: date
+) -> IngestResult:
+    """Pure: raw text columns in, accepted (typed, standardised) and quarantined rows out."""
+    n = raw.height
+    df = raw.with_row_index("_row")
+    std: list[pl.Expr] = []
+    fatal: list[pl.Expr] = []
+    flags: list[pl.Expr] = []
+
+    def reason(cond: pl.Expr, code: str) -> pl.Expr:
+        return pl.when(cond).then(pl.lit(code)).otherwise(pl.lit(None, pl.Utf8))
+
+    for col in contract.columns:
+        c = col.name
+        v = pl.col(c)
+        present = v.is_not_null()
+        if col.kind not in (Kind.DATE, Kind.INT):
+            fatal.append(reason(present & v.str.contains(FORMULA_RE), f"formula_like_cell:{c}"))
+        if col.kind is Kind.RECORD_ID:
+            std.append(v.alias("record_id"))
+            fatal.append(reason(~present, f"missing_required:{c}"))
+            fatal.append(
+                reason(
+                    present & v.is_duplicated() & (pl.int_range(pl.len()).over(c) > 0),
+                    "duplicate_record_id",
+                )
+            )
+            continue
+        if col.kind is Kind.NAME:
+            s = _name_expr(c)
+        elif col.kind is Kind.DATE:
+            s = _date_expr(c, contract.date_formats)
+            fatal.append(reason(present & s.is_null(), f"bad_date:{c}"))
+            fatal.append(
+                reason(
+                    s.is_not_null() & ((s < pl.lit(EARLIEST_DATE)) | (s > pl.lit(as_at))),
+                    f"impossible_date:{c}",
+                )
+            )
+        elif col.kind is Kind.INT:
+            s = v.cast(pl.Int64, strict=False)
+            fatal.append(reason(present & (s.is_null() | (s < 0)), f"bad_int:{c}"))
+        elif col.kind in (Kind.CODE, Kind.FLAG):
+            s = v.str.to_uppercase()
+            allowed = list(col.codes) if col.codes else ["Y", "N"]
+            fatal.append(reason(present & ~s.is_in(allowed), f"bad_code:{c}"))
+        elif col.kind is Kind.CODES:
+            s = v.str.to_uppercase().str.replace_all(r"\s", "")
+            bad = s.str.split(";").list.eval(pl.element().is_in(list(col.codes)).not_()).list.any()
+            fatal.append(reason(present & bad, f"bad_code:{c}"))
+        elif col.kind is Kind.POSTCODE:
+            pc = _postcode_expr(c)
+            ok = pc.str.contains(POSTCODE_RE)
+            flags.append(reason(present & ~ok, "invalid_postcode"))
+            s = pl.when(ok).then(pc).otherwise(None)
+        elif col.kind in _ID_CHECKS:
+            code, check = _ID_CHECKS[col.kind]
+            cleaned = _id_clean(col)
+            ok = cleaned.map_elements(check, return_dtype=pl.Boolean).fill_null(False)
+            if col.required:
+                fatal.append(reason(present & ~ok, code))
+            else:
+                flags.append(reason(present & ~ok, code))
+            s = pl.when(ok).then(cleaned).otherwise(None)
+        else:
+            s = v.str.replace_all(r"\s+", " ")
+        if col.required and col.kind is not Kind.RECORD_ID:
+            fatal.append(reason(~present, f"missing_required:{c}"))
+        std.append(s.alias(c))
+
+    checked = df.with_columns(
+        pl.concat_list(fatal).list.drop_nulls().alias("_fatal"),
+        pl.concat_list(flags).list.drop_nulls().alias("dq_flags")
+        if flags
+        else pl.lit([], pl.List(pl.Utf8)).alias("dq_flags"),
+    ).with_columns(std_cols=pl.struct(std))
+    typed = checked.select("_row", "_fatal", "dq_flags", pl.col("std_cols").struct.unnest())
+
+    # Cross-field: a date of birth after the event it is recorded against.
+    event = _main_event_date(contract)
+    if event and "dob" in contract.column_names:
+        after = (
+            (pl.col("dob") > pl.col(event))
+            & pl.col("dob").is_not_null()
+            & pl.col(event).is_not_null()
+        )
+        typed = typed.with_columns(
+            pl.when(after)
+            .then(pl.col("_fatal").list.concat(pl.lit(["impossible_date:dob_after_event"])))
+            .otherwise(pl.col("_fatal"))
+            .alias("_fatal")
+        )
+    # Exact duplicates of an earlier row (all columns but the record key).
+    content = [c for c in contract.column_names if c != contract.record_id]
+    first_idx = pl.int_range(pl.len()).over(content) if content else pl.lit(0)
+    typed = typed.with_columns(
+        pl.when(first_idx > 0)
+        .then(pl.col("_fatal").list.concat(pl.lit(["duplicate_row"])))
+        .otherwise(pl.col("_fatal"))
+        .alias("_fatal")
+    )
+
+    bad_rows = typed.filter(pl.col("_fatal").list.len() > 0)
+    accepted = (
+        typed.filter(pl.col("_fatal").list.len() == 0)
+        .drop("_fatal", "_row")
+        .with_columns(pl.lit(contract.name).alias("source"))
+        .select(
+            "source",
+            "record_id",
+            *[c for c in contract.column_names if c != contract.record_id],
+            "dq_flags",
+        )
+    )
+    quarantined = (
+        df.join(bad_rows.select("_row", "_fatal"), on="_row", how="inner")
+        .sort("_row")
+        .select(
+            pl.lit(contract.name).alias("source"),
+            pl.lit(str(file)).alias("file"),
+            # Line in the file: the header is line 1.
+            (pl.col("_row") + 2).cast(pl.Int64).alias("line"),
+            pl.col("_fatal").list.join(";").alias("reasons"),
+            *contract.column_names,
+        )
+    )
+    return IngestResult(contract.name, file, n, accepted, quarantined)
+
+
+def ingest_all(
+    raw_dir: Path, *, as_at: date | None = None, sources: Iterable[SourceContract] | None = None
+) -> dict[str, IngestResult]:
+    """Read and validate every source. File problems are gathered and raised together."""
+    as_at = as_at or date.today()
+    contracts = list(sources or all_contracts())
+    raws: dict[str, tuple[Path, pl.DataFrame]] = {}
+    problems: list[str] = []
+    if not raw_dir.is_dir():
+        raise SourceFileError(f"{raw_dir}: no such folder of source extracts")
+    for c in contracts:
+        try:
+            path = find_extract(raw_dir, c)
+            raws[c.name] = (path, read_raw(path, c))
+        except SourceFileError as e:
+            problems.append(str(e))
+    if problems:
+        plural = "s" if len(problems) > 1 else ""
+        raise SourceFileError(
+            f"{len(problems)} source file problem{plural}; nothing was written:\n  - "
+            + "\n  - ".join(problems)
+        )
+    return {
+        name: validate(df, next(c for c in contracts if c.name == name), file=path, as_at=as_at)
+        for name, (path, df) in raws.items()
+    }
+
+
+def quarantine_report(results: dict[str, IngestResult]) -> pl.DataFrame:
+    """Counts by source and reason (a row with two reasons counts under both)."""
+    rows = []
+    for r in results.values():
+        q = r.quarantined.select(
+            "source", pl.col("reasons").str.split(";").alias("reason")
+        ).explode("reason")
+        rows.append(q.group_by("source", "reason").len().rename({"len": "rows"}))
+    if not rows:
+        return pl.DataFrame(schema={"source": pl.Utf8, "reason": pl.Utf8, "rows": pl.UInt32})
+    return pl.concat(rows).sort("source", "reason")
+
+
+def ingest_summary(results: dict[str, IngestResult]) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "source": list(results),
+            "rows_in": [r.rows_in for r in results.values()],
+            "accepted": [r.accepted.height for r in results.values()],
+            "quarantined": [r.quarantined.height for r in results.values()],
+        }
+    )

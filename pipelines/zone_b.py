@@ -1,0 +1,179 @@
+"""Zone A -> zone B: the pseudonymous person and family index and event tables.
+
+What leaves zone A, and in what form:
+- a person becomes a keyed pseudonym (HMAC-SHA256 under the zone B key,
+  derived from the master key). The value hashed is the person's *anchor*: the
+  most stable identifier their linked records carry (NHS number, else NI
+  number, else UPN, else social care id, else standardised name and date of
+  birth), so the same person keeps the same pseudonym from run to run and
+  disclosure-control record keys stay persistent;
+- a family becomes a pseudonym of its lowest member pseudonym;
+- date of birth becomes month of birth (enough for age bands and ages at
+  events, to within a month); address and postcode become LSOA, ward and
+  locality from the public postcode lookup;
+- names, dates of birth, addresses, postcodes and NHS/NI/UPN never leave.
+Event tables keep their dates and codes, the person and family pseudonyms, and
+nothing that identifies anyone directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from anonymise.pseudonymise import MasterKey, pseudonymise_series
+from pipelines.contracts import Role, get_contract
+from pipelines.ingest import IngestResult
+
+ZONE_B_PROJECT = "zone-b-internal"
+
+
+@dataclass(frozen=True)
+class ZoneB:
+    persons: (
+        pl.DataFrame
+    )  # person_id, family_id, sex, birth_month, ethnicity, lsoa/ward/locality, objected
+    events: dict[str, pl.DataFrame]  # per source: person_id, family_id, event columns
+
+
+def load_postcode_lookup(raw_dir: Path) -> pl.DataFrame | None:
+    p = raw_dir / "reference" / "postcode_lookup.csv"
+    if not p.exists():
+        return None
+    return pl.read_csv(p, infer_schema=False)
+
+
+def _mode(col: str) -> pl.Expr:
+    return pl.col(col).drop_nulls().mode().sort().first()
+
+
+def person_anchors(records: pl.DataFrame) -> pl.DataFrame:
+    """One anchor per person_key: the most stable identifier the person's records carry."""
+    name_dob = pl.concat_str(
+        pl.lit("N:"), pl.col("surname"), pl.lit("|"), pl.col("forename"), pl.lit("|"),
+        pl.col("dob").dt.strftime("%Y-%m-%d"),
+    )  # fmt: skip
+    agg = (
+        records.with_columns(name_dob.alias("_namedob"))
+        .group_by("person_key")
+        .agg(
+            _mode("nhs_number").alias("nhs"),
+            _mode("ni_number").alias("ni"),
+            _mode("upn").alias("upn"),
+            _mode("lcs_person_id").alias("lcs"),
+            _mode("_namedob").alias("namedob"),
+            pl.col("unique_id").min().alias("first_uid"),
+        )
+    )
+    return agg.select(
+        "person_key",
+        pl.coalesce(
+            pl.lit("NHS:") + pl.col("nhs"),
+            pl.lit("NI:") + pl.col("ni"),
+            pl.lit("UPN:") + pl.col("upn"),
+            pl.lit("LCS:") + pl.col("lcs"),
+            pl.col("namedob"),
+            pl.lit("UID:") + pl.col("first_uid"),
+        ).alias("anchor"),
+    )
+
+
+def build_zone_b(
+    linked: pl.DataFrame,
+    results: dict[str, IngestResult],
+    key: MasterKey,
+    lookup: pl.DataFrame | None,
+) -> ZoneB:
+    """Pure: linked zone A records in, pseudonymous persons and events out."""
+    zkey = key.project_key(ZONE_B_PROJECT)
+    anchors = person_anchors(linked)
+    anchors = anchors.with_columns(
+        pseudonymise_series(anchors["anchor"], zkey, prefix="p").alias("person_id")
+    )
+    fam = (
+        linked.select("person_key", "family_key")
+        .unique()
+        .join(anchors.select("person_key", "person_id"), on="person_key")
+    )
+    fam_ids = fam.group_by("family_key").agg(pl.col("person_id").min().alias("_fam_anchor"))
+    fam_ids = fam_ids.with_columns(
+        pseudonymise_series("family:" + fam_ids["_fam_anchor"], zkey, prefix="f").alias("family_id")
+    )
+    ids = fam.join(fam_ids.select("family_key", "family_id"), on="family_key").select(
+        "person_key", "person_id", "family_id"
+    )
+
+    # Person attributes: most common recorded value; latest known postcode for geography.
+    eth = pl.concat(
+        [
+            r.accepted.select(
+                pl.concat_str(pl.lit(n), pl.lit(":"), "record_id").alias("unique_id"), "ethnicity"
+            )
+            for n, r in results.items()
+            if "ethnicity" in r.accepted.columns
+        ]
+    )
+    rec = linked.join(eth, on="unique_id", how="left")
+    latest_pc = (
+        rec.filter(pl.col("postcode").is_not_null())
+        .sort("event_date", nulls_last=False)
+        .group_by("person_key")
+        .agg(pl.col("postcode").last())
+    )
+    persons = (
+        rec.group_by("person_key")
+        .agg(
+            _mode("sex").alias("sex"),
+            _mode("dob").dt.strftime("%Y-%m").alias("birth_month"),
+            _mode("ethnicity").alias("ethnicity"),
+            (pl.col("source") == "objections").any().alias("objected"),
+        )
+        .join(latest_pc, on="person_key", how="left")
+    )
+    if lookup is not None:
+        persons = persons.join(
+            lookup.select(
+                "postcode", "lsoa_code", "ward_code", "ward", "locality_code", "locality"
+            ),
+            on="postcode",
+            how="left",
+        )
+    else:
+        persons = persons.with_columns(
+            pl.lit(None, pl.Utf8).alias(c)
+            for c in ("lsoa_code", "ward_code", "ward", "locality_code", "locality")
+        )
+    persons = (
+        persons.join(ids, on="person_key")
+        .drop("postcode", "person_key")
+        .select("person_id", "family_id", pl.exclude("person_id", "family_id"))
+        .sort("person_id")
+    )
+
+    events: dict[str, pl.DataFrame] = {}
+    key_of = linked.select("unique_id", "person_key").join(ids, on="person_key").drop("person_key")
+    for name, r in results.items():
+        if name == "objections":
+            continue  # the register's only use downstream is the `objected` flag
+        c = get_contract(name)
+        keep = [col.name for col in c.columns if col.role not in (Role.DIRECT_IDENTIFIER, Role.KEY)]
+        keep = [k for k in keep if k not in ("ehm_family_ref",)]
+        ev = (
+            r.accepted.with_columns(
+                pl.concat_str(pl.lit(name), pl.lit(":"), "record_id").alias("unique_id")
+            )
+            .join(key_of, on="unique_id", how="inner")
+            .select("person_id", "family_id", *[k for k in keep if k != "sex"])
+        )
+        if "episode_id" in ev.columns:
+            ev = ev.with_columns(
+                pseudonymise_series(ev["episode_id"], zkey, prefix="e").alias("episode_id")
+            )
+        if "incident_ref" in ev.columns:
+            ev = ev.with_columns(
+                pseudonymise_series(ev["incident_ref"], zkey, prefix="i").alias("incident_ref")
+            )
+        events[name] = ev
+    return ZoneB(persons=persons, events=events)
