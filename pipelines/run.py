@@ -30,10 +30,14 @@ from typing import Any
 
 import polars as pl
 
+from anonymise.policy import Policy, default_policy
 from anonymise.pseudonymise import MasterKey
+from pipelines.derive import ZoneBFrames, derive_all
 from pipelines.ingest import IngestResult, ingest_all, ingest_summary, quarantine_report
 from pipelines.link import Linked, link
+from pipelines.publish import OBJECTORS_MEASURE, objector_frame, publish
 from pipelines.quality import LinkageQuality, linkage_quality, load_truth
+from pipelines.store import Store
 from pipelines.zone_b import ZoneB, build_zone_b, load_postcode_lookup
 
 Progress = Callable[[str, str], None]  # (stage, message)
@@ -49,10 +53,13 @@ class RunResult:
     counts: dict[str, int]
     timings: dict[str, float] = field(default_factory=dict)
     zone_b: ZoneB | None = None
+    release_id: str | None = None
+    objectors_excluded: int = 0
 
     def summary(self) -> dict[str, Any]:
         return {
             "run_id": self.run_id,
+            "release_id": self.release_id,
             "timings_s": {k: round(v, 3) for k, v in self.timings.items()},
             "counts": self.counts,
             "ingest": self.ingest.to_dicts(),
@@ -73,10 +80,17 @@ def run_pipeline(
     key: MasterKey,
     *,
     as_at: date | None = None,
+    store: Store | None = None,
+    sdc_secret: bytes | None = None,
+    policy: Policy | None = None,
     progress: Progress = _noop,
     after_stage: Callable[[str], None] | None = None,
 ) -> RunResult:
-    """ingest -> link -> pseudonymise; outputs land in `work_dir` only if all succeed."""
+    """ingest -> link -> pseudonymise -> derive -> publish.
+
+    Outputs land in `work_dir` only if every stage succeeds; the release is
+    written (one transaction) only when `store` and `sdc_secret` are given."""
+    as_at = as_at or date.today()
     run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
     timings: dict[str, float] = {}
 
@@ -111,6 +125,13 @@ def run_pipeline(
     timings["pseudonymise"] = time.perf_counter() - t
     stage("pseudonymise")
 
+    t = time.perf_counter()
+    progress("derive", "deriving measures (objectors excluded)")
+    frames, n_objectors = derive_all(ZoneBFrames(zb.persons, zb.events, as_at))
+    frames[OBJECTORS_MEASURE.name] = objector_frame(zb.persons)
+    timings["derive"] = time.perf_counter() - t
+    stage("derive")
+
     result = RunResult(
         run_id=run_id,
         work_dir=work_dir,
@@ -120,12 +141,31 @@ def run_pipeline(
         counts=dict(linked.model.counts),
         timings=timings,
         zone_b=zb,
+        objectors_excluded=n_objectors,
     )
+
+    def publish_release() -> None:
+        if store is None or sdc_secret is None:
+            return
+        t = time.perf_counter()
+        progress("publish", "protecting and publishing the release (one transaction)")
+        result.release_id = publish(
+            store,
+            frames,
+            policy=policy or default_policy(),
+            secret=sdc_secret,
+            data_as_at=as_at,
+            run_metadata={"run_id": run_id, "counts": result.counts},
+        )
+        timings["publish"] = time.perf_counter() - t
+        stage("publish")
 
     t = time.perf_counter()
     progress("write", f"writing outputs to {work_dir}")
-    _write_outputs(work_dir, result, results, linked, zb, after_stage=stage)
-    timings["write"] = time.perf_counter() - t
+    _write_outputs(
+        work_dir, result, results, linked, zb, after_stage=stage, before_swap=publish_release
+    )
+    timings["write"] = time.perf_counter() - t - timings.get("publish", 0.0)
     return result
 
 
@@ -137,6 +177,7 @@ def _write_outputs(
     zb: ZoneB,
     *,
     after_stage: Callable[[str], None],
+    before_swap: Callable[[], None],
 ) -> None:
     work_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = work_dir.parent / f".{work_dir.name}.staging-{result.run_id}"
@@ -153,8 +194,11 @@ def _write_outputs(
         zb.persons.write_parquet(staging / "zone_b" / "persons.parquet")
         for name, ev in zb.events.items():
             ev.write_parquet(edir / f"{name}.parquet")
-        (staging / "run.json").write_text(json.dumps(result.summary(), indent=2, default=str))
         after_stage("write")
+        # The release is written only once every output is staged; if it fails the
+        # previous release and the previous outputs both stay as they were.
+        before_swap()
+        (staging / "run.json").write_text(json.dumps(result.summary(), indent=2, default=str))
         # Swap in: the old outputs survive until the new ones are complete.
         old = work_dir.parent / f".{work_dir.name}.old-{result.run_id}"
         if work_dir.exists():

@@ -12,9 +12,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from anonymise.cellkey import SecretNotConfiguredError, load_sdc_secret
 from anonymise.pseudonymise import PseudonymKeyError, load_master_key
 from pipelines.ingest import SourceFileError
 from pipelines.run import RunResult, run_pipeline
+from pipelines.store import Store, StoreError, default_store_url
 
 
 def register(app: typer.Typer) -> None:
@@ -43,9 +45,11 @@ def run(
     console = Console()
     try:
         key = load_master_key(demo=demo, key_file=key_file)
-    except PseudonymKeyError as e:
+        sdc_secret = load_sdc_secret(demo=demo)
+    except (PseudonymKeyError, SecretNotConfiguredError) as e:
         console.print(f"[red]error:[/red] {escape(str(e))}", soft_wrap=True)
         raise typer.Exit(code=2) from None
+    target = Store(store or default_store_url())
     as_at_date = date.fromisoformat(as_at) if as_at else date.today()
     started = time.perf_counter()
 
@@ -54,16 +58,32 @@ def run(
         console.print(f"[bold cyan]{stage:>12}[/bold cyan]  {message}  [dim]{elapsed:6.1f} s[/dim]")
 
     try:
-        result = run_pipeline(raw, work, key, as_at=as_at_date, progress=progress)
-    except SourceFileError as e:
+        result = run_pipeline(
+            raw,
+            work,
+            key,
+            as_at=as_at_date,
+            store=target,
+            sdc_secret=sdc_secret,
+            progress=progress,
+        )
+    except (SourceFileError, StoreError) as e:
         console.print(f"[red]error:[/red] {escape(str(e))}", soft_wrap=True)
         raise typer.Exit(code=1) from None
+    finally:
+        target.dispose()
     _print_summary(console, result)
-    del store  # the publish stage (store of releases) is not built yet
     console.print(
-        "[yellow]not built yet:[/yellow] derive -> protect -> publish (published statistics); "
-        "this run stops after the pseudonymous person and family index."
+        f"Published release [bold]{result.release_id}[/bold] to {escape(target_label(store))}; "
+        f"{result.objectors_excluded:,} people on the objections register were excluded."
     )
+
+
+def target_label(url: str | None) -> str:
+    """The store's location without any password."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url or default_store_url()).render_as_string(hide_password=True)
 
 
 def _print_summary(console: Console, result: RunResult) -> None:

@@ -263,6 +263,22 @@ def build_events(pop: Population, rng: np.random.Generator) -> Events:
         [csc_end[p_hh[csc_children]], bg_start + rng.integers(20, 90, len(bg_children))]
     )
     is_cp = np.concatenate([cp_fams[p_hh[csc_children]], np.zeros(len(bg_children), bool)])
+    was_step_down = np.concatenate(
+        [step_down[p_hh[csc_children]], np.zeros(len(bg_children), bool)]
+    )
+    # Re-referrals: about one in six children comes back, most within a year (the
+    # CIN census re-referral measure); some of those on a plan go onto a second plan.
+    back = (rng.random(len(c_pidx)) < 0.16) & ~was_step_down
+    r_start = c_end[back] + rng.integers(45, 600, int(back.sum()))
+    c_pidx = np.concatenate([c_pidx, c_pidx[back]])
+    c_start = np.concatenate([c_start, r_start])
+    c_end = np.concatenate([c_end, r_start + rng.integers(20, 200, int(back.sum()))])
+    is_cp = np.concatenate([is_cp, is_cp[back] & (rng.random(int(back.sum())) < 0.4)])
+    was_step_down = np.concatenate([was_step_down, np.zeros(int(back.sum()), bool)])
+    keep = c_start < WINDOW_DAYS - 5
+    c_pidx, c_start, c_end, is_cp, was_step_down = (
+        a[keep] for a in (c_pidx, c_start, c_end, is_cp, was_step_down)
+    )
     n_c = len(c_pidx)
     assessed = rng.random(n_c) < 0.93
     assess_days = np.where(
@@ -316,9 +332,7 @@ def build_events(pop: Population, rng: np.random.Generator) -> Events:
             "closure_reason": _opt(
                 closed,
                 np.where(
-                    np.concatenate(
-                        [step_down[p_hh[csc_children]], np.zeros(len(bg_children), bool)]
-                    ),
+                    was_step_down,
                     "STEP_DOWN_EH",
                     np.array(["RC1", "RC2", "RC4", "RC8"])[rng.integers(0, 4, n_c)],
                 ),
@@ -511,7 +525,7 @@ def build_events(pop: Population, rng: np.random.Generator) -> Events:
         ncyear = np.clip(ncyear, 0, 11)
         possible = rng.integers(318, 332, len(pupils))
         y_mid = aug31 + 180
-        active = edu[f] & (need_start[f] <= y_mid) & (need_end[f] >= y_mid - 365)
+        active = edu[f] & (need_start[f] <= y_mid) & (need_end[f] >= y_mid - 120)
         rate = np.where(active, rng.beta(4, 9, len(pupils)), rng.beta(1.2, 18, len(pupils)))
         missed = np.round(possible * rate).astype(np.int64)
         susp = np.where(active, rng.poisson(0.8, len(pupils)), rng.poisson(0.02, len(pupils)))

@@ -19,6 +19,7 @@ from synthetic.generator import generate_county
 AS_AT = date(2026, 11, 21)
 KEY_A = MasterKey(b"a" * 32, "environment")
 KEY_B = MasterKey(b"b" * 32, "environment")
+SDC = "ab" * 32
 
 
 @pytest.fixture(scope="module")
@@ -30,11 +31,25 @@ def small_county(tmp_path_factory) -> Path:
 
 def test_cli_run_prints_quarantine_and_linkage_quality(small_county, tmp_path, monkeypatch):
     monkeypatch.setenv("PORTAL_PSEUDONYM_KEY", "k" * 64)
+    monkeypatch.setenv("PORTAL_SDC_SECRET", SDC)
     work = tmp_path / "work"
+    store = f"sqlite:///{tmp_path / 'store.sqlite'}"
     res = CliRunner().invoke(
-        app, ["run", "--raw", str(small_county), "--work", str(work), "--as-at", "2026-11-21"]
+        app,
+        [
+            "run",
+            "--raw",
+            str(small_county),
+            "--work",
+            str(work),
+            "--as-at",
+            "2026-11-21",
+            "--store",
+            store,
+        ],
     )
     assert res.exit_code == 0, res.output
+    assert "Published release" in res.output
     assert "rows in = accepted + quarantined" in res.output
     assert "duplicate_row" in res.output
     assert "Linkage quality" in res.output and "persons" in res.output
@@ -54,32 +69,72 @@ def test_cli_run_refuses_without_a_key_in_production(small_county, tmp_path, mon
     assert not (tmp_path / "w").exists()
 
 
+def test_cli_run_refuses_without_a_disclosure_secret_in_production(
+    small_county, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("PORTAL_PSEUDONYM_KEY", "k" * 64)
+    monkeypatch.delenv("PORTAL_SDC_SECRET", raising=False)
+    monkeypatch.delenv("PORTAL_SDC_SECRET_FILE", raising=False)
+    res = CliRunner().invoke(
+        app, ["run", "--raw", str(small_county), "--work", str(tmp_path / "w")]
+    )
+    assert res.exit_code == 2
+    assert "no disclosure-control secret" in res.output
+
+
 def test_cli_run_bad_file_exits_nonzero_and_writes_nothing(small_county, tmp_path, monkeypatch):
     monkeypatch.setenv("PORTAL_PSEUDONYM_KEY", "k" * 64)
+    monkeypatch.setenv("PORTAL_SDC_SECRET", SDC)
     raw = tmp_path / "raw"
     shutil.copytree(small_county, raw)
     (raw / "dwp.csv").write_text("")
     work = tmp_path / "work"
-    res = CliRunner().invoke(app, ["run", "--raw", str(raw), "--work", str(work)])
+    store_path = tmp_path / "store.sqlite"
+    res = CliRunner().invoke(
+        app, ["run", "--raw", str(raw), "--work", str(work), "--store", f"sqlite:///{store_path}"]
+    )
     assert res.exit_code == 1
     assert "dwp.csv: the file is empty" in res.output
     assert not work.exists()
+    from pipelines.store import Store
+
+    assert Store(f"sqlite:///{store_path}").latest_release() is None
 
 
-def test_failure_midway_leaves_previous_outputs_intact(small_county, tmp_path):
+@pytest.mark.parametrize("failing_stage", ["derive", "write", "publish"])
+def test_failure_midway_leaves_previous_outputs_and_release_intact(
+    small_county, tmp_path, failing_stage
+):
+    from pipelines.store import Store
+
+    store = Store(f"sqlite:///{tmp_path / 'store.sqlite'}")
     work = tmp_path / "work"
-    run_pipeline(small_county, work, KEY_A, as_at=AS_AT)
+    first = run_pipeline(
+        small_county, work, KEY_A, as_at=AS_AT, store=store, sdc_secret=SDC.encode()
+    )
     before = {p: p.read_bytes() for p in sorted(work.rglob("*")) if p.is_file()}
 
     def explode(stage: str) -> None:
-        if stage == "write":
+        if stage == failing_stage:
             raise RuntimeError("disk full")
 
     with pytest.raises(RuntimeError, match="disk full"):
-        run_pipeline(small_county, work, KEY_B, as_at=AS_AT, after_stage=explode)
+        run_pipeline(
+            small_county,
+            work,
+            KEY_B,
+            as_at=AS_AT,
+            store=store,
+            sdc_secret=SDC.encode(),
+            after_stage=explode,
+        )
     after = {p: p.read_bytes() for p in sorted(work.rglob("*")) if p.is_file()}
     assert before == after
     assert not list(tmp_path.glob(".work.*")), "no staging folder left behind"
+    latest = store.latest_release()
+    assert latest is not None
+    if failing_stage != "publish":
+        assert latest.release_id == first.release_id
 
 
 def test_zone_b_holds_no_direct_identifiers(small_county, tmp_path):

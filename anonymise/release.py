@@ -1,0 +1,557 @@
+"""The only door to published numbers: protected tables from a release.
+
+`tabulate` answers "measure M, broken down by these dimensions, filtered to these
+values" from the release cube of M alone, and returns a `ProtectedTable`: every
+count perturbed by the cell key method, small counts suppressed, rates computed
+from protected counts only, GSS symbols, footnotes, and the policy and release
+that produced it. Nothing here returns a true count.
+
+What a user can ask for is deliberately a fixed lattice of cells: each table fixes
+at most `max_table_dims` dimensions (breakdowns and filters together) and a filter
+either picks one value or, for a dimension that is also a breakdown, picks which
+rows to show. A filter that aggregates several values into one cell (a custom
+grouping) is refused: every such union would be a new, independently perturbed
+cell, and enough of them let an attacker average the noise away.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import threading
+import weakref
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from anonymise import cellkey
+from anonymise.policy import Policy
+from pipelines.store import (
+    DIMENSIONS,
+    MeasureMeta,
+    ReleaseValidationError,
+    Store,
+    StoreError,
+    validate_release,
+)
+
+_PARENTS = {d.name: d.parents for d in DIMENSIONS}
+_TOTAL_SORT = np.iinfo(np.int32).max
+
+
+class QueryError(ValueError):
+    """A table request names a breakdown, filter or value the measure does not allow."""
+
+    def __init__(self, measure: str, problems: list[str]) -> None:
+        self.measure = measure
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"cannot tabulate {measure!r}:\n{lines}")
+
+
+class NoReleaseError(StoreError, LookupError):
+    """The store has no published release yet."""
+
+
+@dataclass(frozen=True, eq=False)
+class CubeSet:
+    """An in-memory release (the cubes and metadata `Store.write_release` would store),
+    for previews and tests. Validated exactly as a stored release is."""
+
+    cubes: Mapping[str, pl.DataFrame]  # LazyFrames are collected on creation
+    meta: Mapping[str, MeasureMeta]
+    release_id: str | None = None
+    data_as_at: date | None = None
+
+    def __post_init__(self) -> None:
+        cubes = {
+            name: c.collect() if isinstance(c, pl.LazyFrame) else c
+            for name, c in self.cubes.items()
+        }
+        object.__setattr__(self, "cubes", cubes)
+        problems = validate_release(cubes, self.meta)
+        if problems:
+            raise ReleaseValidationError(problems)
+
+
+@dataclass(frozen=True, eq=False)
+class ProtectedTable:
+    """A table safe to show or download.
+
+    `data` has one text column per breakdown (`total_label` in margin rows), then
+    `count` (a number as text or a symbol) and `count_value` (Int64, null where a
+    symbol is shown); for a rate measure also `denominator`, `denominator_value`,
+    `rate` and `rate_value` (Float64)."""
+
+    measure: str
+    title: str
+    unit: str
+    by: tuple[str, ...]
+    where: tuple[tuple[str, tuple[str, ...]], ...]
+    margins: bool
+    data: pl.DataFrame
+    footnotes: tuple[str, ...]
+    policy_id: str
+    release_id: str | None
+    data_as_at: date | None
+    ptable_id: str
+    is_rate: bool = False
+    rate_per: int | None = None
+
+    @property
+    def value_columns(self) -> tuple[str, ...]:
+        cols: tuple[str, ...] = ("count", "count_value")
+        if self.is_rate:
+            cols += ("denominator", "denominator_value", "rate", "rate_value")
+        return cols
+
+
+# --- loading and caching cubes ------------------------------------------------------------
+
+
+def _natural_key(value: str) -> tuple[tuple[int, Any], ...]:
+    # "5-9" before "10-15"; "2024-02" before "2024-10".
+    return tuple(
+        (0, int(part)) if part.isdigit() else (1, part.lower())
+        for part in re.split(r"(\d+)", value)
+        if part
+    )
+
+
+@dataclass(eq=False)
+class _LoadedCube:
+    release_id: str | None
+    meta: MeasureMeta
+    frame: pl.DataFrame  # dims as pl.Enum in natural order, n, ckey (TRUE counts)
+    levels: dict[str, tuple[str, ...]]
+    _combos: dict[tuple[str, ...], pl.DataFrame] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, release_id: str | None, meta: MeasureMeta, cube: pl.DataFrame) -> _LoadedCube:
+        dims = list(meta.breakdowns)
+        levels = {d: tuple(sorted(cube[d].unique().to_list(), key=_natural_key)) for d in dims}
+        frame = cube.select(
+            *(pl.col(d).cast(pl.Enum(levels[d])) for d in dims),
+            pl.col("n").cast(pl.Int64),
+            pl.col("ckey").cast(pl.Int64),
+        )
+        return cls(release_id, meta, frame, levels)
+
+    def combos(self, dims: tuple[str, ...]) -> pl.DataFrame:
+        """Distinct observed combinations of `dims` (as text)."""
+        if dims not in self._combos:
+            self._combos[dims] = (
+                self.frame.select(dims)
+                .unique()
+                .with_columns(pl.col(d).cast(pl.String) for d in dims)
+            )
+        return self._combos[dims]
+
+
+class _CubeCache:
+    """Cubes per (store, release, measure), newest use last. Releases never change
+    once committed, so an entry never goes stale."""
+
+    def __init__(self, maxsize: int = 32) -> None:
+        self.maxsize = maxsize
+        self._items: OrderedDict[tuple[str, str, str], _LoadedCube] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, store: Store, release_id: str, measure: str) -> _LoadedCube:
+        key = (store.cache_key, release_id, measure)
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        meta = store.read_measure_meta(release_id, measure)
+        loaded = _LoadedCube.build(release_id, meta, store.read_cube(release_id, measure))
+        with self._lock:
+            self._items[key] = loaded
+            while len(self._items) > self.maxsize:
+                self._items.popitem(last=False)
+        return loaded
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+_STORE_CACHE = _CubeCache()
+_CUBESET_CACHE: weakref.WeakKeyDictionary[CubeSet, dict[str, _LoadedCube]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def clear_cache() -> None:
+    """Forget every cached cube (tests; a long-running portal never needs to)."""
+    _STORE_CACHE.clear()
+    _CUBESET_CACHE.clear()
+
+
+def _loader(source: Store | CubeSet, release_id: str | None) -> tuple[Any, str | None, date | None]:
+    if isinstance(source, CubeSet):
+        per_set = _CUBESET_CACHE.setdefault(source, {})
+
+        def load_set(measure: str) -> _LoadedCube:
+            if measure not in source.meta:
+                raise QueryError(measure, [f"no measure {measure!r}; have {sorted(source.meta)}"])
+            if measure not in per_set:
+                per_set[measure] = _LoadedCube.build(
+                    source.release_id, source.meta[measure], source.cubes[measure]
+                )
+            return per_set[measure]
+
+        return load_set, source.release_id, source.data_as_at
+    if isinstance(source, Store):
+        info = source.get_release(release_id) if release_id else source.latest_release()
+        if info is None:
+            raise NoReleaseError("the store has no published release yet")
+        rid = info.release_id
+
+        def load_store(measure: str) -> _LoadedCube:
+            return _STORE_CACHE.get(source, rid, measure)
+
+        return load_store, rid, info.data_as_at
+    raise TypeError(f"tabulate needs a Store or a CubeSet, got {type(source).__name__}")
+
+
+# --- the query --------------------------------------------------------------------------
+
+
+def _normalise(
+    by: Sequence[str] | str, where: Mapping[str, str | Sequence[str]] | None
+) -> tuple[tuple[str, ...], dict[str, tuple[str, ...]]]:
+    by_t = (by,) if isinstance(by, str) else tuple(by)
+    where_t: dict[str, tuple[str, ...]] = {}
+    for dim, values in (where or {}).items():
+        where_t[dim] = (values,) if isinstance(values, str) else tuple(values)
+    return by_t, where_t
+
+
+def _check_query(
+    measure: str,
+    cubes: Sequence[_LoadedCube],
+    by: tuple[str, ...],
+    where: dict[str, tuple[str, ...]],
+    policy: Policy,
+) -> None:
+    meta = cubes[0].meta
+    allowed = meta.breakdowns
+    problems: list[str] = []
+    if len(set(by)) != len(by):
+        problems.append(f"a breakdown is repeated in {list(by)}")
+    for dim in by:
+        if dim not in allowed:
+            problems.append(f"breakdown {dim!r} is not allowed; allowed: {', '.join(allowed)}")
+    for dim, values in where.items():
+        if dim not in allowed:
+            problems.append(f"filter {dim!r} is not allowed; allowed: {', '.join(allowed)}")
+            continue
+        if not values:
+            problems.append(f"filter {dim!r} has no values")
+            continue
+        if len(values) > 1 and dim not in by:
+            problems.append(
+                f"filter {dim!r} has several values but {dim!r} is not a breakdown: "
+                "adding values together into one cell (a custom grouping) is not allowed; "
+                f"add {dim!r} to the breakdowns or use a coarser dimension"
+            )
+        known = set().union(*(set(c.levels.get(dim, ())) for c in cubes))
+        unknown = [v for v in values if not isinstance(v, str) or v not in known]
+        if unknown:
+            sample = sorted(known, key=_natural_key)[:20]
+            problems.append(f"filter {dim!r}: unknown value(s) {unknown}; values include {sample}")
+    for dim in by:
+        if any(policy.total_label in c.levels.get(dim, ()) for c in cubes):
+            problems.append(
+                f"breakdown {dim!r} has a value {policy.total_label!r}, which would be "
+                "mistaken for a total row"
+            )
+    limit = min(policy.max_table_dims, meta.max_dims or policy.max_table_dims)
+    fixed = set(by) | set(where)
+    if len(fixed) > limit:
+        problems.append(
+            f"a table may use at most {limit} dimensions (breakdowns and filters together); "
+            f"this one uses {len(fixed)}: {sorted(fixed)}"
+        )
+    if problems:
+        raise QueryError(measure, problems)
+
+
+def _blocks(dims: Sequence[str]) -> list[tuple[str, ...]]:
+    """Group dimensions linked by nesting (ward in locality) so the grid holds only
+    combinations that exist."""
+    parent = {d: d for d in dims}
+
+    def root(d: str) -> str:
+        while parent[d] != d:
+            d = parent[d]
+        return d
+
+    for d in dims:
+        for p in _PARENTS.get(d, ()):
+            if p in parent:
+                parent[root(d)] = root(p)
+    groups: dict[str, list[str]] = {}
+    for d in dims:
+        groups.setdefault(root(d), []).append(d)
+    return [tuple(g) for g in groups.values()]
+
+
+def _grid(
+    cubes: Sequence[_LoadedCube], by: tuple[str, ...], where: dict[str, tuple[str, ...]]
+) -> pl.DataFrame:
+    """Every row the table shows (as text), empty cells included."""
+    grid: pl.DataFrame | None = None
+    for block in _blocks([*by, *(d for d in where if d not in by)]):
+        block_by = tuple(d for d in block if d in by)
+        if not block_by:
+            continue
+        parts = [c.combos(block) for c in cubes]
+        combos = pl.concat(parts).unique() if len(parts) > 1 else parts[0]
+        for d in block:
+            if d in where:
+                combos = combos.filter(pl.col(d).is_in(where[d]))
+        combos = combos.select(block_by).unique()
+        grid = combos if grid is None else grid.join(combos, how="cross")
+    if grid is None:
+        return pl.DataFrame()
+    return grid
+
+
+def _cells(
+    cube: _LoadedCube,
+    grid: pl.DataFrame,
+    by: tuple[str, ...],
+    where: dict[str, tuple[str, ...]],
+    margins: bool,
+) -> pl.DataFrame:
+    """True count and cell key of every cell of the table, margins included: each cell
+    is aggregated from the cube itself (its own key), never from protected parts.
+
+    A filter on a breakdown only selects rows (through the grid); totals over that
+    breakdown cover all its values, so every total is a cell of the lattice too."""
+    f = cube.frame.lazy()
+    for dim, values in where.items():
+        if dim in by:
+            continue
+        levels = set(cube.levels[dim])
+        # A value known only to the denominator's cube selects nothing here.
+        f = f.filter(pl.col(dim).is_in([v for v in values if v in levels]))
+    sums = (pl.col("n").sum().alias("n"), pl.col("ckey").sum().alias("ckey"))
+    zero = (pl.col("n").fill_null(0), pl.col("ckey").fill_null(0))
+    if not by:
+        return (
+            f.select(*sums)
+            .collect()
+            .with_columns(*zero)
+            .with_columns(pl.col("ckey") % cellkey.KEY_MODULUS)
+        )
+    agg = f.group_by(by).agg(*sums).with_columns(pl.col(d).cast(pl.String) for d in by).collect()
+    parts = [grid.join(agg, on=list(by), how="left").with_columns(*zero)]
+    if margins:
+        for k in range(len(by) - 1, -1, -1):
+            for keep in itertools.combinations(by, k):
+                if keep:
+                    sub = agg.group_by(keep).agg(*sums)
+                    rows = grid.select(keep).unique()
+                    part = rows.join(sub, on=list(keep), how="left").with_columns(*zero)
+                else:
+                    part = agg.select(*sums).with_columns(*zero)
+                parts.append(
+                    part.with_columns(pl.lit(None, pl.String).alias(d) for d in by if d not in keep)
+                )
+    out = pl.concat([p.select(*by, "n", "ckey") for p in parts], how="vertical")
+    return out.with_columns(pl.col("ckey") % cellkey.KEY_MODULUS)
+
+
+def _protect(
+    cells: pl.DataFrame, ptable: cellkey.PerturbationTable, policy: Policy, prefix: str
+) -> pl.DataFrame:
+    """`cells` with its true count and cell key replaced by the protected value."""
+    values, suppressed = cellkey.protect_counts(
+        cells["n"].to_numpy(), cells["ckey"].to_numpy(), ptable, policy.threshold
+    )
+    shown = np.where(suppressed, policy.symbols.confidential, values.astype(str))
+    hidden = pl.Series(f"_{prefix}_suppressed", suppressed, dtype=pl.Boolean)
+    return cells.drop("n", "ckey").with_columns(
+        pl.Series(prefix, shown, dtype=pl.String),
+        pl.Series(f"{prefix}_value", values, dtype=pl.Int64).set(hidden, None),
+        hidden,
+    )
+
+
+def _sort_keys(
+    cells: pl.DataFrame, cubes: Sequence[_LoadedCube], by: tuple[str, ...]
+) -> pl.DataFrame:
+    keys = []
+    for d in by:
+        known = sorted(set().union(*(set(c.levels[d]) for c in cubes)), key=_natural_key)
+        order = pl.DataFrame(
+            {d: known, f"_sort_{d}": list(range(len(known)))},
+            schema={d: pl.String, f"_sort_{d}": pl.Int64},
+        )
+        keys.append(order)
+    for d, order in zip(by, keys, strict=True):
+        cells = cells.join(order, on=d, how="left", nulls_equal=False).with_columns(
+            pl.col(f"_sort_{d}").fill_null(_TOTAL_SORT)
+        )
+    return cells
+
+
+def tabulate(
+    source: Store | CubeSet,
+    measure: str,
+    by: Sequence[str] | str = (),
+    where: Mapping[str, str | Sequence[str]] | None = None,
+    *,
+    policy: Policy,
+    margins: bool = False,
+    release_id: str | None = None,
+    ptable: cellkey.PerturbationTable | None = None,
+    actor: str | None = None,
+) -> ProtectedTable:
+    """A protected table of `measure` broken down by `by`, filtered by `where`.
+
+    source: a Store (the latest published release unless `release_id` is given)
+    or a CubeSet. margins: add total rows for every breakdown (each total is its
+    own perturbed cell). ptable: defaults to the one generated from the secret in
+    the environment (`cellkey.load_sdc_secret`). actor: when given and the source
+    is a Store, the query is written to the audit log."""
+    by_t, where_t = _normalise(by, where)
+    load, rid, data_as_at = _loader(source, release_id)
+    num = load(measure)
+    meta = num.meta
+    cubes = [num]
+    den = None
+    if meta.denominator is not None:
+        den = load(meta.denominator.measure)
+        cubes.append(den)
+    _check_query(measure, cubes, by_t, where_t, policy)
+    if ptable is None:
+        ptable = cellkey.ptable_for(policy.max_noise, policy.variance)
+    elif (ptable.max_noise, ptable.variance) != (policy.max_noise, policy.variance):
+        raise ValueError("the perturbation table does not match the policy's max_noise/variance")
+
+    grid = _grid(cubes, by_t, where_t)
+    cells = _cells(num, grid, by_t, where_t, margins)
+    table = _protect(cells, ptable, policy, "count")
+    sym = policy.symbols
+    if den is not None and meta.denominator is not None:
+        den_cells = _cells(den, grid, by_t, where_t, margins)
+        d = _protect(den_cells, ptable, policy, "denominator")
+        # Margin rows hold null in their total columns, hence nulls_equal.
+        table = (
+            table.join(d, on=list(by_t), how="left", nulls_equal=True)
+            if by_t
+            else pl.concat([table, d], how="horizontal")
+        )
+        per, decimals = meta.denominator.per, meta.denominator.decimals
+        rate = (pl.col("count_value") / pl.col("denominator_value") * per).round(decimals)
+        table = table.with_columns(
+            pl.when(pl.col("_count_suppressed") | pl.col("_denominator_suppressed"))
+            .then(None)
+            .when(pl.col("denominator_value") == 0)
+            .then(None)
+            .otherwise(rate)
+            .alias("rate_value")
+        ).with_columns(
+            pl.when(pl.col("_count_suppressed") | pl.col("_denominator_suppressed"))
+            .then(pl.lit(sym.confidential))
+            .when(pl.col("denominator_value") == 0)
+            .then(pl.lit(sym.not_applicable))
+            .otherwise(
+                pl.col("rate_value").map_elements(
+                    lambda x: f"{x:.{decimals}f}", return_dtype=pl.String
+                )
+            )
+            .alias("rate")
+        )
+    table = _sort_keys(table, cubes, by_t)
+    sort_cols = [f"_sort_{d}" for d in by_t]
+    if sort_cols:
+        table = table.sort(sort_cols, maintain_order=True)
+    value_cols = ["count", "count_value"]
+    if den is not None:
+        value_cols += ["denominator", "denominator_value", "rate", "rate_value"]
+    table = table.with_columns(pl.col(d).fill_null(policy.total_label) for d in by_t).select(
+        *by_t, *value_cols
+    )
+
+    result = ProtectedTable(
+        measure=measure,
+        title=meta.title,
+        unit=meta.unit,
+        by=by_t,
+        where=tuple(sorted(where_t.items())),
+        margins=margins,
+        data=table,
+        footnotes=_footnotes(meta, by_t, where_t, policy, rid, data_as_at, den is not None),
+        policy_id=policy.ref,
+        release_id=rid,
+        data_as_at=data_as_at,
+        ptable_id=ptable.fingerprint,
+        is_rate=den is not None,
+        rate_per=meta.denominator.per if meta.denominator else None,
+    )
+    if actor is not None and isinstance(source, Store):
+        source.audit(
+            actor,
+            "table_query",
+            {
+                "measure": measure,
+                "by": list(by_t),
+                "where": {k: list(v) for k, v in where_t.items()},
+                "margins": margins,
+                "policy_id": policy.ref,
+                "rows": table.height,
+            },
+            release_id=rid,
+        )
+    return result
+
+
+def _footnotes(
+    meta: MeasureMeta,
+    by: tuple[str, ...],
+    where: dict[str, tuple[str, ...]],
+    policy: Policy,
+    release_id: str | None,
+    data_as_at: date | None,
+    is_rate: bool,
+) -> tuple[str, ...]:
+    sym = policy.symbols
+    notes = [
+        f"Counts are protected by the cell key method: each count may differ from the true "
+        f"count by up to {policy.max_noise}, and the same cell always shows the same value.",
+        "Totals are protected separately from the cells inside them, so they may not equal "
+        "the sum of the rows shown.",
+        f"{sym.confidential} = confidential: fewer than {policy.threshold} after protection "
+        "(suppressed). 0 = none (zeros are not changed).",
+    ]
+    if is_rate and meta.denominator is not None:
+        per = "percentage" if meta.denominator.per == 100 else f"rate per {meta.denominator.per:,}"
+        notes.append(
+            f"The {per} is calculated from protected counts; {sym.confidential} where the "
+            f"count or the denominator is suppressed, {sym.not_applicable} where the "
+            "denominator is zero."
+        )
+    filters = {k: v for k, v in where.items() if k not in by}
+    rows = {k: v for k, v in where.items() if k in by}
+    if filters:
+        parts = "; ".join(f"{k} = {', '.join(v)}" for k, v in sorted(filters.items()))
+        notes.append(f"Filtered to: {parts}.")
+    if rows:
+        parts = "; ".join(f"{k} = {', '.join(v)}" for k, v in sorted(rows.items()))
+        notes.append(f"Showing only rows for {parts}; totals cover all values.")
+    notes.extend(meta.footnotes)
+    source = f"Release {release_id}" if release_id else "Unpublished preview"
+    if data_as_at:
+        source += f", data as at {data_as_at.isoformat()}"
+    notes.append(f"{source}; disclosure control policy {policy.ref}.")
+    return tuple(notes)

@@ -1,0 +1,699 @@
+"""The release store: releases, release cubes, measure metadata and the audit log.
+
+SQLAlchemy Core over a SQLite file (default, under data/) or PostgreSQL (production).
+
+A release is written whole or not at all: `Store.write_release` runs in ONE
+transaction, so a failure part-way leaves the previous release intact, readable
+and still the latest. Cubes hold TRUE counts and cell keys: they never leave the
+store except through `anonymise.release`, which returns protected tables only.
+
+Cube layout: one wide table, `cube_cells`, with one nullable text column per
+dimension of a fixed registry (`DIMENSIONS`) plus `n` and `ckey`, indexed by
+(release_id, measure). A measure fills only the columns of its allowed
+breakdowns. Reading a measure is one indexed range scan that returns exactly the
+frame the release layer caches; a key-value layout would need a pivot per read and
+a table per measure would need DDL inside every release. Adding a dimension to the
+registry adds its column on the next `Store(...)` (additive, no data migration).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import secrets
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Connection, Engine
+
+STORE_URL_ENV = "PORTAL_STORE_URL"
+DEFAULT_SQLITE_PATH = Path("data") / "portal.sqlite"
+MAX_VALUE_LENGTH = 100
+KEY_MODULUS = 256
+
+
+# --- errors ----------------------------------------------------------------------
+
+
+class StoreError(Exception):
+    """Base class for store errors."""
+
+
+class ReleaseValidationError(StoreError):
+    """The cubes or metadata of a release are inconsistent; nothing was written."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"release not written, {len(problems)} problem(s):\n{lines}")
+
+
+class ReleaseWriteError(StoreError):
+    """Writing a release failed and was rolled back; the previous release is unchanged."""
+
+
+class UnknownReleaseError(StoreError, LookupError):
+    """No release with that id."""
+
+
+class UnknownMeasureError(StoreError, LookupError):
+    """The release has no measure with that name."""
+
+
+# --- dimension registry ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Dimension:
+    name: str
+    title: str
+    description: str
+    # Coarser dimensions this one nests in (ward -> locality): used to show only the
+    # combinations that exist instead of a grid of structural zeros.
+    parents: tuple[str, ...] = ()
+
+
+DIMENSIONS: tuple[Dimension, ...] = (
+    # geography
+    Dimension("locality", "Locality", "Council locality or area team"),
+    Dimension("ward", "Ward", "Electoral ward", ("locality",)),
+    Dimension("lsoa", "LSOA", "Lower layer super output area (2021)", ("ward",)),
+    Dimension("imd_quintile", "IMD quintile", "Index of Multiple Deprivation quintile of the LSOA"),
+    # person and family
+    Dimension("age_band", "Age band", "Age band at the reference date"),
+    Dimension("sex", "Sex", "Recorded sex"),
+    Dimension("ethnicity", "Ethnic group", "Major ethnic group (DfE)"),
+    Dimension(
+        "sen", "SEN provision", "Special educational needs provision (none, SEN support, EHCP)"
+    ),
+    Dimension("fsm", "Free school meals", "Eligible for free school meals"),
+    Dimension("school_phase", "School phase", "Early years, primary, secondary, post-16"),
+    Dimension("family_type", "Family type", "Household composition of the family"),
+    # period
+    Dimension("year", "Year", "Calendar year"),
+    Dimension("financial_year", "Financial year", "April to March"),
+    Dimension("quarter", "Quarter", "Calendar quarter", ("year",)),
+    Dimension("month", "Month", "Calendar month", ("quarter", "year", "financial_year")),
+    # service
+    Dimension("referral_source", "Referral source", "Who made the referral or contact"),
+    Dimension("decision", "Decision", "Front door decision"),
+    Dimension("need", "Need", "Need identified at assessment (Supporting Families headline)"),
+    Dimension("cin_category", "CIN category", "Primary need category (CIN census N1..N9)"),
+    Dimension(
+        "plan_type", "Plan type", "Early Help, child in need, child protection, looked after"
+    ),
+    Dimension("closure_reason", "Closure reason", "Why the episode closed"),
+    Dimension("outcome", "Outcome", "Outcome recorded at closure or review"),
+    Dimension("service", "Service", "Service or team"),
+)
+DIMENSION_NAMES: tuple[str, ...] = tuple(d.name for d in DIMENSIONS)
+_BY_NAME = {d.name: d for d in DIMENSIONS}
+_RESERVED = {"release_id", "measure", "n", "ckey"}
+assert not _RESERVED & set(DIMENSION_NAMES)
+assert all(p in _BY_NAME for d in DIMENSIONS for p in d.parents)
+
+
+def dimension(name: str) -> Dimension:
+    try:
+        return _BY_NAME[name]
+    except KeyError:
+        raise KeyError(
+            f"unknown dimension {name!r}; registry: {', '.join(DIMENSION_NAMES)}"
+        ) from None
+
+
+# --- measure metadata ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Denominator:
+    """The measure that a rate divides by, tabulated with the same breakdowns and filters."""
+
+    measure: str
+    per: int = 100  # 100: a percentage; 1000: a rate per 1,000
+    decimals: int = 1
+
+
+@dataclass(frozen=True)
+class MeasureMeta:
+    name: str
+    title: str
+    definition: str
+    unit: str  # what one record is: "children", "families", "referrals"
+    breakdowns: tuple[str, ...]  # dimensions a table may break down or filter by
+    denominator: Denominator | None = None
+    max_dims: int | None = None  # most dimensions one table may fix; None: the policy's
+    footnotes: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_row(self) -> dict[str, Any]:
+        return {
+            "measure": self.name,
+            "title": self.title,
+            "definition": self.definition,
+            "unit": self.unit,
+            "breakdowns": list(self.breakdowns),
+            "denominator": asdict(self.denominator) if self.denominator else None,
+            "max_dims": self.max_dims,
+            "footnotes": list(self.footnotes),
+        }
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> MeasureMeta:
+        den = _json(row["denominator"])
+        return cls(
+            name=row["measure"],
+            title=row["title"],
+            definition=row["definition"],
+            unit=row["unit"],
+            breakdowns=tuple(_json(row["breakdowns"])),
+            denominator=Denominator(**den) if den else None,
+            max_dims=row["max_dims"],
+            footnotes=tuple(_json(row["footnotes"]) or ()),
+        )
+
+
+@dataclass(frozen=True)
+class ReleaseInfo:
+    release_id: str
+    created_at: datetime
+    data_as_at: date
+    policy_id: str
+    status: str
+    run_metadata: dict[str, Any]
+    row_counts: dict[str, int]
+
+
+def _json(value: Any) -> Any:
+    # SQLite hands JSON back already decoded by SQLAlchemy; be lenient about strings too.
+    return json.loads(value) if isinstance(value, str) else value
+
+
+# --- schema ------------------------------------------------------------------------
+
+_JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+metadata = sa.MetaData()
+
+releases = sa.Table(
+    "releases",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("release_id", sa.String(40), nullable=False, unique=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("data_as_at", sa.Date, nullable=False),
+    sa.Column("policy_id", sa.String(80), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("run_metadata", _JSON, nullable=False),
+    sa.Column("row_counts", _JSON, nullable=False),
+    sa.CheckConstraint("status IN ('published', 'withdrawn')", name="ck_releases_status"),
+)
+
+measure_meta = sa.Table(
+    "measure_meta",
+    metadata,
+    sa.Column("release_id", sa.String(40), sa.ForeignKey("releases.release_id"), primary_key=True),
+    sa.Column("measure", sa.String(64), primary_key=True),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("definition", sa.Text, nullable=False),
+    sa.Column("unit", sa.String(64), nullable=False),
+    sa.Column("breakdowns", _JSON, nullable=False),
+    sa.Column("denominator", _JSON, nullable=True),
+    sa.Column("max_dims", sa.Integer, nullable=True),
+    sa.Column("footnotes", _JSON, nullable=False),
+)
+
+# No foreign key on the cube: it is bulk-loaded inside the same transaction as its
+# release row, and a per-row FK check would dominate the load time on PostgreSQL.
+cube_cells = sa.Table(
+    "cube_cells",
+    metadata,
+    sa.Column("release_id", sa.String(40), nullable=False),
+    sa.Column("measure", sa.String(64), nullable=False),
+    *(sa.Column(d, sa.String(MAX_VALUE_LENGTH), nullable=True) for d in DIMENSION_NAMES),
+    sa.Column("n", sa.BigInteger, nullable=False),
+    sa.Column("ckey", sa.SmallInteger, nullable=False),
+    sa.CheckConstraint("n > 0", name="ck_cube_cells_n_positive"),
+    sa.CheckConstraint("ckey >= 0 AND ckey < 256", name="ck_cube_cells_ckey_range"),
+    sa.Index("ix_cube_cells_release_measure", "release_id", "measure"),
+)
+
+audit_log = sa.Table(
+    "audit",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("actor", sa.String(128), nullable=False),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("release_id", sa.String(40), nullable=True),
+    sa.Column("detail", _JSON, nullable=False),
+    sa.Index("ix_audit_action", "action"),
+)
+
+
+def default_store_url() -> str:
+    """$PORTAL_STORE_URL, else a SQLite file under data/."""
+    return os.environ.get(STORE_URL_ENV) or f"sqlite:///{DEFAULT_SQLITE_PATH.resolve()}"
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _new_release_id(now: datetime) -> str:
+    return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+
+
+# --- validation ------------------------------------------------------------------------
+
+
+def validate_release(
+    cubes: Mapping[str, pl.DataFrame], meta: Mapping[str, MeasureMeta]
+) -> list[str]:
+    """Every problem with a release's cubes and metadata, gathered (empty: valid)."""
+    problems: list[str] = []
+    if not cubes:
+        problems.append("a release needs at least one measure")
+    for name in sorted(set(cubes) - set(meta)):
+        problems.append(f"cube {name!r} has no measure metadata")
+    for name in sorted(set(meta) - set(cubes)):
+        problems.append(f"measure metadata {name!r} has no cube")
+    for name, m in sorted(meta.items()):
+        problems.extend(_meta_problems(name, m, meta))
+    for name, cube in sorted(cubes.items()):
+        if name in meta:
+            problems.extend(_cube_problems(name, cube, meta[name]))
+    return problems
+
+
+def _meta_problems(key: str, m: MeasureMeta, meta: Mapping[str, MeasureMeta]) -> list[str]:
+    p: list[str] = []
+    where = f"measure {key!r}"
+    if m.name != key:
+        p.append(f"{where}: metadata name is {m.name!r}")
+    if not key or len(key) > 64 or not key.replace("_", "").isalnum():
+        p.append(f"{where}: name must be 1-64 letters, digits or underscores")
+    for attr in ("title", "definition", "unit"):
+        if not str(getattr(m, attr)).strip():
+            p.append(f"{where}: {attr} must not be empty")
+    if not m.breakdowns:
+        p.append(f"{where}: needs at least one allowed breakdown")
+    unknown = [d for d in m.breakdowns if d not in _BY_NAME]
+    if unknown:
+        p.append(f"{where}: unknown dimension(s) {unknown}; registry: {', '.join(DIMENSION_NAMES)}")
+    if len(set(m.breakdowns)) != len(m.breakdowns):
+        p.append(f"{where}: duplicate breakdowns {list(m.breakdowns)}")
+    if m.max_dims is not None and m.max_dims < 1:
+        p.append(f"{where}: max_dims must be at least 1")
+    den = m.denominator
+    if den is not None:
+        if den.measure == key:
+            p.append(f"{where}: cannot be its own denominator")
+        elif den.measure not in meta:
+            p.append(f"{where}: denominator {den.measure!r} is not in this release")
+        else:
+            missing = [d for d in m.breakdowns if d not in meta[den.measure].breakdowns]
+            if missing:
+                p.append(
+                    f"{where}: denominator {den.measure!r} lacks breakdown(s) {missing}, "
+                    "so a rate could not be tabulated for every allowed table"
+                )
+            if meta[den.measure].denominator is not None:
+                p.append(f"{where}: denominator {den.measure!r} is itself a rate")
+        if den.per <= 0:
+            p.append(f"{where}: denominator.per must be positive")
+        if not 0 <= den.decimals <= 6:
+            p.append(f"{where}: denominator.decimals must be 0..6")
+    return p
+
+
+def _cube_problems(name: str, cube: pl.DataFrame, m: MeasureMeta) -> list[str]:
+    p: list[str] = []
+    where = f"cube {name!r}"
+    expected = [*m.breakdowns, "n", "ckey"]
+    missing = [c for c in expected if c not in cube.columns]
+    extra = [c for c in cube.columns if c not in expected]
+    if missing:
+        p.append(f"{where}: missing column(s) {missing}")
+    if extra:
+        p.append(f"{where}: column(s) {extra} are not allowed breakdowns of the measure")
+    if missing:
+        return p
+    for d in m.breakdowns:
+        col = cube[d]
+        if col.dtype != pl.String:
+            p.append(f"{where}: dimension {d!r} must be text, got {col.dtype}")
+            continue
+        if col.null_count():
+            p.append(f"{where}: dimension {d!r} has {col.null_count()} missing value(s)")
+        lengths = col.str.len_chars()
+        if (lengths == 0).any():
+            p.append(f"{where}: dimension {d!r} has empty value(s)")
+        if (lengths > MAX_VALUE_LENGTH).any():
+            p.append(f"{where}: dimension {d!r} has value(s) over {MAX_VALUE_LENGTH} characters")
+    for c in ("n", "ckey"):
+        if not cube[c].dtype.is_integer():
+            p.append(f"{where}: {c!r} must be an integer column, got {cube[c].dtype}")
+    if p:
+        return p
+    if cube["n"].null_count() or cube["ckey"].null_count():
+        p.append(f"{where}: 'n' and 'ckey' must not be missing")
+    if cube.height and (cube["n"].min() or 0) <= 0:  # type: ignore[operator]
+        p.append(f"{where}: 'n' must be positive (empty cells are not stored)")
+    if cube.height and not cube["ckey"].is_between(0, KEY_MODULUS - 1).all():
+        p.append(f"{where}: 'ckey' must be in 0..255")
+    if m.breakdowns and cube.select(m.breakdowns).is_duplicated().any():
+        p.append(f"{where}: duplicate cells (the cube must have one row per cell)")
+    return p
+
+
+# --- the store --------------------------------------------------------------------------
+
+
+class Store:
+    """The release store. Opening it creates the schema if it is missing."""
+
+    def __init__(self, url: str | None = None, *, echo: bool = False) -> None:
+        self.url = url or default_store_url()
+        sa_url = sa.make_url(self.url)
+        if sa_url.get_backend_name() == "sqlite" and sa_url.database not in (None, "", ":memory:"):
+            Path(sa_url.database).parent.mkdir(parents=True, exist_ok=True)
+        self.engine: Engine = sa.create_engine(sa_url, echo=echo)
+        self.dialect = self.engine.dialect.name
+        # Identifies the database for in-memory caches, without the password.
+        self.cache_key = sa_url.render_as_string(hide_password=True)
+        if self.dialect == "sqlite":
+            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+        self.create_schema()
+
+    def __repr__(self) -> str:
+        return f"Store({self.cache_key!r})"
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    def create_schema(self) -> None:
+        metadata.create_all(self.engine)
+        have = {c["name"] for c in sa.inspect(self.engine).get_columns("cube_cells")}
+        missing = [d for d in DIMENSION_NAMES if d not in have]
+        if missing:
+            prep = self.engine.dialect.identifier_preparer
+            with self.engine.begin() as conn:
+                for d in missing:
+                    conn.exec_driver_sql(
+                        f"ALTER TABLE cube_cells ADD COLUMN {prep.quote(d)} "
+                        f"VARCHAR({MAX_VALUE_LENGTH})"
+                    )
+
+    # -- writing -----------------------------------------------------------------------
+
+    def write_release(
+        self,
+        cubes: Mapping[str, pl.DataFrame | pl.LazyFrame],
+        meta: Mapping[str, MeasureMeta] | Iterable[MeasureMeta],
+        *,
+        policy_id: str,
+        data_as_at: date,
+        run_metadata: Mapping[str, Any] | None = None,
+        actor: str = "pipeline",
+    ) -> str:
+        """Write a new release in ONE transaction and return its id.
+
+        Validates first (all problems reported together). If anything fails while
+        writing, the transaction rolls back, the failure is audited, and the previous
+        release stays the latest."""
+        metas = dict(meta) if isinstance(meta, Mapping) else {m.name: m for m in meta}
+        frames = {
+            name: c.collect() if isinstance(c, pl.LazyFrame) else c for name, c in cubes.items()
+        }
+        problems = validate_release(frames, metas)
+        try:
+            json.dumps(dict(run_metadata or {}))
+        except (TypeError, ValueError) as exc:
+            problems.append(f"run_metadata must be JSON-serialisable: {exc}")
+        if problems:
+            raise ReleaseValidationError(problems)
+        now = datetime.now(UTC)
+        release_id = _new_release_id(now)
+        row_counts = {name: frames[name].height for name in sorted(frames)}
+        run_meta = dict(run_metadata or {})
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    releases.insert().values(
+                        release_id=release_id,
+                        created_at=now,
+                        data_as_at=data_as_at,
+                        policy_id=policy_id,
+                        status="published",
+                        run_metadata=run_meta,
+                        row_counts=row_counts,
+                    )
+                )
+                for name in sorted(frames):
+                    conn.execute(
+                        measure_meta.insert().values(release_id=release_id, **metas[name].to_row())
+                    )
+                    self._insert_cube(conn, release_id, name, frames[name], metas[name].breakdowns)
+                conn.execute(
+                    audit_log.insert().values(
+                        at=datetime.now(UTC),
+                        actor=actor,
+                        action="release_written",
+                        release_id=release_id,
+                        detail={
+                            "policy_id": policy_id,
+                            "data_as_at": data_as_at.isoformat(),
+                            "row_counts": row_counts,
+                        },
+                    )
+                )
+        except Exception as exc:
+            detail = {"error": f"{type(exc).__name__}: {str(exc)[:500]}", "row_counts": row_counts}
+            # The original failure is what matters if even the audit cannot be written.
+            with contextlib.suppress(Exception):
+                self.audit(actor, "release_failed", detail)
+            raise ReleaseWriteError(
+                f"release {release_id} was not written (rolled back; the previous release "
+                f"is unchanged): {type(exc).__name__}: {exc}"
+            ) from exc
+        return release_id
+
+    def _insert_cube(
+        self,
+        conn: Connection,
+        release_id: str,
+        measure: str,
+        cube: pl.DataFrame,
+        dims: Sequence[str],
+    ) -> None:
+        if cube.height == 0:
+            return
+        cols = ["release_id", "measure", *dims, "n", "ckey"]
+        frame = cube.select(
+            pl.lit(release_id).alias("release_id"),
+            pl.lit(measure).alias("measure"),
+            *dims,
+            pl.col("n").cast(pl.Int64),
+            pl.col("ckey").cast(pl.Int64),
+        )
+        prep = conn.dialect.identifier_preparer
+        col_sql = ", ".join(prep.quote(c) for c in cols)
+        if self.dialect == "postgresql" and conn.dialect.driver == "psycopg":
+            buf = io.BytesIO()
+            frame.write_csv(buf, include_header=False)
+            raw: Any = conn.connection.driver_connection
+            sql = f"COPY cube_cells ({col_sql}) FROM STDIN (FORMAT csv)"
+            with raw.cursor() as cur, cur.copy(sql) as copy:
+                copy.write(buf.getvalue())
+        elif self.dialect == "sqlite":
+            marks = ", ".join("?" for _ in cols)
+            conn.exec_driver_sql(
+                f"INSERT INTO cube_cells ({col_sql}) VALUES ({marks})",
+                frame.rows(),
+            )
+        else:
+            conn.execute(cube_cells.insert(), frame.to_dicts())
+
+    def withdraw_release(self, release_id: str, *, actor: str, reason: str) -> None:
+        """Mark a release withdrawn (it stays stored for the audit trail)."""
+        with self.engine.begin() as conn:
+            done = conn.execute(
+                releases.update()
+                .where(releases.c.release_id == release_id)
+                .values(status="withdrawn")
+            )
+            if done.rowcount == 0:
+                raise UnknownReleaseError(release_id)
+            conn.execute(
+                audit_log.insert().values(
+                    at=datetime.now(UTC),
+                    actor=actor,
+                    action="release_withdrawn",
+                    release_id=release_id,
+                    detail={"reason": reason},
+                )
+            )
+
+    # -- reading ------------------------------------------------------------------------
+
+    def _release_rows(self, *where: Any, limit: int | None = None) -> list[ReleaseInfo]:
+        q = sa.select(releases).where(*where).order_by(releases.c.seq.desc()).limit(limit)
+        with self.engine.connect() as conn:
+            rows = conn.execute(q).mappings().all()
+        return [
+            ReleaseInfo(
+                release_id=r["release_id"],
+                created_at=_utc(r["created_at"]),
+                data_as_at=r["data_as_at"],
+                policy_id=r["policy_id"],
+                status=r["status"],
+                run_metadata=_json(r["run_metadata"]),
+                row_counts=_json(r["row_counts"]),
+            )
+            for r in rows
+        ]
+
+    def latest_release(self) -> ReleaseInfo | None:
+        """The newest published release, or None before the first one."""
+        rows = self._release_rows(releases.c.status == "published", limit=1)
+        return rows[0] if rows else None
+
+    def list_releases(self) -> list[ReleaseInfo]:
+        """Every release, newest first (withdrawn ones included, with their status)."""
+        return self._release_rows()
+
+    def get_release(self, release_id: str) -> ReleaseInfo:
+        rows = self._release_rows(releases.c.release_id == release_id)
+        if not rows:
+            raise UnknownReleaseError(f"no release {release_id!r}")
+        return rows[0]
+
+    def read_meta(self, release_id: str) -> dict[str, MeasureMeta]:
+        """Metadata of every measure in a release."""
+        q = sa.select(measure_meta).where(measure_meta.c.release_id == release_id)
+        with self.engine.connect() as conn:
+            rows = conn.execute(q).mappings().all()
+        if not rows:
+            self.get_release(release_id)  # raises if the release does not exist
+        return {r["measure"]: MeasureMeta.from_row(dict(r)) for r in rows}
+
+    def read_measure_meta(self, release_id: str, measure: str) -> MeasureMeta:
+        meta = self.read_meta(release_id)
+        if measure not in meta:
+            raise UnknownMeasureError(
+                f"release {release_id} has no measure {measure!r}; it has {sorted(meta)}"
+            )
+        return meta[measure]
+
+    def read_cube(self, release_id: str, measure: str) -> pl.DataFrame:
+        """The cube of one measure: its breakdown columns, `n` and `ckey` (TRUE counts:
+        only `anonymise.release` may call this)."""
+        dims = list(self.read_measure_meta(release_id, measure).breakdowns)
+        schema: dict[str, pl.DataType] = {d: pl.String() for d in dims}
+        schema |= {"n": pl.Int64(), "ckey": pl.Int64()}
+        cols = [*dims, "n", "ckey"]
+        prep = self.engine.dialect.identifier_preparer
+        select = (
+            f"SELECT {', '.join(prep.quote(c) for c in cols)} FROM cube_cells "
+            "WHERE release_id = {p} AND measure = {p}"
+        )
+        params = (release_id, measure)
+        with self.engine.connect() as conn:
+            raw: Any = conn.connection.driver_connection
+            if self.dialect == "postgresql" and conn.dialect.driver == "psycopg":
+                buf = io.BytesIO()
+                sql = f"COPY ({select.format(p='%s')}) TO STDOUT (FORMAT csv)"
+                with raw.cursor() as cur, cur.copy(sql, params) as copy:
+                    for chunk in copy:
+                        buf.write(chunk)
+                if buf.tell() == 0:
+                    return pl.DataFrame(schema=schema)
+                buf.seek(0)
+                return pl.read_csv(buf, has_header=False, new_columns=cols, schema=schema)
+            if self.dialect == "sqlite":
+                # The raw cursor, read column-wise: about twice as fast as Row objects.
+                rows = raw.execute(select.format(p="?"), params).fetchall()
+            else:
+                q = sa.select(*(cube_cells.c[c] for c in cols)).where(
+                    cube_cells.c.release_id == release_id, cube_cells.c.measure == measure
+                )
+                rows = [tuple(r) for r in conn.execute(q)]
+        columns = list(zip(*rows, strict=True)) if rows else [() for _ in cols]
+        return pl.DataFrame(
+            {
+                c: pl.Series(c, values, dtype=schema[c])
+                for c, values in zip(cols, columns, strict=True)
+            }
+        )
+
+    # -- audit ------------------------------------------------------------------------
+
+    def audit(
+        self,
+        actor: str,
+        action: str,
+        detail: Mapping[str, Any] | None = None,
+        *,
+        release_id: str | None = None,
+    ) -> None:
+        """Append one audit entry (its own transaction)."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                audit_log.insert().values(
+                    at=datetime.now(UTC),
+                    actor=actor,
+                    action=action,
+                    release_id=release_id,
+                    detail=dict(detail or {}),
+                )
+            )
+
+    def read_audit(
+        self,
+        *,
+        action: str | None = None,
+        release_id: str | None = None,
+        limit: int | None = None,
+    ) -> pl.DataFrame:
+        """Audit entries, newest first; `detail` is a JSON string."""
+        q = sa.select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
+        if action is not None:
+            q = q.where(audit_log.c.action == action)
+        if release_id is not None:
+            q = q.where(audit_log.c.release_id == release_id)
+        with self.engine.connect() as conn:
+            rows = conn.execute(q).mappings().all()
+        return pl.DataFrame(
+            {
+                "id": [r["id"] for r in rows],
+                "at": [_utc(r["at"]) for r in rows],
+                "actor": [r["actor"] for r in rows],
+                "action": [r["action"] for r in rows],
+                "release_id": [r["release_id"] for r in rows],
+                "detail": [json.dumps(_json(r["detail"]), sort_keys=True) for r in rows],
+            },
+            schema={
+                "id": pl.Int64,
+                "at": pl.Datetime("us", "UTC"),
+                "actor": pl.String,
+                "action": pl.String,
+                "release_id": pl.String,
+                "detail": pl.String,
+            },
+        )
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # WAL: readers keep seeing the previous release while a new one is being written.
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.close()
