@@ -21,12 +21,18 @@ $(STAMP): $(BIN)/python pyproject.toml requirements.lock
 
 setup: $(STAMP)
 
-demo: $(STAMP)
+DEMO_STORE  ?= sqlite:///$(CURDIR)/$(DEMO_DIR)/portal.sqlite
+
+# The demo county is regenerated only when missing; the pipeline runs every time.
+$(DEMO_DIR)/raw/truth/manifest.json: | $(STAMP)
 	$(BIN)/portal synth --people $(DEMO_PEOPLE) --seed $(DEMO_SEED) --out $(DEMO_DIR)/raw
-	@if $(BIN)/portal --help | grep -q " run "; then $(BIN)/portal run --raw $(DEMO_DIR)/raw --demo; else echo "make run: the pipeline (portal run) is not built yet; the portal will say what is missing."; fi
+
+demo: $(STAMP) $(DEMO_DIR)/raw/truth/manifest.json
+	$(BIN)/portal run --raw $(DEMO_DIR)/raw --work $(DEMO_DIR)/work --store $(DEMO_STORE) --demo
 
 run: demo
-	$(BIN)/streamlit run app.py --server.port $(PORT) --server.headless true
+	PORTAL_DEMO=1 PORTAL_STORE_URL=$(DEMO_STORE) PORTAL_WORK_DIR=$(DEMO_DIR)/work \
+		$(BIN)/streamlit run app.py --server.port $(PORT) --server.headless true
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 tests
