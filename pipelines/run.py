@@ -13,6 +13,8 @@ Work folder layout (default data/work):
     zone_b/                 pseudonymous
         persons.parquet
         events/<source>.parquet
+        research_table.parquet  one row per person: the source of research extracts
+        geography.parquet       LSOA -> ward -> locality
     run.json                summary of the run (no identifiers, no key)
 """
 
@@ -37,6 +39,7 @@ from pipelines.ingest import IngestResult, ingest_all, ingest_summary, quarantin
 from pipelines.link import Linked, link
 from pipelines.publish import OBJECTORS_MEASURE, objector_frame, publish
 from pipelines.quality import LinkageQuality, linkage_quality, load_truth
+from pipelines.research import build_research_table
 from pipelines.store import Store
 from pipelines.zone_b import ZoneB, build_zone_b, load_postcode_lookup
 
@@ -129,6 +132,7 @@ def run_pipeline(
     progress("derive", "deriving measures (objectors excluded)")
     frames, n_objectors = derive_all(ZoneBFrames(zb.persons, zb.events, as_at))
     frames[OBJECTORS_MEASURE.name] = objector_frame(zb.persons)
+    research = build_research_table(zb.persons, zb.events, as_at)
     timings["derive"] = time.perf_counter() - t
     stage("derive")
 
@@ -163,10 +167,31 @@ def run_pipeline(
     t = time.perf_counter()
     progress("write", f"writing outputs to {work_dir}")
     _write_outputs(
-        work_dir, result, results, linked, zb, after_stage=stage, before_swap=publish_release
+        work_dir,
+        result,
+        results,
+        linked,
+        zb,
+        research,
+        after_stage=stage,
+        before_swap=publish_release,
     )
     timings["write"] = time.perf_counter() - t - timings.get("publish", 0.0)
     return result
+
+
+def geography(persons: pl.DataFrame) -> pl.DataFrame:
+    """LSOA -> ward -> locality for every LSOA in the index (from the public lookup)."""
+    return (
+        persons.select(
+            pl.col("lsoa_code").alias("lsoa"),
+            pl.col("ward").fill_null("Not known"),
+            pl.col("locality").fill_null("Not known"),
+        )
+        .drop_nulls("lsoa")
+        .unique("lsoa")
+        .sort("lsoa")
+    )
 
 
 def _write_outputs(
@@ -175,6 +200,7 @@ def _write_outputs(
     results: dict[str, IngestResult],
     linked: Linked,
     zb: ZoneB,
+    research: pl.DataFrame,
     *,
     after_stage: Callable[[str], None],
     before_swap: Callable[[], None],
@@ -192,6 +218,8 @@ def _write_outputs(
         edir = staging / "zone_b" / "events"
         edir.mkdir(parents=True)
         zb.persons.write_parquet(staging / "zone_b" / "persons.parquet")
+        research.write_parquet(staging / "zone_b" / "research_table.parquet")
+        geography(zb.persons).write_parquet(staging / "zone_b" / "geography.parquet")
         for name, ev in zb.events.items():
             ev.write_parquet(edir / f"{name}.parquet")
         after_stage("write")
