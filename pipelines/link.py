@@ -188,11 +188,12 @@ def splink_settings() -> Any:
 
 
 def _quiet_splink() -> None:
-    """Splink logs every training step at INFO; the run reports its own summary."""
+    """Splink logs every training step, and warns about untrained rare levels (which keep
+    their defaults); the run reports its own summary and saves the model for audit."""
     import logging
 
     for name in ("splink", "splink.internals"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def probabilistic_edges(
