@@ -236,29 +236,22 @@ class _Engine:
         self._gen_cache: dict[tuple[int, int], np.ndarray] | None = (
             {} if budget <= 40_000_000 else None
         )
-        # Per QI and level: total loss if nothing is suppressed, and per-combination loss.
-        self.weighted_loss = [
-            [loss[self.combos[j]] * self.counts for loss in self.leaf_loss[j]]
+        # Per QI and level: the total loss if nothing is suppressed (the lower bound's parts).
+        self.total_loss = [
+            np.array(
+                [float((loss[self.combos[j]] * self.counts).sum()) for loss in self.leaf_loss[j]]
+            )
             for j in range(len(self.qi))
         ]
-        self.total_loss = [np.array([w.sum() for w in per]) for per in self.weighted_loss]
         self.sensitive = sensitive
         if sensitive is not None:
             self._encode_sensitive(df[sensitive])
 
     def _encode_sensitive(self, column: pl.Series) -> None:
-        values = column.unique().sort(nulls_last=True)
-        self.n_values = values.len()
-        codes = (
-            column.replace_strict(
-                values.drop_nulls(),
-                pl.int_range(values.len() - values.null_count(), eager=True),
-                default=self.n_values - 1,
-                return_dtype=pl.Int64,
-            )
-            .to_numpy()
-            .astype(np.int64)
-        )
+        # Dense ranks follow the column's order (Enum order for Enums); nulls come last.
+        ranks = column.rank("dense").cast(pl.Int64) - 1
+        self.n_values = column.drop_nulls().n_unique() + int(column.null_count() > 0)
+        codes = ranks.fill_null(self.n_values - 1).to_numpy().astype(np.int64)
         self.p = np.bincount(codes, minlength=self.n_values) / self.n
         self.big_p = np.cumsum(self.p)
         self.prefix_p = np.concatenate(([0.0], np.cumsum(self.big_p)))
@@ -273,7 +266,7 @@ class _Engine:
             return self.lookup[j][level][self.combos[j]]
         cached = self._gen_cache.get((j, level))
         if cached is None:
-            cached = self.lookup[j][level][self.combos[j]]
+            cached = self.lookup[j][level][self.combos[j]].astype(np.int32)
             self._gen_cache[(j, level)] = cached
         return cached
 
@@ -327,8 +320,12 @@ class _Engine:
             return _Evaluation(False, False, suppressed, failing=failing)
         bad_combo = bad[cls]
         per_qi = np.empty(len(self.qi))
+        suppressed_combos = np.flatnonzero(bad_combo) if suppressed else None
         for j, level in enumerate(levels):
-            lost = self.weighted_loss[j][level][bad_combo].sum() if suppressed else 0.0
+            lost = 0.0
+            if suppressed_combos is not None:
+                leaf_loss = self.leaf_loss[j][level][self.combos[j][suppressed_combos]]
+                lost = float((leaf_loss * self.counts[suppressed_combos]).sum())
             per_qi[j] = (self.total_loss[j][level] - lost + suppressed) / self.n
         result = _Evaluation(
             passes=suppressed <= models.limit,

@@ -184,10 +184,10 @@ def _classes(
         cells = grouped.select(_ID, *qi, _N).with_columns(pl.col(_N).alias(_F))
         if sensitive is not None:
             hist = (
-                grouped.select(_ID, _S)
+                grouped.select(_ID, pl.col(_N).alias(_F), _S)
                 .explode(_S)
                 .group_by(_ID, _S)
-                .agg(pl.len().cast(pl.Int64).alias(_C))
+                .agg(pl.len().cast(pl.Int64).alias(_C), pl.col(_F).first())
             )
     else:
         cells = data.group_by(qi).agg(pl.len().cast(pl.Int64).alias(_N)).with_row_index(_ID)
@@ -198,8 +198,8 @@ def _classes(
             hist = _wildcard_accumulate(cells, long, qi, [_S], _C)
             sizes = hist.group_by(_ID).agg(pl.col(_C).sum().alias(_F))
         cells = cells.join(sizes, on=_ID, how="left")
-    if hist is not None:
-        hist = hist.join(cells.select(_ID, _F), on=_ID, how="left")
+        if hist is not None:
+            hist = hist.join(cells.select(_ID, _F), on=_ID, how="left")
     return _Classes(cells=cells, hist=hist, values=values, records=n)
 
 
@@ -209,6 +209,15 @@ def _shares(classes: _Classes) -> pl.DataFrame:
     return classes.hist.join(
         classes.values.select(_S, _P, _I), on=_S, how="left", nulls_equal=True
     ).with_columns((pl.col(_C) / pl.col(_F)).alias("q"))
+
+
+def _float(value: Any) -> float:
+    """A polars scalar as a float (polars types ``max()`` as any scalar)."""
+    return float(value)
+
+
+def _int(value: Any) -> int:
+    return int(value)
 
 
 def _require(sensitive: str | None, measure: str) -> str:
@@ -233,8 +242,8 @@ def k_anonymity(df: Frame, quasi_ids: Sequence[str], *, missing: MissingPolicy =
     """The size of the smallest equivalence class (the k the data is k-anonymous for)."""
     frame = _frame(df, quasi_ids, None, missing)
     if missing == "category":
-        return int(frame.group_by(list(quasi_ids)).len()["len"].min())  # type: ignore[arg-type]
-    return int(_classes(frame, quasi_ids, None, missing).cells[_F].min())  # type: ignore[arg-type]
+        return _int(frame.group_by(list(quasi_ids)).len()["len"].min())
+    return _int(_classes(frame, quasi_ids, None, missing).cells[_F].min())
 
 
 def sample_uniques(
@@ -253,25 +262,26 @@ def l_diversity(
     frame = _frame(df, quasi_ids, _require(sensitive, "l-diversity"), missing)
     if missing == "category":
         counts = frame.group_by(list(quasi_ids)).agg(pl.col(sensitive).n_unique().alias("l"))
-        return int(counts["l"].min())  # type: ignore[arg-type]
+        return _int(counts["l"].min())
     hist = _classes(frame, quasi_ids, sensitive, missing).hist
     assert hist is not None
-    return int(hist.group_by(_ID).len()["len"].min())  # type: ignore[arg-type]
+    return _int(hist.group_by(_ID).len()["len"].min())
 
 
-def _per_class(classes: _Classes) -> pl.DataFrame:
+_PER_CLASS = ("l", "entropy", "delta", "beta", "t_equal")
+
+
+def _per_class(classes: _Classes, measures: Sequence[str] = _PER_CLASS) -> pl.DataFrame:
     q, p = pl.col("q"), pl.col(_P)
-    return (
-        _shares(classes)
-        .group_by(_ID)
-        .agg(
-            pl.len().alias("l"),
-            (-(q * q.log())).sum().alias("entropy"),
-            (q / p).log().abs().max().alias("delta"),
-            ((q - p) / p).max().alias("beta"),
-            (0.5 * ((q - p).abs().sum() + 1.0 - p.sum())).alias("t_equal"),
-        )
-    )
+    expressions = {
+        "l": pl.len().alias("l"),
+        "entropy": (-(q * q.log())).sum().alias("entropy"),
+        "delta": (q / p).log().abs().max().alias("delta"),
+        "beta": ((q - p) / p).max().alias("beta"),
+        # Values absent from the class contribute p each: 1 - (sum of p over those present).
+        "t_equal": (0.5 * ((q - p).abs().sum() + 1.0 - p.sum())).alias("t_equal"),
+    }
+    return _shares(classes).group_by(_ID).agg(expressions[m] for m in measures)
 
 
 def entropy_l_diversity(
@@ -283,8 +293,8 @@ def entropy_l_diversity(
     even spread over 2 values to 1).
     """
     frame = _frame(df, quasi_ids, _require(sensitive, "entropy l-diversity"), missing)
-    per_class = _per_class(_classes(frame, quasi_ids, sensitive, missing))
-    return float(math.exp(per_class["entropy"].min()))  # type: ignore[arg-type]
+    per_class = _per_class(_classes(frame, quasi_ids, sensitive, missing), ["entropy"])
+    return math.exp(_float(per_class["entropy"].min()))
 
 
 def _recursive_c(classes: _Classes, l_value: int) -> int | None:
@@ -322,7 +332,7 @@ def recursive_c_l_diversity(
     classes = _classes(frame, quasi_ids, sensitive, missing)
     assert classes.hist is not None
     if l is None:
-        l = int(classes.hist.group_by(_ID).len()["len"].min())  # type: ignore[arg-type]  # noqa: E741
+        l = _int(classes.hist.group_by(_ID).len()["len"].min())  # noqa: E741
     return _recursive_c(classes, l), l
 
 
@@ -393,8 +403,8 @@ def t_closeness(
     frame = _frame(df, quasi_ids, _require(sensitive, "t-closeness"), missing)
     classes = _classes(frame, quasi_ids, sensitive, missing)
     if _distance_kind(frame, sensitive, distance) == "ordered":
-        return float(_ordered_distance_per_class(classes)["t_ordered"].max())  # type: ignore[arg-type]
-    return float(_per_class(classes)["t_equal"].max())  # type: ignore[arg-type]
+        return _float(_ordered_distance_per_class(classes)["t_ordered"].max())
+    return _float(_per_class(classes, ["t_equal"])["t_equal"].max())
 
 
 def delta_disclosure(
@@ -406,7 +416,8 @@ def delta_disclosure(
     definition would make δ infinite whenever any class lacks any value.
     """
     frame = _frame(df, quasi_ids, _require(sensitive, "δ-disclosure"), missing)
-    return float(_per_class(_classes(frame, quasi_ids, sensitive, missing))["delta"].max())  # type: ignore[arg-type]
+    per_class = _per_class(_classes(frame, quasi_ids, sensitive, missing), ["delta"])
+    return _float(per_class["delta"].max())
 
 
 def beta_likeness(
@@ -414,7 +425,8 @@ def beta_likeness(
 ) -> float:
     """Basic β-likeness: the largest relative gain (q - p) / p of a sensitive value in a class."""
     frame = _frame(df, quasi_ids, _require(sensitive, "β-likeness"), missing)
-    return float(_per_class(_classes(frame, quasi_ids, sensitive, missing))["beta"].max())  # type: ignore[arg-type]
+    per_class = _per_class(_classes(frame, quasi_ids, sensitive, missing), ["beta"])
+    return _float(per_class["beta"].max())
 
 
 # --- record-level re-identification risk -------------------------------------------------------
@@ -446,7 +458,7 @@ class ReidentificationRisk:
 def _record_risk(risk: pl.Series, records: pl.Series, threshold: float, n: int) -> RecordRisk:
     at_risk = int(records.filter(risk > threshold).sum())
     return RecordRisk(
-        highest=float(risk.max()),  # type: ignore[arg-type]
+        highest=_float(risk.max()),
         average=float((risk * records).sum() / n),
         records_at_risk=at_risk,
         share_at_risk=at_risk / n,
@@ -483,8 +495,9 @@ def _reidentification(
     records = cells[_N]
     prosecutor_risk = 1.0 / cells[_F]
     prosecutor = _record_risk(prosecutor_risk, records, threshold, n)
+    basis: Literal["population", "sample"] = "sample"
     if population is None:
-        journalist, basis, journalist_risk = prosecutor, "sample", prosecutor_risk
+        journalist, journalist_risk = prosecutor, prosecutor_risk
     else:
         journalist_risk = 1.0 / _population_sizes(cells, population, quasi_ids, missing)
         journalist = _record_risk(journalist_risk, records, threshold, n)
@@ -494,7 +507,7 @@ def _reidentification(
         threshold=threshold,
         prosecutor=prosecutor,
         journalist=journalist,
-        journalist_basis=basis,  # type: ignore[arg-type]
+        journalist_basis=basis,
         marketer=float((journalist_risk * records).sum() / n),
         sample_uniques=uniques,
         sample_unique_share=uniques / n,
@@ -554,7 +567,7 @@ def riskiest_classes(
     classes = _classes(frame, quasi_ids, sensitive, missing)
     per_class = None
     if sensitive is not None:
-        per_class = _per_class(classes).select(_ID, "l")
+        per_class = _per_class(classes, ["l"])
     return _riskiest(classes, per_class, quasi_ids, top)
 
 
@@ -628,7 +641,7 @@ def risk_report(
     cells = classes.cells
     n = classes.records
     reid = _reidentification(classes, quasi_ids, missing, population, risk_threshold)
-    k = int(cells[_F].min())  # type: ignore[arg-type]
+    k = _int(cells[_F].min())
     extra: dict[str, Any] = {}
     per_class = None
     if sensitive is not None:
@@ -639,16 +652,16 @@ def risk_report(
             per_class = per_class.with_columns(pl.col("t_ordered").alias("t"))
         else:
             per_class = per_class.with_columns(pl.col("t_equal").alias("t"))
-        l_distinct = int(per_class["l"].min())  # type: ignore[arg-type]
+        l_distinct = _int(per_class["l"].min())
         extra = {
             "l_distinct": l_distinct,
-            "l_entropy": float(math.exp(per_class["entropy"].min())),  # type: ignore[arg-type]
+            "l_entropy": math.exp(_float(per_class["entropy"].min())),
             "recursive_c": _recursive_c(classes, l_distinct),
             "recursive_l": l_distinct,
-            "t": float(per_class["t"].max()),  # type: ignore[arg-type]
+            "t": _float(per_class["t"].max()),
             "t_distance": kind,
-            "delta": float(per_class["delta"].max()),  # type: ignore[arg-type]
-            "beta": float(per_class["beta"].max()),  # type: ignore[arg-type]
+            "delta": _float(per_class["delta"].max()),
+            "beta": _float(per_class["beta"].max()),
         }
         per_class = per_class.select(_ID, "l", "t")
     # Records per distinct combination of QI values (the classes, under "category").

@@ -91,6 +91,25 @@ def reference_recursive_c(df: pl.DataFrame, qi, sensitive, l_value: int) -> int 
     return worst
 
 
+def assert_record_risk_matches(df, qi, report, wildcard: bool, population=None) -> None:
+    sizes = [size for size, _ in reference_classes(df, qi, None, wildcard)]
+    reid = report.reidentification
+    n = df.height
+    assert reid.prosecutor.highest == pytest.approx(max(1 / s for s in sizes))
+    assert reid.prosecutor.average == pytest.approx(sum(1 / s for s in sizes) / n)
+    assert reid.prosecutor.records_at_risk == sum(1 / s > 0.2 for s in sizes)
+    assert reid.sample_uniques == sizes.count(1)
+    if population is not None:
+        keys, pop_keys = _rows(df, qi), _rows(population, qi)
+        big = [
+            max(sum(_compatible(key, other, wildcard) for other in pop_keys), size)
+            for key, size in zip(keys, sizes, strict=True)
+        ]
+        assert reid.journalist.highest == pytest.approx(max(1 / f for f in big))
+        assert reid.marketer == pytest.approx(sum(1 / f for f in big) / n)
+        assert reid.journalist.records_at_risk == sum(1 / f > 0.2 for f in big)
+
+
 # --- generated frames ---------------------------------------------------------------------------
 
 
@@ -157,6 +176,7 @@ def test_every_measure_matches_the_brute_force_reference(case):
     ordered = df.schema["s"] == pl.Int64
     expected = reference_measures(df, qi, "s", ordered=ordered)
     report = risk.risk_report(df, qi, "s")
+    assert_record_risk_matches(df, qi, report, False)
     assert report.k == expected["k"]
     assert report.l_distinct == expected["l"]
     assert report.l_entropy == pytest.approx(expected["entropy_l"], rel=1e-9)
@@ -176,18 +196,22 @@ def test_every_measure_matches_the_brute_force_reference(case):
 def test_missing_values_as_a_category_match_the_reference(case):
     df, qi = case
     expected = reference_measures(df, qi, "s", wildcard=False, ordered=df.schema["s"] == pl.Int64)
-    report = risk.risk_report(df, qi, "s", missing="category")
+    population = pl.concat([df, df.head(3), df.tail(2)])
+    report = risk.risk_report(df, qi, "s", missing="category", population=population)
     assert (report.k, report.l_distinct) == (expected["k"], expected["l"])
+    assert_record_risk_matches(df, qi, report, False, population)
     assert report.t == pytest.approx(expected["t"], abs=1e-9)
 
 
-@HYPOTHESIS
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(frames(nulls=True, max_rows=25))
 def test_missing_values_as_wildcards_match_the_reference(case):
     df, qi = case
     ordered = df.schema["s"] == pl.Int64
     expected = reference_measures(df, qi, "s", wildcard=True, ordered=ordered)
-    report = risk.risk_report(df, qi, "s", missing="wildcard")
+    population = pl.concat([df, df.head(3)])
+    report = risk.risk_report(df, qi, "s", missing="wildcard", population=population)
+    assert_record_risk_matches(df, qi, report, True, population)
     assert report.k == expected["k"] == risk.k_anonymity(df, qi, missing="wildcard")
     assert report.l_distinct == expected["l"] == risk.l_diversity(df, qi, "s", missing="wildcard")
     assert report.t == pytest.approx(expected["t"], abs=1e-9)
