@@ -137,6 +137,41 @@ def _dedupe(df: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
     return df.unique(subset=keys, keep="first", maintain_order=True)
 
 
+def _per_person(
+    rows: pl.DataFrame,
+    zb: ZoneBFrames,
+    *,
+    at: str,
+    unit: tuple[str, ...],
+    extra: tuple[str, ...] = (),
+    time: tuple[str, ...] = TIME,
+) -> pl.DataFrame:
+    """One row per counted unit dated `at`, with place, person and time dimensions.
+
+    `unit` is a prefix and the columns that identify the unit (its persistent id)."""
+    prefix, *cols = unit
+    df = with_person_dims(rows, zb.persons, at).with_columns(
+        _unit(prefix, *[pl.col(c).cast(pl.Utf8) for c in cols])
+    )
+    return _select(df, (*GEO, *PERSON, *time, *extra))
+
+
+def _per_family(
+    rows: pl.DataFrame, *, at: str, prefix: str, extra: tuple[str, ...] = ()
+) -> pl.DataFrame:
+    """One row per family episode dated `at` (rows from `_eh_families`)."""
+    df = rows.with_columns(*time_dims(at), _unit(prefix, pl.col("family_id"), pl.col("episode_id")))
+    return _select(df, (*GEO, *TIME, *extra))
+
+
+def _with_cin_category(df: pl.DataFrame) -> pl.DataFrame:
+    return df.with_columns(
+        pl.col("primary_need")
+        .replace_strict(CIN_CATEGORY, default="Not known")
+        .alias("cin_category")
+    )
+
+
 # ---------------------------------------------------- children in need ---
 
 
@@ -144,12 +179,11 @@ def contacts(zb: ZoneBFrames) -> pl.DataFrame:
     fd = _dedupe(
         _in_window(zb.ev("front_door"), "contact_date", zb),
         ["person_id", "contact_date", "contact_source"],
-    )
-    df = with_person_dims(fd, zb.persons, "contact_date").with_columns(
-        pl.col("contact_source").alias("referral_source"),
-        _unit("contact", pl.col("person_id"), pl.col("contact_date").cast(pl.Utf8)),
-    )
-    return _select(df, (*GEO, *PERSON, *TIME, "referral_source", "decision"))
+    ).with_columns(pl.col("contact_source").alias("referral_source"))
+    return _per_person(
+        fd, zb, at="contact_date", unit=("contact", "person_id", "contact_date"),
+        extra=("referral_source", "decision"),
+    )  # fmt: skip
 
 
 def _referrals(zb: ZoneBFrames) -> pl.DataFrame:
@@ -162,13 +196,10 @@ def _referrals(zb: ZoneBFrames) -> pl.DataFrame:
 
 
 def cin_referrals(zb: ZoneBFrames) -> pl.DataFrame:
-    df = with_person_dims(_referrals(zb), zb.persons, "referral_date").with_columns(
-        pl.col("primary_need")
-        .replace_strict(CIN_CATEGORY, default="Not known")
-        .alias("cin_category"),
-        _unit("referral", pl.col("person_id"), pl.col("referral_date").cast(pl.Utf8)),
-    )
-    return _select(df, (*GEO, *PERSON, *TIME, "referral_source", "cin_category"))
+    return _per_person(
+        _with_cin_category(_referrals(zb)), zb, at="referral_date",
+        unit=("referral", "person_id", "referral_date"), extra=("referral_source", "cin_category"),
+    )  # fmt: skip
 
 
 def cin_rereferrals(zb: ZoneBFrames) -> pl.DataFrame:
@@ -176,45 +207,38 @@ def cin_rereferrals(zb: ZoneBFrames) -> pl.DataFrame:
         pl.col("previous_referral").is_not_null()
         & ((pl.col("referral_date") - pl.col("previous_referral")).dt.total_days() <= 365)
     )
-    df = with_person_dims(r, zb.persons, "referral_date").with_columns(
-        pl.col("primary_need")
-        .replace_strict(CIN_CATEGORY, default="Not known")
-        .alias("cin_category"),
-        _unit("referral", pl.col("person_id"), pl.col("referral_date").cast(pl.Utf8)),
+    return _per_person(
+        _with_cin_category(r), zb, at="referral_date",
+        unit=("referral", "person_id", "referral_date"), extra=("referral_source", "cin_category"),
+    )  # fmt: skip
+
+
+def _assessments(zb: ZoneBFrames) -> pl.DataFrame:
+    return _in_window(_referrals(zb), "assessment_authorised", zb).filter(
+        pl.col("assessment_start").is_not_null()
     )
-    return _select(df, (*GEO, *PERSON, *TIME, "referral_source", "cin_category"))
 
 
 def assessments_completed(zb: ZoneBFrames) -> pl.DataFrame:
-    a = _in_window(_referrals(zb), "assessment_authorised", zb).filter(
-        pl.col("assessment_start").is_not_null()
-    )
-    df = with_person_dims(a, zb.persons, "assessment_authorised").with_columns(
-        _unit("assessment", pl.col("person_id"), pl.col("assessment_start").cast(pl.Utf8))
-    )
-    return _select(df, (*GEO, *PERSON, *TIME))
+    return _per_person(
+        _assessments(zb), zb, at="assessment_authorised",
+        unit=("assessment", "person_id", "assessment_start"),
+    )  # fmt: skip
 
 
 def assessments_within_45_days(zb: ZoneBFrames) -> pl.DataFrame:
-    a = _in_window(_referrals(zb), "assessment_authorised", zb).filter(
-        pl.col("assessment_start").is_not_null()
-    )
     # 45 working days: weekdays, bank holidays not modelled (a known simplification).
-    a = a.filter(
+    a = _assessments(zb).filter(
         pl.business_day_count(pl.col("assessment_start"), pl.col("assessment_authorised")) <= 45
     )
-    df = with_person_dims(a, zb.persons, "assessment_authorised").with_columns(
-        _unit("assessment", pl.col("person_id"), pl.col("assessment_start").cast(pl.Utf8))
+    return _per_person(
+        a, zb, at="assessment_authorised", unit=("assessment", "person_id", "assessment_start")
     )
-    return _select(df, (*GEO, *PERSON, *TIME))
 
 
 def s47_enquiries(zb: ZoneBFrames) -> pl.DataFrame:
     s = _in_window(_referrals(zb), "s47_start", zb)
-    df = with_person_dims(s, zb.persons, "s47_start").with_columns(
-        _unit("s47", pl.col("person_id"), pl.col("s47_start").cast(pl.Utf8))
-    )
-    return _select(df, (*GEO, *PERSON, *TIME))
+    return _per_person(s, zb, at="s47_start", unit=("s47", "person_id", "s47_start"))
 
 
 def _cp_plans(zb: ZoneBFrames) -> pl.DataFrame:
@@ -224,36 +248,28 @@ def _cp_plans(zb: ZoneBFrames) -> pl.DataFrame:
     )
 
 
+CP_UNIT = ("cp", "person_id", "cp_plan_start")
+
+
 def cp_plans_started(zb: ZoneBFrames) -> pl.DataFrame:
-    df = with_person_dims(_cp_plans(zb), zb.persons, "cp_plan_start").with_columns(
-        _unit("cp", pl.col("person_id"), pl.col("cp_plan_start").cast(pl.Utf8))
-    )
-    return _select(df, (*GEO, *PERSON, *TIME))
+    return _per_person(_cp_plans(zb), zb, at="cp_plan_start", unit=CP_UNIT)
 
 
 def cp_plans_second_or_subsequent(zb: ZoneBFrames) -> pl.DataFrame:
-    df = with_person_dims(
-        _cp_plans(zb).filter(pl.col("subsequent")), zb.persons, "cp_plan_start"
-    ).with_columns(_unit("cp", pl.col("person_id"), pl.col("cp_plan_start").cast(pl.Utf8)))
-    return _select(df, (*GEO, *PERSON, *TIME))
+    subsequent = _cp_plans(zb).filter(pl.col("subsequent"))
+    return _per_person(subsequent, zb, at="cp_plan_start", unit=CP_UNIT)
 
 
 def cp_plans_ended(zb: ZoneBFrames) -> pl.DataFrame:
-    e = _in_window(_cp_plans(zb), "cp_plan_end", zb)
-    df = with_person_dims(e, zb.persons, "cp_plan_end").with_columns(
-        _unit("cp", pl.col("person_id"), pl.col("cp_plan_start").cast(pl.Utf8))
-    )
-    return _select(df, (*GEO, *PERSON, *TIME))
+    ended = _in_window(_cp_plans(zb), "cp_plan_end", zb)
+    return _per_person(ended, zb, at="cp_plan_end", unit=CP_UNIT)
 
 
 def cp_plans_ended_after_2_years(zb: ZoneBFrames) -> pl.DataFrame:
-    e = _in_window(_cp_plans(zb), "cp_plan_end", zb).filter(
+    ended = _in_window(_cp_plans(zb), "cp_plan_end", zb).filter(
         (pl.col("cp_plan_end") - pl.col("cp_plan_start")).dt.total_days() >= 730
     )
-    df = with_person_dims(e, zb.persons, "cp_plan_end").with_columns(
-        _unit("cp", pl.col("person_id"), pl.col("cp_plan_start").cast(pl.Utf8))
-    )
-    return _select(df, (*GEO, *PERSON, *TIME))
+    return _per_person(ended, zb, at="cp_plan_end", unit=CP_UNIT)
 
 
 def _financial_year_ends(zb: ZoneBFrames) -> list[date]:
@@ -262,43 +278,35 @@ def _financial_year_ends(zb: ZoneBFrames) -> list[date]:
 
 def cp_plans_at_31_march(zb: ZoneBFrames) -> pl.DataFrame:
     cp = _cp_plans(zb)
-    frames = []
-    for end in _financial_year_ends(zb):
-        on = cp.filter(
+    frames = [
+        cp.filter(
             (pl.col("cp_plan_start") <= pl.lit(end))
             & (pl.col("cp_plan_end").is_null() | (pl.col("cp_plan_end") > pl.lit(end)))
         ).with_columns(pl.lit(end).alias("snapshot"))
-        frames.append(on)
+        for end in _financial_year_ends(zb)
+    ]
     if not frames:
         return pl.DataFrame(
             schema={"unit_id": pl.Utf8, **{d: pl.Utf8 for d in (*GEO, *PERSON, "financial_year")}}
         )
-    df = with_person_dims(pl.concat(frames), zb.persons, "snapshot").with_columns(
-        _unit(
-            "cp",
-            pl.col("person_id"),
-            pl.col("cp_plan_start").cast(pl.Utf8),
-            pl.col("snapshot").cast(pl.Utf8),
-        )
-    )
-    return _select(df, (*GEO, *PERSON, "financial_year"))
+    return _per_person(
+        pl.concat(frames), zb, at="snapshot", unit=(*CP_UNIT, "snapshot"),
+        time=("financial_year",),
+    )  # fmt: skip
 
 
 def children_in_population(zb: ZoneBFrames) -> pl.DataFrame:
     """Children (0-17) known to any source, at 31 March of each year: the rate denominator."""
-    frames = []
     seen = pl.concat([ev.select("person_id").unique() for ev in zb.events.values()]).unique()
-    people = zb.persons.join(seen, on="person_id", how="semi")
-    for end in _financial_year_ends(zb):
-        frames.append(people.with_columns(pl.lit(end).alias("snapshot")))
-    df = with_person_dims(
-        pl.concat(frames).select("person_id", "snapshot"), zb.persons, "snapshot"
-    ).filter(~pl.col("age_band").is_in(["18+", "Not known"]))
-    df = df.with_columns(_unit("child", pl.col("person_id"), pl.col("snapshot").cast(pl.Utf8)))
-    return _select(df, (*GEO, *PERSON, "financial_year"))
-
-
-# ------------------------------------------------------------ early help ---
+    people = zb.persons.join(seen, on="person_id", how="semi").select("person_id")
+    snapshots = pl.concat(
+        [people.with_columns(pl.lit(end).alias("snapshot")) for end in _financial_year_ends(zb)]
+    )
+    df = _per_person(
+        snapshots, zb, at="snapshot", unit=("child", "person_id", "snapshot"),
+        time=("financial_year",),
+    )  # fmt: skip
+    return df.filter(~pl.col("age_band").is_in(["18+", "Not known"]))
 
 
 def _eh(zb: ZoneBFrames) -> pl.DataFrame:
@@ -307,35 +315,26 @@ def _eh(zb: ZoneBFrames) -> pl.DataFrame:
     )
 
 
+EH_UNIT = ("eh", "person_id", "episode_id")
+
+
 def eh_referrals(zb: ZoneBFrames) -> pl.DataFrame:
-    df = with_person_dims(_eh(zb), zb.persons, "referral_date").with_columns(
-        _unit("eh", pl.col("person_id"), pl.col("episode_id"))
-    )
-    return _select(df, (*GEO, *PERSON, *TIME, "referral_source"))
+    return _per_person(_eh(zb), zb, at="referral_date", unit=EH_UNIT, extra=("referral_source",))
 
 
 def eh_step_up(zb: ZoneBFrames) -> pl.DataFrame:
     e = _in_window(_eh(zb), "closure_date", zb).filter(pl.col("closure_reason") == "STEP_UP_CSC")
-    df = with_person_dims(e, zb.persons, "closure_date").with_columns(
-        _unit("eh", pl.col("person_id"), pl.col("episode_id"))
-    )
-    return _select(df, (*GEO, *PERSON, *TIME))
+    return _per_person(e, zb, at="closure_date", unit=EH_UNIT)
 
 
 def eh_step_down(zb: ZoneBFrames) -> pl.DataFrame:
     e = _eh(zb).filter(pl.col("stepped_down_from_csc") == "Y")
-    df = with_person_dims(e, zb.persons, "referral_date").with_columns(
-        _unit("eh", pl.col("person_id"), pl.col("episode_id"))
-    )
-    return _select(df, (*GEO, *PERSON, *TIME))
+    return _per_person(e, zb, at="referral_date", unit=EH_UNIT)
 
 
 def eh_closures(zb: ZoneBFrames) -> pl.DataFrame:
     e = _in_window(_eh(zb), "closure_date", zb)
-    df = with_person_dims(e, zb.persons, "closure_date").with_columns(
-        _unit("eh", pl.col("person_id"), pl.col("episode_id"))
-    )
-    return _select(df, (*GEO, *PERSON, *TIME, "closure_reason"))
+    return _per_person(e, zb, at="closure_date", unit=EH_UNIT, extra=("closure_reason",))
 
 
 def _eh_families(zb: ZoneBFrames) -> pl.DataFrame:
@@ -360,10 +359,7 @@ def _eh_families(zb: ZoneBFrames) -> pl.DataFrame:
 
 def whole_family_assessments(zb: ZoneBFrames) -> pl.DataFrame:
     f = _in_window(_eh_families(zb), "assessment_date", zb)
-    df = f.with_columns(
-        *time_dims("assessment_date"), _unit("wfa", pl.col("family_id"), pl.col("episode_id"))
-    )
-    return _select(df, (*GEO, *TIME))
+    return _per_family(f, at="assessment_date", prefix="wfa")
 
 
 def eh_family_rereferrals(zb: ZoneBFrames) -> pl.DataFrame:
@@ -374,21 +370,11 @@ def eh_family_rereferrals(zb: ZoneBFrames) -> pl.DataFrame:
         pl.col("prev_close").is_not_null()
         & ((pl.col("referral_date") - pl.col("prev_close")).dt.total_days() <= 365)
     )
-    df = r.with_columns(
-        *time_dims("referral_date"), _unit("ehf", pl.col("family_id"), pl.col("episode_id"))
-    )
-    return _select(df, (*GEO, *TIME))
-
-
-# ----------------------------------------------------- supporting families ---
+    return _per_family(r, at="referral_date", prefix="ehf")
 
 
 def sf_families_worked_with(zb: ZoneBFrames) -> pl.DataFrame:
-    f = _eh_families(zb)
-    df = f.with_columns(
-        *time_dims("referral_date"), _unit("sf", pl.col("family_id"), pl.col("episode_id"))
-    )
-    return _select(df, (*GEO, *TIME))
+    return _per_family(_eh_families(zb), at="referral_date", prefix="sf")
 
 
 def sf_needs_at_entry(zb: ZoneBFrames) -> pl.DataFrame:
@@ -526,20 +512,14 @@ def sf_families_with_progress(zb: ZoneBFrames) -> pl.DataFrame:
     fam = _eh_families(zb).join(
         out.filter(pl.col("all_positive")), on=["family_id", "episode_id"], how="semi"
     )
-    df = fam.with_columns(
-        *time_dims("closure_date"), _unit("sf", pl.col("family_id"), pl.col("episode_id"))
-    )
-    return _select(df, (*GEO, *TIME))
+    return _per_family(fam, at="closure_date", prefix="sf")
 
 
 def sf_families_closed_judgeable(zb: ZoneBFrames) -> pl.DataFrame:
     """Family episodes closed at least six months before the as-at date (progress denominator)."""
     out = need_outcomes(zb).select("family_id", "episode_id").unique()
     fam = _eh_families(zb).join(out, on=["family_id", "episode_id"], how="semi")
-    df = fam.with_columns(
-        *time_dims("closure_date"), _unit("sf", pl.col("family_id"), pl.col("episode_id"))
-    )
-    return _select(df, (*GEO, *TIME))
+    return _per_family(fam, at="closure_date", prefix="sf")
 
 
 # ------------------------------------------------------------- registry ---
