@@ -775,7 +775,12 @@ def build_events(pop: Population, rng: np.random.Generator) -> Events:
             "pidx": obj_p,
             # Nobody objects before they are born (a parent objects for a child born later
             # only once the child exists).
-            "date_received": _date(np.maximum(rng.integers(0, WINDOW_DAYS, len(obj_p)), np.minimum(dob_day[obj_p] + 30, WINDOW_DAYS - 1))),
+            "date_received": _date(
+                np.maximum(
+                    rng.integers(0, WINDOW_DAYS, len(obj_p)),
+                    np.minimum(dob_day[obj_p] + 30, WINDOW_DAYS - 1),
+                )
+            ),
             "scope": np.where(
                 rng.random(len(obj_p)) < 0.8, "ALL_RESEARCH", "PLANNING_AND_RESEARCH"
             ),

@@ -1,0 +1,369 @@
+"""Portal render times at county scale (Streamlit AppTest, in process).
+
+Targets: first render of any page <= 1.5 s and a filter change <= 300 ms, both at the
+95th percentile, against a 300,000-person release. Build one first (2-3 minutes):
+
+    portal synth --people 300000 --seed 11 --out data/bench300k/raw
+    PORTAL_PSEUDONYM_KEY=<64 hex> PORTAL_SDC_SECRET=<64 hex> \\
+        portal run --raw data/bench300k/raw --work data/bench300k/work \\
+        --store sqlite:///$PWD/data/bench300k/portal.sqlite --as-at 2026-11-21
+
+then
+
+    PORTAL_SDC_SECRET=<the same hex> python benchmarks/bench_portal.py \\
+        --store sqlite:///$PWD/data/bench300k/portal.sqlite --work data/bench300k/work
+
+What is timed (each an AppTest run: the whole script, every protected-table query, the
+figures and the element tree; the browser's drawing is not included):
+- process cold: the very first page in a fresh process (imports, perturbation table,
+  every cube read from the store);
+- first render, cold caches: each page opened after clearing Streamlit's data cache and
+  the release layer's cube cache (what the first visitor after a restart waits for);
+- first render, warm: each page opened in a new session once others have used it;
+- filter change: one widget changed to a value not asked for before (new protected
+  tables, not cache hits), across the service demand, children in need, programme
+  outcomes and table builder pages.
+
+`--browser` also times the same release as a user sees it: `streamlit run` on a free
+port and headless Chromium (/usr/bin/chromium, Playwright), from the click on a sidebar
+link or a control until the script run has finished and the first chart is drawn.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+APP = str(ROOT / "app.py")
+
+
+def _pct(values: list[float], q: float) -> float:
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
+
+
+def _row(name: str, values: list[float]) -> str:
+    ms = [v * 1000 for v in values]
+    return f"| {name} | {len(ms)} | {_pct(ms, 50):,.0f} | {_pct(ms, 95):,.0f} | {max(ms):,.0f} |"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--store", required=True, help="store URL of the release to time")
+    parser.add_argument("--work", default=None, help="the pipeline work folder (admin page)")
+    parser.add_argument("--repeat", type=int, default=5, help="cold first renders per page")
+    parser.add_argument("--browser", action="store_true", help="also time in headless Chromium")
+    args = parser.parse_args()
+    if not os.environ.get("PORTAL_SDC_SECRET") and not os.environ.get("PORTAL_SDC_SECRET_FILE"):
+        sys.exit("set PORTAL_SDC_SECRET (or PORTAL_SDC_SECRET_FILE) to the release's secret")
+    os.environ.update(PORTAL_DEMO="1", PORTAL_STORE_URL=args.store)
+    os.environ.setdefault("STREAMLIT_LOGGER_LEVEL", "error")
+    if args.work:
+        os.environ["PORTAL_WORK_DIR"] = args.work
+    for name in ("PORTAL_CONFIG", "PORTAL_ACCOUNTS_FILE"):
+        os.environ.pop(name, None)
+
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    for name in list(logging.root.manager.loggerDict):
+        if name.startswith("streamlit"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+
+    from anonymise import release
+    from pipelines.store import Store
+    from portal.web import access, auth
+
+    latest = Store(args.store).latest_release()
+    if latest is None:
+        sys.exit(f"no release in {args.store}")
+    print(
+        f"release {latest.release_id} (data as at {latest.data_as_at}), "
+        f"{sum(latest.row_counts.values()):,} cube cells in {len(latest.row_counts)} measures"
+    )
+
+    def session(role: str) -> AppTest:
+        at = AppTest.from_file(APP, default_timeout=120)
+        at.session_state[auth.SESSION_USER] = auth.DEMO_ACCOUNTS[role]
+        return at
+
+    def check(at: AppTest, what: str) -> None:
+        if at.exception:
+            raise SystemExit(f"{what}: {at.exception[0].value}")
+        errors = [e.value for e in at.error]
+        if errors:
+            raise SystemExit(f"{what}: {errors}")
+
+    def timed(fn: Callable[[], AppTest], what: str) -> float:
+        t = time.perf_counter()
+        at = fn()
+        elapsed = time.perf_counter() - t
+        check(at, what)
+        return elapsed
+
+    def clear() -> None:
+        st.cache_data.clear()
+        release.clear_cache()
+
+    role_for = {
+        p.key: ("researcher" if p.key == "research_extracts" else "admin") for p in access.PAGES
+    }
+
+    # --- process cold ----------------------------------------------------------------
+    at = session("admin")
+    process_cold = timed(at.run, "home (process cold)")
+
+    # --- first renders -----------------------------------------------------------------
+    cold: dict[str, list[float]] = {p.key: [] for p in access.PAGES}
+    warm: dict[str, list[float]] = {p.key: [] for p in access.PAGES}
+    for _ in range(args.repeat):
+        for spec in access.PAGES:
+            at = session(role_for[spec.key])
+            if spec.key == "home":
+                clear()
+                cold[spec.key].append(timed(at.run, spec.key))
+                warm[spec.key].append(timed(session(role_for[spec.key]).run, spec.key))
+                continue
+            at.run()  # the session opens on home; then the page is opened
+            clear()
+            cold[spec.key].append(timed(lambda a=at, s=spec: a.switch_page(s.path).run(), spec.key))
+            at2 = session(role_for[spec.key])
+            at2.run()
+            warm[spec.key].append(
+                timed(lambda a=at2, s=spec: a.switch_page(s.path).run(), spec.key)
+            )
+
+    # --- filter changes ------------------------------------------------------------------
+    changes: dict[str, list[float]] = {}
+
+    def change(page: str, at: AppTest, action: Callable[[AppTest], AppTest]) -> None:
+        changes.setdefault(page, []).append(timed(lambda: action(at).run(), page))
+
+    at = session("admin")
+    at.run()
+    at.switch_page("pages/views/service_demand.py").run()
+    for measure in ("contacts", "eh_referrals", "eh_closures", "eh_step_up"):
+        change("service_demand", at, lambda a, m=measure: a.selectbox(key="sd_measure").select(m))
+        for split in ("locality", "age_band", "referral_source", "closure_reason", None):
+            box = at.selectbox(key=f"sd_split_{measure}")
+            if split in box.options or split is None:
+                change(
+                    "service_demand",
+                    at,
+                    lambda a, m=measure, s=split: a.selectbox(key=f"sd_split_{m}").select(s),
+                )
+        loc = at.selectbox(key=f"sd_locality_{measure}")
+        for value in loc.options[1:4]:
+            change(
+                "service_demand",
+                at,
+                lambda a, m=measure, v=value: a.selectbox(key=f"sd_locality_{m}").set_value(v),
+            )
+        for period in ("month", "financial_year", "quarter"):
+            change(
+                "service_demand", at, lambda a, p=period: a.get("segmented_control")[0].set_value(p)
+            )
+
+    at = session("admin")
+    at.run()
+    at.switch_page("pages/views/children_in_need.py").run()
+    for measure in (
+        "cin_rereferrals_12m",
+        "assessments_within_45_days",
+        "cp_plans_at_31_march",
+        "s47_enquiries",
+    ):
+        change(
+            "children_in_need", at, lambda a, m=measure: a.selectbox(key="cin_measure").select(m)
+        )
+        for split in ("age_band", "ethnicity", "sex", "locality", None):
+            change(
+                "children_in_need",
+                at,
+                lambda a, m=measure, s=split: a.selectbox(key=f"cin_split_{m}").select(s),
+            )
+
+    at = session("leadership")
+    at.run()
+    at.switch_page("pages/views/programme_outcomes.py").run()
+    change("programme_outcomes", at, lambda a: a.toggle(key="po_by_locality").set_value(True))
+    change(
+        "programme_outcomes",
+        at,
+        lambda a: a.get("segmented_control")[0].set_value("financial_year"),
+    )
+    for year in at.selectbox(key="po_year").options[1:4]:
+        change("programme_outcomes", at, lambda a, y=year: a.selectbox(key="po_year").select(y))
+    for loc in at.selectbox(key="po_locality").options[1:4]:
+        change(
+            "programme_outcomes", at, lambda a, v=loc: a.selectbox(key="po_locality").set_value(v)
+        )
+
+    at = session("researcher")
+    at.run()
+    at.switch_page("pages/views/table_builder.py").run()
+    for measure, by in (
+        ("contacts", ["locality", "age_band"]),
+        ("contacts", ["ward", "month"]),
+        ("cin_referrals", ["ward", "quarter", "cin_category"]),
+        ("eh_referrals", ["ethnicity", "financial_year"]),
+        ("sf_significant_sustained_progress", ["ward", "quarter"]),
+        ("cp_plans_at_31_march", ["locality", "age_band", "financial_year"]),
+    ):
+        change("table_builder", at, lambda a, m=measure: a.selectbox(key="tb_measure").select(m))
+        change(
+            "table_builder",
+            at,
+            lambda a, m=measure, b=by: a.multiselect(key=f"tb_by_{m}").set_value(b),
+        )
+        change("table_builder", at, lambda a: a.checkbox(key="tb_margins").check())
+        change("table_builder", at, lambda a: a.checkbox(key="tb_margins").uncheck())
+
+    # --- report ----------------------------------------------------------------------------
+    print(f"\nprocess cold (first page, fresh process): {process_cold * 1000:,.0f} ms\n")
+    print("| first render, cold caches | n | p50 ms | p95 ms | max ms |")
+    print("|---|---|---|---|---|")
+    for key, values in cold.items():
+        print(_row(key, values))
+    print(_row("**all pages**", [v for vs in cold.values() for v in vs]))
+    print("\n| first render, warm (new session) | n | p50 ms | p95 ms | max ms |")
+    print("|---|---|---|---|---|")
+    for key, values in warm.items():
+        print(_row(key, values))
+    print(_row("**all pages**", [v for vs in warm.values() for v in vs]))
+    print("\n| filter change (new query) | n | p50 ms | p95 ms | max ms |")
+    print("|---|---|---|---|---|")
+    for key, values in changes.items():
+        print(_row(key, values))
+    print(_row("**all changes**", [v for vs in changes.values() for v in vs]))
+    all_cold = [v for vs in cold.values() for v in vs]
+    all_changes = [v for vs in changes.values() for v in vs]
+    ok = _pct(all_cold, 95) <= 1.5 and _pct(all_changes, 95) <= 0.3
+    print(
+        f"\ntargets (p95): first render <= 1500 ms: {_pct(all_cold, 95) * 1000:,.0f} ms; "
+        f"filter change <= 300 ms: {_pct(all_changes, 95) * 1000:,.0f} ms -> "
+        f"{'met' if ok else 'NOT met'}"
+    )
+    if args.browser:
+        browser_timings(args.store, args.work, args.repeat)
+
+
+# --- in a real browser ---------------------------------------------------------------------
+
+# Every change to the page stamps window.__last: a page is "ready" once the script run
+# has finished, the first chart is drawn and nothing has changed for 400 ms; its time is
+# the last change minus the click. (The run-state attribute alone can miss a fast run.)
+_WATCH = """() => {
+  window.__last = performance.now();
+  new MutationObserver(() => { window.__last = performance.now(); })
+    .observe(document.body, {subtree: true, childList: true, attributes: true, characterData: true});
+}"""
+_READY = """() => {
+  const app = document.querySelector('[data-testid="stApp"]');
+  const chart = document.querySelector('[data-testid="stPlotlyChart"]');
+  return app.getAttribute('data-test-script-state') === 'notRunning'
+    && (!chart || !!chart.querySelector('.main-svg g.trace'))
+    && performance.now() - window.__last > 400;
+}"""
+
+
+def browser_timings(store: str, work: str | None, repeat: int) -> None:
+    import socket
+    import subprocess
+    import urllib.request
+
+    from playwright.sync_api import sync_playwright
+
+    from portal.web import access
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "PORTAL_DEMO": "1", "PORTAL_STORE_URL": store}
+    if work:
+        env["PORTAL_WORK_DIR"] = work
+    server = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--server.headless", "true",
+         "--server.fileWatcherType", "none"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    first: dict[str, list[float]] = {}
+    changes: list[float] = []
+    try:
+        for _ in range(120):
+            try:
+                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=1) as r:
+                    if r.read() == b"ok":
+                        break
+            except OSError:
+                time.sleep(0.5)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(
+                executable_path="/usr/bin/chromium",
+                args=["--headless", "--no-sandbox", "--disable-gpu",
+                      "--disable-background-networking", "--disable-component-update",
+                      "--no-first-run", "--disable-sync"],
+            )  # fmt: skip
+
+            def act(page, action: Callable[[], None]) -> float:
+                """Seconds, measured in the page, from just before the click until the
+                last change to the page once the run has finished and a chart is drawn."""
+                page.evaluate("window.__t0 = performance.now()")
+                action()
+                page.wait_for_timeout(50)
+                page.wait_for_function(_READY, timeout=60_000, polling=50)
+                return page.evaluate("window.__last - window.__t0") / 1000
+
+            for _ in range(repeat):
+                page = browser.new_page(viewport={"width": 1400, "height": 1400})
+                page.goto(base)
+                page.get_by_role("button", name="Sign in as demo administrator").wait_for()
+                page.evaluate(_WATCH)
+                act(
+                    page,
+                    lambda pg=page: pg.get_by_role(
+                        "button", name="Sign in as demo administrator"
+                    ).click(),
+                )
+                # home is open after signing in: visit it last, from another page
+                pages = [p for p in access.PAGES if p.key not in ("home", "research_extracts")]
+                for spec in [*pages, access.PAGE_BY_KEY["home"]]:
+                    link = page.locator('[data-testid="stSidebarNav"] a', has_text=spec.title).first
+                    first.setdefault(spec.key, []).append(act(page, link.click))
+                act(
+                    page,
+                    page.locator(
+                        '[data-testid="stSidebarNav"] a', has_text="Service demand"
+                    ).first.click,
+                )
+                for label in ("Month", "Financial year", "Quarter"):
+                    button = page.get_by_role("radio", name=label, exact=True).first
+                    changes.append(act(page, button.click))
+                page.close()
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    print(
+        "\n| in the browser: page opened (first use of the process in run 1) | n | p50 ms | p95 ms | max ms |"
+    )
+    print("|---|---|---|---|---|")
+    for key, values in first.items():
+        print(_row(key, values))
+    print(_row("**all pages**", [v for vs in first.values() for v in vs]))
+    print(_row("filter change (service demand period)", changes))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,606 @@
+"""Every page under every role (AppTest), against two real releases built from a small
+synthetic county: what each role can reach, what it cannot, and that every page shows
+protected numbers with their release id, charts with tables and downloads.
+
+Also: local accounts (scrypt), OpenID Connect claims -> roles, demo accounts only in
+demo mode, cached data partitioned by role, downloads that cannot carry formulas.
+"""
+
+from __future__ import annotations
+
+import inspect
+import io
+import json
+import zipfile
+from datetime import date
+from pathlib import Path
+from xml.etree import ElementTree
+
+import polars as pl
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from anonymise.policy import default_policy
+from anonymise.pseudonymise import MasterKey
+from pipelines.run import run_pipeline
+from pipelines.store import Store
+from portal.web import access, auth, data, downloads, headlines
+from portal.web.config import ROLES, ConfigError, load_config
+from synthetic.generator import generate_county
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "app.py")
+SDC = "5d" * 32
+POLICY = default_policy()
+SYMBOLS = {POLICY.symbols.confidential, POLICY.symbols.not_applicable, POLICY.symbols.unavailable}
+CHARTS = {
+    "home": 0,
+    "service_demand": 2,
+    "children_in_need": 2,
+    "programme_outcomes": 4,
+    "table_builder": 0,
+    "research_extracts": 0,
+    "data_quality": 2,
+    "methodology": 0,
+}
+ENV = ("PORTAL_DEMO", "PORTAL_STORE_URL", "PORTAL_WORK_DIR", "PORTAL_CONFIG",
+       "PORTAL_ACCOUNTS_FILE", "PORTAL_SDC_SECRET", "PORTAL_SDC_SECRET_FILE")  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory):
+    """Two releases of a ~3,000-person county (so 'what changed' has something to say)."""
+    d = tmp_path_factory.mktemp("portal")
+    generate_county(3000, 23, d / "raw")
+    url = f"sqlite:///{d / 'store.sqlite'}"
+    key = MasterKey(b"k" * 32, "environment")
+    for as_at in (date(2026, 6, 30), date(2026, 11, 21)):
+        run_pipeline(
+            d / "raw", d / "work", key, as_at=as_at, store=Store(url),
+            sdc_secret=bytes.fromhex(SDC),
+        )  # fmt: skip
+    latest = Store(url).latest_release()
+    assert latest is not None
+    return {"url": url, "work": d / "work", "release_id": latest.release_id}
+
+
+@pytest.fixture
+def demo_env(published, monkeypatch):
+    for name in ENV:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PORTAL_DEMO", "1")
+    monkeypatch.setenv("PORTAL_STORE_URL", published["url"])
+    monkeypatch.setenv("PORTAL_WORK_DIR", str(published["work"]))
+    monkeypatch.setenv("PORTAL_SDC_SECRET", SDC)
+    return published
+
+
+@pytest.fixture(autouse=True)
+def _only_the_release_layer_reads_cubes(monkeypatch):
+    """While pages run, any read of a cube not made by anonymise/release.py fails."""
+    real = Store.read_cube
+
+    def guarded(self, *args, **kwargs):
+        caller = inspect.stack()[1].frame.f_globals.get("__name__")
+        assert caller == "anonymise.release", f"{caller} read a cube directly"
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Store, "read_cube", guarded)
+
+
+def _app() -> AppTest:
+    return AppTest.from_file(APP, default_timeout=60)
+
+
+def _sign_in(role: str) -> AppTest:
+    at = _app().run()
+    assert not at.exception, at.exception
+    at.button(key=f"demo_{role}").click().run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _charts(at: AppTest) -> list[dict]:
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+def _values(fig: dict) -> list:
+    """The plotted values of a plotly figure spec (plain lists or typed arrays)."""
+    import base64
+
+    import numpy as np
+
+    out: list = []
+    for trace in fig["data"]:
+        vals = trace.get("x") if trace.get("orientation") == "h" else trace.get("y")
+        if isinstance(vals, dict) and "bdata" in vals:
+            arr = np.frombuffer(base64.b64decode(vals["bdata"]), dtype=np.dtype(vals["dtype"]))
+            out.extend(None if np.isnan(v) else float(v) for v in arr)
+        else:
+            out.extend(vals or [])
+    return out
+
+
+def _no_errors(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+# --- reachability: every role x every page ------------------------------------------------
+
+CASES = [(role, spec) for role in ROLES for spec in access.PAGES]
+
+
+@pytest.mark.parametrize(("role", "spec"), CASES, ids=[f"{r}-{s.key}" for r, s in CASES])
+def test_every_page_under_every_role(demo_env, role, spec):
+    at = _sign_in(role)
+    user = auth.DEMO_ACCOUNTS[role]
+    if not access.can_view(user, spec.key):
+        # Not registered with st.navigation for this role: it cannot be reached at all.
+        with pytest.raises(ValueError, match="not a registered page|not registered|page"):
+            at.switch_page(spec.path)
+        return
+    at.switch_page(spec.path).run()
+    _no_errors(at)
+    titles = [t.value for t in at.title]
+    assert titles and (spec.key == "home" or titles[0] == spec.title)
+    captions = " ".join(c.value for c in at.caption)
+    assert f"Release **{demo_env['release_id']}**" in captions, "data date and release id shown"
+    assert "Data as at" in captions
+    assert any("Demo mode" in w.value for w in at.warning), "demo mode says so"
+    charts = _charts(at)
+    suppressed = [i for i in at.info if "Every figure in this chart is suppressed" in i.value]
+    assert len(charts) + len(suppressed) == CHARTS[spec.key]
+    for fig in charts:
+        assert fig["data"], "every chart has at least one trace"
+    for fig in charts:
+        assert any(v is not None for v in _values(fig)), "a chart is drawn only with numbers"
+    downloads_ = at.get("download_button")
+    assert len(downloads_) >= CHARTS[spec.key], "every chart has a CSV download"
+    if charts:
+        assert len(at.expander) >= CHARTS[spec.key], "every chart has a table view"
+        assert all(c.proto.alt for c in at.get("plotly_chart")), "every chart has alt text"
+
+
+def test_navigation_lists_only_the_roles_pages(demo_env):
+    for role in ROLES:
+        at = _sign_in(role)
+        user = auth.DEMO_ACCOUNTS[role]
+        visible = {p.path for p in access.visible_pages(user)}
+        for spec in access.PAGES:
+            if spec.path in visible:
+                at.switch_page(spec.path)  # registered: no error
+            else:
+                with pytest.raises(ValueError):
+                    at.switch_page(spec.path)
+
+
+def test_signed_out_sees_only_the_sign_in_page(demo_env):
+    at = _app().run()
+    _no_errors(at)
+    assert "research and statistics portal" in at.title[0].value
+    assert {b.key for b in at.button} >= {f"demo_{r}" for r in ROLES}
+    for spec in access.PAGES:
+        with pytest.raises(ValueError):
+            at.switch_page(spec.path)
+
+
+@pytest.mark.parametrize("spec", access.PAGES, ids=lambda s: s.key)
+def test_the_checkpoint_refuses_a_page_opened_directly(demo_env, spec):
+    """Run a page script on its own: without a user, or with a role that may not see it,
+    it stops at ui.page() before any number is drawn."""
+    at = AppTest.from_file(str(ROOT / spec.path), default_timeout=60).run()
+    assert [e.value for e in at.error] == ["You do not have access to this page."]
+    assert not at.get("plotly_chart") and not at.dataframe and not at.metric
+    for role in ROLES:
+        if access.can_view(auth.DEMO_ACCOUNTS[role], spec.key):
+            continue
+        at = AppTest.from_file(str(ROOT / spec.path), default_timeout=60)
+        at.session_state[auth.SESSION_USER] = auth.DEMO_ACCOUNTS[role]
+        at.run()
+        assert [e.value for e in at.error] == ["You do not have access to this page."]
+        assert not at.get("plotly_chart") and not at.dataframe and not at.metric
+
+
+def test_a_user_without_a_role_sees_nothing():
+    nobody = access.User("x", "X", frozenset(), "local")
+    assert access.visible_pages(nobody) == []
+    assert not access.can_view(nobody, "home")
+    assert not access.can_view(None, "home")
+    assert not access.can_view(auth.DEMO_ACCOUNTS["admin"], "no_such_page")
+
+
+def test_sign_out(demo_env):
+    at = _sign_in("planner")
+    at.button(key="sign_out").click().run()
+    _no_errors(at)
+    assert auth.SESSION_USER not in at.session_state
+    with pytest.raises(ValueError):
+        at.switch_page("pages/views/service_demand.py")
+
+
+# --- what the pages show ---------------------------------------------------------------------
+
+
+def _protected(values: list[str]) -> None:
+    for v in values:
+        if v in SYMBOLS:
+            continue
+        n = int(v)
+        assert n == 0 or n >= POLICY.threshold, f"unprotected count {n}"
+
+
+def test_home_headlines_and_what_changed(demo_env):
+    at = _sign_in("leadership")
+    _no_errors(at)
+    assert len(at.metric) == 6
+    changes = at.dataframe[0].value
+    assert "Measure" in changes.columns and len(changes) == 6
+    assert not any("first published release" in i.value for i in at.info)
+
+
+def test_service_demand_filters(demo_env):
+    at = _sign_in("planner")
+    at.switch_page("pages/views/service_demand.py").run()
+    at.selectbox(key="sd_measure").select("eh_closures").run()
+    at.selectbox(key="sd_split_eh_closures").select("closure_reason").run()
+    at.get("segmented_control")[0].set_value("month").run() if at.get("segmented_control") else None
+    _no_errors(at)
+    trend = _charts(at)[0]
+    assert len(trend["data"]) >= 3, "one line per closure reason"
+    table = at.dataframe[0].value
+    assert "Closure reason" in table.columns
+    _protected([str(v) for v in table["Number of children"]])
+    at.selectbox(key="sd_split_eh_closures").select("age_band").run()
+    at.selectbox(key="sd_locality_eh_closures").set_value(
+        at.selectbox(key="sd_locality_eh_closures").options[1]
+    ).run()
+    _no_errors(at)
+
+
+def test_children_in_need_rates(demo_env):
+    at = _sign_in("planner")
+    at.switch_page("pages/views/children_in_need.py").run()
+    at.selectbox(key="cin_measure").select("cp_plans_at_31_march").run()
+    _no_errors(at)
+    table = at.dataframe[0].value
+    assert "Rate per 10,000" in table.columns
+    assert "Financial year" in table.columns
+
+
+def test_programme_outcomes_scorecard(demo_env):
+    at = _sign_in("leadership")
+    at.switch_page("pages/views/programme_outcomes.py").run()
+    _no_errors(at)
+    at.toggle(key="po_by_locality").set_value(True).run()
+    _no_errors(at)
+    headings = [s.value for s in at.header]
+    assert any("significant and sustained progress" in h.lower() for h in headings)
+    progress = [d.value for d in at.dataframe if "Percentage" in d.value.columns]
+    assert progress, "the progress rate is shown as a percentage"
+
+
+def test_table_builder_builds_protected_tables_and_audits(demo_env):
+    at = _sign_in("researcher")
+    at.switch_page("pages/views/table_builder.py").run()
+    _no_errors(at)
+    at.selectbox(key="tb_measure").select("cin_referrals").run()
+    at.multiselect(key="tb_by_cin_referrals").set_value(["locality", "age_band"]).run()
+    at.multiselect(key="tb_filters_cin_referrals").set_value(["financial_year"]).run()
+    at.selectbox(key="tb_value_cin_referrals_financial_year").select("2024/25").run()
+    at.checkbox(key="tb_margins").check().run()
+    _no_errors(at)
+    shown = at.dataframe[0].value
+    assert list(shown.columns) == ["Locality", "Age band", "Number of referrals"]
+    assert "Total" in set(shown["Locality"])
+    _protected([str(v) for v in shown["Number of referrals"]])
+    assert {b.label for b in at.get("download_button")} >= {
+        "CSV",
+        "Spreadsheet (XLSX, with title and notes)",
+        "JSON",
+    }
+    # the policy's limit: three dimensions, so the filter list is now closed
+    assert at.multiselect(key="tb_filters_cin_referrals").proto.max_selections <= 1
+    audit = Store(demo_env["url"]).read_audit(action="table_query")
+    mine = audit.filter(pl.col("actor") == "demo-researcher")
+    assert mine.height >= 1
+    assert "financial_year" in mine["detail"][0]
+
+
+def test_table_builder_refuses_a_custom_grouping(demo_env):
+    at = _sign_in("planner")
+    at.switch_page("pages/views/table_builder.py").run()
+    at.multiselect(key="tb_by_contacts").set_value(["locality"]).run()
+    at.multiselect(key="tb_rows_contacts_locality").set_value(
+        at.multiselect(key="tb_rows_contacts_locality").options[:2]
+    ).run()
+    _no_errors(at)
+    assert len(at.dataframe[0].value) == 2, "row selection on a breakdown only picks rows"
+
+
+def test_data_quality_page(demo_env):
+    at = _sign_in("admin")
+    at.switch_page("pages/views/data_quality.py").run()
+    _no_errors(at)
+    frames = {tuple(d.value.columns): d.value for d in at.dataframe}
+    assert any("Rows quarantined" in cols for cols in frames), "quarantine counts"
+    assert any("Precision" in cols for cols in frames), "linkage quality"
+    releases = next(v for c, v in frames.items() if "Release" in c and "Status" in c)
+    assert len(releases) == 2
+    assert any("Who" in cols for cols in frames), "audit log"
+    at.selectbox(key="dq_action").select("release_written").run()
+    _no_errors(at)
+
+
+def test_research_extracts_says_not_available(demo_env):
+    at = _sign_in("researcher")
+    at.switch_page("pages/views/research_extracts.py").run()
+    _no_errors(at)
+    assert any("Not available yet" in i.value for i in at.info)
+
+
+def test_methodology_has_every_section(demo_env):
+    at = _sign_in("planner")
+    at.switch_page("pages/views/methodology.py").run()
+    _no_errors(at)
+    labels = [t.label for t in at.tabs]
+    assert labels == [
+        "Measures",
+        "Disclosure control",
+        "Glossary",
+        "Data guidance",
+        "Accessibility",
+    ]
+    definitions = at.dataframe[0].value
+    assert len(definitions) == len(Store(demo_env["url"]).read_meta(demo_env["release_id"]))
+    text = " ".join(m.value for m in at.markdown)
+    assert "(WCAG) 2.2" in text and "cell key" in text.lower()
+
+
+def test_no_release_yet(demo_env, tmp_path, monkeypatch):
+    monkeypatch.setenv("PORTAL_STORE_URL", f"sqlite:///{tmp_path / 'empty.sqlite'}")
+    at = _sign_in("planner")
+    _no_errors(at)
+    assert any("No release has been published yet" in i.value for i in at.info)
+
+
+def test_missing_secret_is_a_clear_message(demo_env, monkeypatch, tmp_path):
+    monkeypatch.delenv("PORTAL_SDC_SECRET")
+    monkeypatch.setattr("portal.web.config.DEMO_SDC_SECRET_FILE", tmp_path / "missing.key")
+    monkeypatch.setattr("portal.web.data.DEMO_SDC_SECRET_FILE", tmp_path / "missing.key")
+    data.protected_table.clear()
+    at = _sign_in("planner")
+    assert not at.exception
+    assert any("disclosure-control secret" in e.value for e in at.error)
+    data.protected_table.clear()
+
+
+# --- sign-in modes ---------------------------------------------------------------------------
+
+
+def _accounts_file(tmp_path: Path) -> Path:
+    path = tmp_path / "accounts.toml"
+    path.write_text(
+        "[accounts.jsmith]\n"
+        'name = "Jo Smith"\n'
+        'roles = ["leadership"]\n'
+        f'password_hash = "{auth.hash_password("correct horse battery")}"\n'
+    )
+    return path
+
+
+def test_local_accounts_sign_in(demo_env, tmp_path, monkeypatch):
+    monkeypatch.delenv("PORTAL_DEMO")
+    monkeypatch.setenv("PORTAL_ACCOUNTS_FILE", str(_accounts_file(tmp_path)))
+    at = _app().run()
+    _no_errors(at)
+    assert not [b for b in at.button if (b.key or "").startswith("demo_")], "no demo accounts"
+    at.text_input[0].input("jsmith")
+    at.text_input[1].input("wrong password")
+    at.button[0].click().run()
+    assert any("not right" in e.value for e in at.error)
+    at.text_input[0].input("jsmith")
+    at.text_input[1].input("correct horse battery")
+    at.button[0].click().run()
+    _no_errors(at)
+    assert not any("Demo mode" in w.value for w in at.warning)
+    at.switch_page("pages/views/programme_outcomes.py").run()
+    _no_errors(at)
+    with pytest.raises(ValueError):
+        at.switch_page("pages/views/data_quality.py")
+
+
+def test_local_sign_in_locks_out_after_repeated_failures(demo_env, tmp_path, monkeypatch):
+    monkeypatch.delenv("PORTAL_DEMO")
+    monkeypatch.setenv("PORTAL_ACCOUNTS_FILE", str(_accounts_file(tmp_path)))
+    at = _app().run()
+    for _ in range(auth.MAX_FAILURES):
+        at.text_input[0].input("jsmith")
+        at.text_input[1].input("guess")
+        at.button[0].click().run()
+    assert any("Too many failed attempts" in e.value for e in at.error)
+
+
+def test_demo_accounts_exist_only_in_demo_mode(demo_env, monkeypatch):
+    monkeypatch.delenv("PORTAL_DEMO")
+    config = load_config()
+    with pytest.raises(PermissionError):
+        auth.demo_user(config, "admin")
+    # A demo user left in a session is not a user once demo mode is off.
+    at = _app()
+    at.session_state[auth.SESSION_USER] = auth.DEMO_ACCOUNTS["admin"]
+    at.run()
+    assert not at.exception
+    assert any("Sign-in is not configured" in e.value for e in at.error)
+    with pytest.raises(ValueError):
+        at.switch_page("pages/views/data_quality.py")
+
+
+def test_no_sign_in_configured_means_nobody_gets_in(demo_env, monkeypatch):
+    monkeypatch.delenv("PORTAL_DEMO")
+    at = _app().run()
+    assert not at.exception
+    assert any("Sign-in is not configured" in e.value for e in at.error)
+    assert not at.button
+
+
+def _oidc_config(tmp_path: Path) -> Path:
+    path = tmp_path / "portal.toml"
+    path.write_text(
+        '[portal]\ncontact = "stats@council.example"\n'
+        '[auth]\nmode = "oidc"\nroles_claim = "groups"\n'
+        '[auth.role_map]\n"sg-planners" = "planner"\n"sg-admins" = ["admin"]\n'
+    )
+    return path
+
+
+def test_oidc_roles_come_from_mapped_claims(demo_env, tmp_path, monkeypatch):
+    monkeypatch.delenv("PORTAL_DEMO")
+    monkeypatch.setenv("PORTAL_CONFIG", str(_oidc_config(tmp_path)))
+    at = _app()
+    at.user = {"is_logged_in": False}
+    at.run()
+    assert not at.exception
+    assert at.button(key="oidc_sign_in")
+    if not auth.oidc_available():
+        assert any("Authlib" in e.value for e in at.error)
+        assert at.button(key="oidc_sign_in").disabled
+    at = _app()
+    at.user = {"is_logged_in": True, "email": "p@council.example", "groups": ["sg-planners"]}
+    at.run()
+    _no_errors(at)
+    at.switch_page("pages/views/service_demand.py").run()
+    _no_errors(at)
+    with pytest.raises(ValueError):
+        at.switch_page("pages/views/data_quality.py")
+    at = _app()
+    at.user = {"is_logged_in": True, "email": "x@council.example", "groups": ["all-staff"]}
+    at.run()
+    assert [t.value for t in at.title] == ["No access"]
+    assert "stats@council.example" in at.error[0].value
+    with pytest.raises(ValueError):
+        at.switch_page("pages/views/home.py")
+
+
+def test_config_problems_are_reported_together(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[auth]\nmode = "magic"\nfoo = 1\n[auth.role_map]\ng = "wizard"\n[other]\n')
+    with pytest.raises(ConfigError) as err:
+        load_config({"PORTAL_CONFIG": str(bad)})
+    assert len(err.value.problems) >= 4
+
+
+def test_passwords():
+    h = auth.hash_password("s3cret-enough")
+    assert h.startswith("scrypt$") and "s3cret" not in h
+    assert auth.verify_password("s3cret-enough", h)
+    assert not auth.verify_password("wrong", h)
+    assert not auth.verify_password("s3cret-enough", "plain-text")
+    assert not auth.verify_password("x", "scrypt$1$2$3$!!$??")
+    import base64
+    import hashlib
+
+    salt = b"0123456789abcdef"
+    dk = hashlib.pbkdf2_hmac("sha256", b"pw", salt, 1000)
+    pb = f"pbkdf2_sha256$1000${base64.b64encode(salt).decode()}${base64.b64encode(dk).decode()}"
+    assert auth.verify_password("pw", pb)
+    with pytest.raises(auth.AccountsError):
+        auth.parse_accounts(
+            '[accounts.a]\nroles = ["planner"]\npassword_hash = "hunter2"\n', source="t"
+        )
+
+
+# --- data access ----------------------------------------------------------------------------
+
+
+def test_cached_tables_never_cross_roles(published, monkeypatch):
+    monkeypatch.setenv("PORTAL_SDC_SECRET", SDC)
+    calls = []
+    real = data.tabulate
+
+    def counting(*args, **kwargs):
+        calls.append(args[1])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(data, "tabulate", counting)
+    data.protected_table.clear()
+    rid = published["release_id"]
+    for role in ("planner", "planner", "admin", "leadership+planner"):
+        data.protected_table(role, published["url"], rid, False, "contacts", ("locality",))
+    assert len(calls) == 3, "same role: cached; another role: its own entry"
+    data.protected_table.clear()
+
+
+def test_admin_records_need_the_admin_role(published):
+    for fn, arg in (
+        (data.run_summary, published["work"]),
+        (data.quarantine_counts, published["work"]),
+        (data.release_list, published["url"]),
+        (data.audit_entries, published["url"]),
+    ):
+        with pytest.raises(PermissionError):
+            fn("planner+researcher+leadership", arg)
+    summary = data.run_summary("admin", published["work"])
+    assert summary is not None and "counts" in summary
+
+
+# --- downloads and headline helpers ------------------------------------------------------------
+
+
+def test_downloads_cannot_carry_formulas():
+    shown = pl.DataFrame(
+        {"Locality": ['=HYPERLINK("x")', "+1", "Castlemere"], "Count": ["12", "c", "30"]}
+    )
+    csv = downloads.csv_bytes(shown).decode()
+    assert "'=HYPERLINK" in csv and "'+1" in csv and "\n=" not in csv
+    doc = json.loads(
+        downloads.json_bytes(
+            shown,
+            title="T",
+            measure="m",
+            release_id="r",
+            data_as_at=date(2026, 1, 1),
+            policy_id="p@1",
+            footnotes=["n"],
+        )  # fmt: skip
+    )
+    assert doc["rows"][0]["Locality"].startswith("'=")
+    xlsx = downloads.xlsx_bytes(shown, title="T", subtitle="S", source="R", footnotes=["a", "b"],
+                                numeric_columns=["Count"])  # fmt: skip
+    with zipfile.ZipFile(io.BytesIO(xlsx)) as z:
+        assert z.testzip() is None
+        sheet = ElementTree.fromstring(z.read("xl/worksheets/sheet1.xml"))
+        notes = ElementTree.fromstring(z.read("xl/worksheets/sheet2.xml"))
+        ElementTree.fromstring(z.read("[Content_Types].xml"))
+    ns = {"x": "http://schemas.openxmlformats.org/spreadsheetml/2006/main"}
+    assert not sheet.findall(".//x:f", ns), "no formulas in the workbook"
+    numbers = [v.text for v in sheet.findall(".//x:c/x:v", ns)]
+    assert numbers == ["12", "30"], "published numbers are numbers; symbols stay text"
+    texts = [t.text for t in sheet.findall(".//x:t", ns)]
+    assert texts[:3] == ["T", "S", "R"] and "c" in texts and '\'=HYPERLINK("x")' in texts
+    assert [t.text for t in notes.findall(".//x:t", ns)][-2:] == ["a", "b"]
+
+
+def test_headline_helpers():
+    assert headlines.period_end("financial_year", "2025/26") == date(2026, 3, 31)
+    assert headlines.period_end("quarter", "2026-Q1") == date(2026, 3, 31)
+    assert headlines.period_end("month", "2024-02") == date(2024, 2, 29)
+    assert headlines.complete_periods("quarter", ["2026-Q1", "2026-Q2"], date(2026, 5, 1)) == [
+        "2026-Q1"
+    ]
+    assert headlines.span("quarter", ["2021-Q2", "2026-Q1"]) == "Apr 2021 to Mar 2026"
+    pts = [("2024/25", 100.0), ("2025/26", 110.0)]
+    assert headlines.trend_headline("Contacts", pts, dim="financial_year", is_rate=False) == (
+        "Contacts rose by 10% in 2025/26 compared with 2024/25"
+    )
+    rates = [("2024/25", 41.9), ("2025/26", 38.2)]
+    assert "fell from 41.9% to 38.2%" in headlines.trend_headline(
+        "Progress", rates, dim="financial_year", is_rate=True, unit="%"
+    )
+    suppressed = [("2024/25", 12.0), ("2025/26", None)]
+    assert (
+        headlines.trend_headline("X", suppressed, dim="financial_year", is_rate=False)
+        == "X: c in 2025/26"
+    )
+    assert headlines.pretty("decision", "NFA") == "No further action"
+    assert headlines.pretty("locality", "Castlemere") == "Castlemere"
