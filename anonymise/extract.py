@@ -23,6 +23,7 @@ What the builder enforces, always:
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import tomllib
 from dataclasses import dataclass, field
@@ -40,7 +41,7 @@ from anonymise.hierarchies import (
     hierarchy_from_mapping,
 )
 from anonymise.lattice import AnonymisationResult, LatticeTooLargeError, NoSolutionError, anonymise
-from anonymise.pseudonymise import MasterKey, pseudonymise_series
+from anonymise.pseudonymise import MasterKey, load_master_key, pseudonymise_series
 from anonymise.risk import risk_report
 
 EXTRACT_POLICY_PATH = Path(__file__).parent / "policies" / "extract.toml"
@@ -390,20 +391,81 @@ def certificate_text(cert: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_extract(extract: Extract, out: Path) -> dict[str, Any]:
-    """Write data, dictionary and certificate (JSON + text); return the final certificate."""
-    out.parent.mkdir(parents=True, exist_ok=True)
+@dataclass(frozen=True)
+class ExtractFiles:
+    """The extract as files: what `write_extract` writes and the portal offers for download."""
+
+    data_name: str
+    data: bytes
+    dictionary: bytes
+    certificate_json: bytes
+    certificate_text: bytes
+    certificate: dict[str, Any]
+
+
+def render_extract(extract: Extract, data_name: str) -> ExtractFiles:
+    """Serialise data (CSV cells made formula-safe, or Parquet), dictionary and certificate;
+    the certificate carries the SHA-256 of exactly the data bytes returned."""
     from anonymise.safe_output import safe_frame
 
-    if out.suffix == ".parquet":
-        extract.data.write_parquet(out)
+    buf = io.BytesIO()
+    if data_name.endswith(".parquet"):
+        extract.data.write_parquet(buf)
     else:
-        safe_frame(extract.data).write_csv(out)
-    digest = hashlib.sha256(out.read_bytes()).hexdigest()
+        safe_frame(extract.data).write_csv(buf)
+    data = buf.getvalue()
+    stem = data_name.rsplit(".", 1)[0]
+    cert = dict(
+        extract.certificate,
+        file=data_name,
+        sha256=hashlib.sha256(data).hexdigest(),
+        dictionary=f"{stem}.dictionary.csv",
+    )
+    return ExtractFiles(
+        data_name=data_name,
+        data=data,
+        dictionary=safe_frame(extract.dictionary).write_csv().encode(),
+        certificate_json=(json.dumps(cert, indent=2, default=str) + "\n").encode(),
+        certificate_text=certificate_text(cert).encode(),
+        certificate=cert,
+    )
+
+
+def write_extract(extract: Extract, out: Path) -> dict[str, Any]:
+    """Write data, dictionary and certificate (JSON + text); return the final certificate."""
+    files = render_extract(extract, out.name)
+    out.parent.mkdir(parents=True, exist_ok=True)
     stem = out.with_suffix("")
-    dict_path = Path(f"{stem}.dictionary.csv")
-    safe_frame(extract.dictionary).write_csv(dict_path)
-    cert = dict(extract.certificate, file=out.name, sha256=digest, dictionary=dict_path.name)
-    Path(f"{stem}.certificate.json").write_text(json.dumps(cert, indent=2, default=str) + "\n")
-    Path(f"{stem}.certificate.txt").write_text(certificate_text(cert))
-    return cert
+    out.write_bytes(files.data)
+    Path(f"{stem}.dictionary.csv").write_bytes(files.dictionary)
+    Path(f"{stem}.certificate.json").write_bytes(files.certificate_json)
+    Path(f"{stem}.certificate.txt").write_bytes(files.certificate_text)
+    return files.certificate
+
+
+def extract_from_work_dir(
+    work_dir: Path,
+    req: ExtractRequest,
+    *,
+    demo: bool,
+    data_as_at: str,
+    key_file: Path | None = None,
+) -> ExtractFiles:
+    """The door the portal uses: zone B's research table in, extract files out.
+
+    Loads the master key (refusing without one outside demo mode), the research table and
+    the geography lookup, builds the extract (or raises ExtractRefused) and renders it."""
+    table_path = work_dir / "zone_b" / "research_table.parquet"
+    if not table_path.exists():
+        raise ExtractRefused(["no research table yet: the pipeline has not been run"], [])
+    key = load_master_key(demo=demo, key_file=key_file)
+    ex = build_extract(
+        pl.read_parquet(table_path),
+        pl.read_parquet(work_dir / "zone_b" / "geography.parquet"),
+        req,
+        key=key,
+        policy=load_extract_policy(),
+        data_as_at=data_as_at,
+    )
+    safe_project = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in req.project)
+    return render_extract(ex, f"{safe_project or 'extract'}.csv")

@@ -332,11 +332,36 @@ def test_data_quality_page(demo_env):
     _no_errors(at)
 
 
-def test_research_extracts_says_not_available(demo_env):
+def _extract_form(at: AppTest, *, project: str, k: int) -> AppTest:
+    at.text_input[0].input(project)
+    at.text_area[0].input("Outcomes of Early Help for families in the county")
+    at.number_input[0].set_value(k)
+    at.button(key="FormSubmitter:extract_request-Build extract").click()
+    return at.run()
+
+
+def test_researcher_builds_an_extract_with_a_certificate(demo_env, monkeypatch, published):
+    monkeypatch.setenv("PORTAL_PSEUDONYM_KEY", (b"k" * 32).hex())
     at = _sign_in("researcher")
     at.switch_page("pages/views/research_extracts.py").run()
     _no_errors(at)
-    assert any("Not available yet" in i.value for i in at.info)
+    at = _extract_form(at, project="portal-study", k=10)
+    _no_errors(at)
+    assert any("Extract built" in s.value and "k = " in s.value for s in at.success), [e.value for e in at.error]
+    assert any("SHA-256" in c.value for c in at.caption)
+    audit = Store(published["url"]).read_audit(action="extract")
+    assert audit.filter(pl.col("detail").cast(pl.Utf8).str.contains("portal-study")).height == 1
+
+
+def test_impossible_extract_is_refused_on_the_page(demo_env, monkeypatch, published):
+    monkeypatch.setenv("PORTAL_PSEUDONYM_KEY", (b"k" * 32).hex())
+    at = _sign_in("researcher")
+    at.switch_page("pages/views/research_extracts.py").run()
+    at = _extract_form(at, project="too-strict", k=1_000_000)
+    assert not at.exception
+    assert any("refused" in e.value for e in at.error)
+    audit = Store(published["url"]).read_audit(action="extract_refused")
+    assert audit.height >= 1
 
 
 def test_methodology_has_every_section(demo_env):

@@ -1,48 +1,146 @@
-"""Research extracts (researchers): what the extract builder will do. The builder
-itself (anonymise/extract.py) is not there yet, so this page imports nothing of it."""
+"""Research extracts (researchers): request a pseudonymised, k-anonymous record-level
+extract, see its disclosure-risk report and release certificate, download it."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from portal.web import ui
+from portal.web import data, downloads, ui
 
 ctx = ui.page("research_extracts")
-policy = ctx.policy
+policy = data.extract_policy()
+catalogue = data.research_variables()
+titles = {v.name: f"{v.title} ({v.name})" for v in catalogue}
+sensitive_names = data.sensitive_variables()
 
-st.info(
-    "**Not available yet.** The research extract builder is being written. Until it is "
-    f"ready, ask {ctx.config.contact} for an extract, or use the table builder for "
-    "protected aggregate tables.",
-    icon=":material/construction:",
-)
-
-st.header("What this page will do")
 st.markdown(
-    """
-For a research project that the council has approved, this page will build a
-**record-level, pseudonymised extract** from the linked data, and only after it
-passes every check:
+    "Build a **record-level extract** for an approved research project. Person and family "
+    "pseudonyms are keyed for the project alone, people who objected are left out, and the "
+    f"quasi-identifiers you choose are generalised until every combination is shared by at "
+    f"least *k* people (policy {policy.ref}: k = {policy.k}, distinct l = {policy.l} on a "
+    f"sensitive variable you name, at most {policy.suppression_limit:.0%} of records "
+    "suppressed). Every extract and every refusal is written to the audit log."
+)
 
-1. **Approved projects only.** You choose one of your approved projects; its
-   approval sets which variables and which period the extract may hold.
-2. **Per-project pseudonyms.** Every person and family gets a pseudonym made
-   with a key derived for that project alone, so two extracts (for two projects)
-   cannot be joined to each other or to anything else.
-3. **No direct identifiers.** Names, dates of birth, addresses, postcodes, NHS,
-   National Insurance and pupil numbers never leave the linked data. Dates become
-   months, quarters or years; ages become age bands; addresses become localities.
-4. **k-anonymity proved before release.** Every combination of the extract's
-   quasi-identifiers is shared by at least *k* people; rarer combinations are
-   generalised (for example ward to locality) or suppressed, and the extract
-   reports how much was changed.
-5. **Objections respected.** People on the objections register are never in an
-   extract.
-6. **Audited.** Every extract, with its project, variables, checks and who asked
-   for it, is written to the audit log.
-"""
-)
-st.caption(
-    f"Published tables on this portal follow disclosure control policy {policy.ref}; "
-    "extracts will follow the project's data sharing agreement as well."
-)
+with st.expander("The variable catalogue"):
+    st.dataframe(
+        [
+            {
+                "Variable": v.name,
+                "Title": v.title,
+                "Privacy role": v.role,
+                "Definition": v.definition,
+            }
+            for v in catalogue
+        ],
+        hide_index=True,
+        use_container_width=True,
+    )
+
+with st.form("extract_request"):
+    project = st.text_input(
+        "Project name", help="Keys the pseudonyms: use the approved project's name."
+    )
+    purpose = st.text_area("Purpose", help="What the extract is for; it goes on the certificate.")
+    variables = st.multiselect(
+        "Variables",
+        options=list(titles),
+        format_func=titles.__getitem__,
+        default=["age", "sex", "lsoa", "eh_episodes"],
+    )
+    k = st.number_input("k (at least)", min_value=policy.min_k, value=policy.k, step=1)
+    sensitive = st.selectbox(
+        "Sensitive variable for l-diversity (optional)",
+        options=["(none)", *sorted(sensitive_names)],
+    )
+    l_value = st.number_input("l (distinct values per class)", min_value=1, value=policy.l, step=1)
+    submitted = st.form_submit_button("Build extract", type="primary")
+
+if submitted:
+    request = data.ExtractRequest(
+        project=project.strip(),
+        purpose=purpose.strip(),
+        requester=ctx.user.user_id,
+        variables=tuple(variables),
+        k=int(k),
+        l=int(l_value) if sensitive != "(none)" else None,
+        sensitive=None if sensitive == "(none)" else sensitive,
+    )
+    try:
+        with st.spinner("Generalising and checking the extract"):
+            files = data.build_research_extract(
+                ctx.role_key,
+                ctx.config.store_url,
+                ctx.config.work_dir,
+                ctx.config.demo,
+                ctx.user.user_id,
+                request,
+                str(ctx.release.data_as_at) if ctx.release else "unknown",
+            )
+    except data.ExtractRefused as refused:
+        st.error("**The extract was refused.** " + " ".join(refused.reasons))
+        if refused.suggestions:
+            st.markdown("**What would pass:**\n" + "\n".join(f"- {s}" for s in refused.suggestions))
+        st.stop()
+    cert = files.certificate
+    achieved = cert["achieved"]
+    st.success(
+        f"Extract built: {cert['records']['released']:,} records, k = {achieved['k_anonymity']}"
+        + (
+            f", distinct l = {achieved['l_diversity_distinct']}"
+            if achieved.get("l_diversity_distinct")
+            else ""
+        )
+        + f"; {cert['records']['suppressed']:,} suppressed, "
+        + f"{cert['records']['objectors_excluded']:,} excluded on objection."
+    )
+    st.subheader("How the quasi-identifiers are released")
+    st.table([{"Variable": q, "Released as": level} for q, level in cert["transformation"].items()])
+    st.subheader("Disclosure-risk report")
+    risk = achieved["reidentification"]
+    st.table(
+        [
+            {"Measure": "k-anonymity (smallest class)", "Value": achieved["k_anonymity"]},
+            {"Measure": "Equivalence classes", "Value": achieved["equivalence_classes"]},
+            {"Measure": "Average class size", "Value": round(achieved["average_class_size"], 1)},
+            {
+                "Measure": "Highest prosecutor risk",
+                "Value": round(risk["prosecutor"]["highest"], 3),
+            },
+            {
+                "Measure": "Average prosecutor risk",
+                "Value": round(risk["prosecutor"]["average"], 4),
+            },
+            {
+                "Measure": "Information loss (Iyengar)",
+                "Value": round(cert["information_loss"]["loss"], 4),
+            },
+        ]
+    )
+    st.caption(f"SHA-256 of the data file: {cert['sha256']}")
+    stem = files.data_name.rsplit(".", 1)[0]
+    cols = st.columns(4)
+    cols[0].download_button(
+        "Extract (CSV)",
+        data=downloads.extract_bytes(files, "data"),
+        file_name=files.data_name,
+        mime="text/csv",
+    )
+    cols[1].download_button(
+        "Data dictionary (CSV)",
+        data=downloads.extract_bytes(files, "dictionary"),
+        file_name=f"{stem}.dictionary.csv",
+        mime="text/csv",
+    )
+    cols[2].download_button(
+        "Certificate (text)",
+        data=downloads.extract_bytes(files, "certificate_text"),
+        file_name=f"{stem}.certificate.txt",
+        mime="text/plain",
+    )
+    cols[3].download_button(
+        "Certificate (JSON)",
+        data=downloads.extract_bytes(files, "certificate_json"),
+        file_name=f"{stem}.certificate.json",
+        mime="application/json",
+    )

@@ -31,6 +31,14 @@ import polars as pl
 import streamlit as st
 
 from anonymise import cellkey
+from anonymise.catalogue import CATALOGUE, VarRole
+from anonymise.extract import (
+    ExtractFiles,
+    ExtractRefused,
+    ExtractRequest,
+    extract_from_work_dir,
+    load_extract_policy,
+)
 from anonymise.policy import Policy, default_policy
 from anonymise.release import NoReleaseError, ProtectedTable, QueryError, tabulate
 from pipelines.store import DIMENSIONS, MeasureMeta, Store, StoreError, default_store_url
@@ -38,6 +46,9 @@ from portal.web.config import DEMO_SDC_SECRET_FILE
 
 __all__ = [
     "DataUnavailableError",
+    "ExtractFiles",
+    "ExtractRefused",
+    "ExtractRequest",
     "MeasureMeta",
     "NoReleaseError",
     "Policy",
@@ -47,6 +58,9 @@ __all__ = [
     "StoreError",
     "Where",
     "audit_entries",
+    "build_research_extract",
+    "extract_policy",
+    "research_variables",
     "dimension_title",
     "latest_release",
     "normalise_where",
@@ -305,3 +319,71 @@ def _quarantine_counts(role_key: str, path: str, mtime: float) -> pl.DataFrame |
         pl.col("reason").alias("Reason"),
         pl.col("rows").alias("Rows quarantined"),
     )
+
+
+# --- researchers only: the extract builder (the one door from zone B) ---------------------
+
+RESEARCHER = "researcher"
+
+
+@dataclass(frozen=True)
+class CatalogueEntry:
+    name: str
+    title: str
+    role: str
+    definition: str
+
+
+def research_variables() -> list[CatalogueEntry]:
+    """The extract catalogue: names, titles, privacy roles and definitions (no data)."""
+    return [CatalogueEntry(v.name, v.title, v.role.value, v.definition) for v in CATALOGUE.values()]
+
+
+def sensitive_variables() -> set[str]:
+    return {v.name for v in CATALOGUE.values() if v.role is VarRole.SENSITIVE}
+
+
+def extract_policy() -> Any:
+    return load_extract_policy()
+
+
+def build_research_extract(
+    role_key: str,
+    store_url: str | None,
+    work_dir: Path | None,
+    demo: bool,
+    actor: str,
+    request: ExtractRequest,
+    data_as_at: str,
+) -> ExtractFiles:
+    """Build one extract (never cached: every extract and refusal is audited)."""
+    if RESEARCHER not in _roles(role_key):
+        raise PermissionError("only researchers may request record-level extracts")
+    if work_dir is None:
+        raise ExtractRefused(["the portal has no pipeline working folder configured"], [])
+    store = _store(store_url)
+    detail: dict[str, Any] = {
+        "via": "portal",
+        "project": request.project,
+        "purpose": request.purpose,
+        "variables": list(request.variables),
+    }
+    try:
+        files = extract_from_work_dir(Path(work_dir), request, demo=demo, data_as_at=data_as_at)
+    except ExtractRefused as exc:
+        store.audit(actor, "extract_refused", detail | {"reasons": exc.reasons})
+        raise
+    cert = files.certificate
+    store.audit(
+        actor,
+        "extract",
+        detail
+        | {
+            "file": cert["file"],
+            "sha256": cert["sha256"],
+            "k": cert["achieved"]["k_anonymity"],
+            "l": cert["achieved"].get("l_diversity_distinct"),
+            "records": cert["records"]["released"],
+        },
+    )
+    return files

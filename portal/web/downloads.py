@@ -15,11 +15,15 @@ import re
 import zipfile
 from collections.abc import Sequence
 from datetime import date
+from typing import TYPE_CHECKING
 from xml.sax.saxutils import escape
 
 import polars as pl
 
 from anonymise.safe_output import safe_frame
+
+if TYPE_CHECKING:
+    from portal.web.data import ExtractFiles
 
 XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 _NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
@@ -33,6 +37,18 @@ def safe(shown: pl.DataFrame) -> pl.DataFrame:
 
 def csv_bytes(shown: pl.DataFrame) -> bytes:
     return safe(shown).write_csv().encode("utf-8")
+
+
+def extract_bytes(files: ExtractFiles, part: str) -> bytes:
+    """One file of a research extract, exactly as its certificate describes it (the data's
+    SHA-256 is in the certificate). anonymise.extract.render_extract made every CSV part
+    formula-safe with safe_frame; this only picks the part."""
+    return {
+        "data": files.data,
+        "dictionary": files.dictionary,
+        "certificate_json": files.certificate_json,
+        "certificate_text": files.certificate_text,
+    }[part]
 
 
 def json_bytes(
