@@ -29,7 +29,7 @@ import tomllib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import polars as pl
 
@@ -43,15 +43,9 @@ from anonymise.hierarchies import (
 from anonymise.lattice import AnonymisationResult, LatticeTooLargeError, NoSolutionError, anonymise
 from anonymise.pseudonymise import MasterKey, load_master_key, pseudonymise_series
 from anonymise.risk import risk_report
+from pipelines.contracts import ETHNIC_MAJOR_GROUP
 
 EXTRACT_POLICY_PATH = Path(__file__).parent / "policies" / "extract.toml"
-ETHNIC_MAJOR = {
-    "WBRI": "White", "WIRI": "White", "WOTH": "White", "WIRT": "White", "WROM": "White",
-    "MWBC": "Mixed", "MWBA": "Mixed", "MWAS": "Mixed", "MOTH": "Mixed",
-    "AIND": "Asian", "APKN": "Asian", "ABAN": "Asian", "AOTH": "Asian", "CHNE": "Asian",
-    "BCRB": "Black", "BAFR": "Black", "BOTH": "Black",
-    "OOTH": "Other", "REFU": "Not known", "NOBT": "Not known",
-}  # fmt: skip
 
 
 class ExtractRefused(Exception):
@@ -139,7 +133,7 @@ def _named(h: Hierarchy, levels: tuple[str, ...]) -> Hierarchy:
 
 def hierarchies_for(table: pl.DataFrame, geography: pl.DataFrame) -> dict[str, Hierarchy]:
     eth = {
-        code: [ETHNIC_MAJOR.get(code, "Not known"), "*"]
+        code: [ETHNIC_MAJOR_GROUP.get(code, "Not known"), "*"]
         for code in table["ethnicity"].unique().to_list()
     }
     return {
@@ -431,16 +425,25 @@ def render_extract(extract: Extract, data_name: str) -> ExtractFiles:
     )
 
 
-def write_extract(extract: Extract, out: Path) -> dict[str, Any]:
-    """Write data, dictionary and certificate (JSON + text); return the final certificate."""
-    files = render_extract(extract, out.name)
+def write_files(files: ExtractFiles, out: Path) -> None:
+    """Write the data file to `out` and the dictionary and certificates beside it."""
     out.parent.mkdir(parents=True, exist_ok=True)
     stem = out.with_suffix("")
     out.write_bytes(files.data)
     Path(f"{stem}.dictionary.csv").write_bytes(files.dictionary)
     Path(f"{stem}.certificate.json").write_bytes(files.certificate_json)
     Path(f"{stem}.certificate.txt").write_bytes(files.certificate_text)
+
+
+def write_extract(extract: Extract, out: Path) -> dict[str, Any]:
+    """Write data, dictionary and certificate (JSON + text); return the final certificate."""
+    files = render_extract(extract, out.name)
+    write_files(files, out)
     return files.certificate
+
+
+class Auditor(Protocol):
+    def audit(self, actor: str, action: str, detail: dict[str, Any] | None = None) -> Any: ...
 
 
 def extract_from_work_dir(
@@ -449,23 +452,55 @@ def extract_from_work_dir(
     *,
     demo: bool,
     data_as_at: str,
+    audit: Auditor,
+    via: str,
     key_file: Path | None = None,
+    data_name: str | None = None,
 ) -> ExtractFiles:
-    """The door the portal uses: zone B's research table in, extract files out.
+    """The door the CLI and the portal use: zone B's research table in, extract files out.
 
     Loads the master key (refusing without one outside demo mode), the research table and
-    the geography lookup, builds the extract (or raises ExtractRefused) and renders it."""
+    the geography lookup, builds the extract (or raises ExtractRefused) and renders it.
+    Every extract, and every refusal with its reasons, is written to the audit log."""
+    detail: dict[str, Any] = {
+        "via": via,
+        "project": req.project,
+        "purpose": req.purpose,
+        "variables": list(req.variables),
+    }
     table_path = work_dir / "zone_b" / "research_table.parquet"
-    if not table_path.exists():
-        raise ExtractRefused(["no research table yet: the pipeline has not been run"], [])
-    key = load_master_key(demo=demo, key_file=key_file)
-    ex = build_extract(
-        pl.read_parquet(table_path),
-        pl.read_parquet(work_dir / "zone_b" / "geography.parquet"),
-        req,
-        key=key,
-        policy=load_extract_policy(),
-        data_as_at=data_as_at,
+    try:
+        if not table_path.exists():
+            raise ExtractRefused(
+                [f"no research table at {table_path}: run the pipeline (`portal run`) first"], []
+            )
+        key = load_master_key(demo=demo, key_file=key_file)
+        ex = build_extract(
+            pl.read_parquet(table_path),
+            pl.read_parquet(work_dir / "zone_b" / "geography.parquet"),
+            req,
+            key=key,
+            policy=load_extract_policy(),
+            data_as_at=data_as_at,
+        )
+    except ExtractRefused as exc:
+        audit.audit(req.requester, "extract_refused", detail | {"reasons": exc.reasons})
+        raise
+    if data_name is None:
+        safe_project = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in req.project)
+        data_name = f"{safe_project or 'extract'}.csv"
+    files = render_extract(ex, data_name)
+    cert = files.certificate
+    audit.audit(
+        req.requester,
+        "extract",
+        detail
+        | {
+            "file": cert["file"],
+            "sha256": cert["sha256"],
+            "k": cert["achieved"]["k_anonymity"],
+            "l": cert["achieved"].get("l_diversity_distinct"),
+            "records": cert["records"]["released"],
+        },
     )
-    safe_project = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in req.project)
-    return render_extract(ex, f"{safe_project or 'extract'}.csv")
+    return files

@@ -96,6 +96,15 @@ ETHNICITY = (
     "AIND", "APKN", "ABAN", "AOTH", "CHNE", "BCRB", "BAFR", "BOTH", "OOTH",
     "REFU", "NOBT",
 )  # fmt: skip
+# Each code's major ethnic group (the published breakdown and the first generalisation).
+ETHNIC_MAJOR_GROUP = {
+    "WBRI": "White", "WIRI": "White", "WOTH": "White", "WIRT": "White", "WROM": "White",
+    "MWBC": "Mixed", "MWBA": "Mixed", "MWAS": "Mixed", "MOTH": "Mixed",
+    "AIND": "Asian", "APKN": "Asian", "ABAN": "Asian", "AOTH": "Asian", "CHNE": "Asian",
+    "BCRB": "Black", "BAFR": "Black", "BOTH": "Black",
+    "OOTH": "Other", "REFU": "Not known", "NOBT": "Not known",
+}  # fmt: skip
+assert set(ETHNIC_MAJOR_GROUP) == set(ETHNICITY)
 # Supporting Families headline needs (short codes used across sources).
 NEEDS = (
     "EDUCATION", "EARLY_YEARS", "HEALTH", "SUBSTANCE", "RELATIONSHIPS",

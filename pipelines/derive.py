@@ -21,19 +21,13 @@ from datetime import date
 
 import polars as pl
 
+from pipelines.contracts import ETHNIC_MAJOR_GROUP
 from pipelines.store import Denominator, MeasureMeta
 
 GEO = ("locality", "ward")
 PERSON = ("age_band", "sex", "ethnicity")
 TIME = ("financial_year", "year", "quarter", "month")
 SUSTAIN_DAYS = 183  # "sustained": at least six months after closure
-ETHNIC_GROUP = {
-    "WBRI": "White", "WIRI": "White", "WOTH": "White", "WIRT": "White", "WROM": "White",
-    "MWBC": "Mixed", "MWBA": "Mixed", "MWAS": "Mixed", "MOTH": "Mixed",
-    "AIND": "Asian", "APKN": "Asian", "ABAN": "Asian", "AOTH": "Asian", "CHNE": "Asian",
-    "BCRB": "Black", "BAFR": "Black", "BOTH": "Black",
-    "OOTH": "Other", "REFU": "Not known", "NOBT": "Not known",
-}  # fmt: skip
 CIN_CATEGORY = {
     "N1": "Abuse or neglect", "N2": "Child's disability", "N3": "Parental illness or disability",
     "N4": "Family in acute stress", "N5": "Family dysfunction",
@@ -107,7 +101,9 @@ def with_person_dims(df: pl.DataFrame, persons: pl.DataFrame, at: str) -> pl.Dat
         "person_id",
         "birth_month",
         pl.col("sex").fill_null("U"),
-        pl.col("ethnicity").replace_strict(ETHNIC_GROUP, default="Not known").alias("ethnicity"),
+        pl.col("ethnicity")
+        .replace_strict(ETHNIC_MAJOR_GROUP, default="Not known")
+        .alias("ethnicity"),
         pl.col("locality").fill_null("Not known"),
         pl.col("ward").fill_null("Not known"),
     )

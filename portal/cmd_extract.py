@@ -14,13 +14,12 @@ from rich.markup import escape
 from anonymise.extract import (
     ExtractRefused,
     ExtractRequest,
-    build_extract,
-    load_extract_policy,
-    write_extract,
+    extract_from_work_dir,
+    write_files,
 )
 from anonymise.output_check import check_output
 from anonymise.policy import default_policy
-from anonymise.pseudonymise import PseudonymKeyError, load_master_key
+from anonymise.pseudonymise import PseudonymKeyError
 from pipelines.store import Store, default_store_url
 
 
@@ -59,61 +58,30 @@ def extract(
 ) -> None:
     """Build a pseudonymised, k-anonymous research extract with a release certificate."""
     console = Console()
-    table_path = work / "zone_b" / "research_table.parquet"
-    if not table_path.exists():
-        console.print(
-            f"[red]error:[/red] no research table at {escape(str(table_path))}; "
-            "run `portal run` first",
-            soft_wrap=True,
-        )
-        raise typer.Exit(code=1)
-    try:
-        key = load_master_key(demo=demo, key_file=key_file)
-    except PseudonymKeyError as e:
-        console.print(f"[red]error:[/red] {escape(str(e))}", soft_wrap=True)
-        raise typer.Exit(code=2) from None
     st = Store(store or default_store_url())
     latest = st.latest_release()
     req = ExtractRequest(project, purpose, requester, _split(variables), k, l, sensitive)
     try:
-        ex = build_extract(
-            pl.read_parquet(table_path),
-            pl.read_parquet(work / "zone_b" / "geography.parquet"),
+        files = extract_from_work_dir(
+            work,
             req,
-            key=key,
-            policy=load_extract_policy(),
+            demo=demo,
+            key_file=key_file,
             data_as_at=str(latest.data_as_at) if latest else "unknown",
+            audit=st,
+            via="cli",
+            data_name=out.name,
         )
+    except PseudonymKeyError as e:
+        console.print(f"[red]error:[/red] {escape(str(e))}", soft_wrap=True)
+        raise typer.Exit(code=2) from None
     except ExtractRefused as e:
-        st.audit(
-            requester,
-            "extract_refused",
-            {
-                "project": project,
-                "purpose": purpose,
-                "variables": list(req.variables),
-                "reasons": e.reasons,
-            },
-        )
-        st.dispose()
         console.print(f"[red]{escape(str(e))}[/red]", soft_wrap=True)
         raise typer.Exit(code=1) from None
-    cert = write_extract(ex, out)
-    st.audit(
-        requester,
-        "extract",
-        {
-            "project": project,
-            "purpose": purpose,
-            "variables": list(req.variables),
-            "file": cert["file"],
-            "sha256": cert["sha256"],
-            "k": cert["achieved"]["k_anonymity"],
-            "l": cert["achieved"].get("l_diversity_distinct"),
-            "records": cert["records"]["released"],
-        },
-    )
-    st.dispose()
+    finally:
+        st.dispose()
+    write_files(files, out)
+    cert = files.certificate
     a = cert["achieved"]
     console.print(
         f"Wrote {cert['records']['released']:,} records to {escape(str(out))} "

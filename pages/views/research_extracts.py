@@ -73,7 +73,6 @@ if submitted:
                 ctx.config.store_url,
                 ctx.config.work_dir,
                 ctx.config.demo,
-                ctx.user.user_id,
                 request,
                 str(ctx.release.data_as_at) if ctx.release else "unknown",
             )

@@ -352,7 +352,6 @@ def build_research_extract(
     store_url: str | None,
     work_dir: Path | None,
     demo: bool,
-    actor: str,
     request: ExtractRequest,
     data_as_at: str,
 ) -> ExtractFiles:
@@ -361,29 +360,11 @@ def build_research_extract(
         raise PermissionError("only researchers may request record-level extracts")
     if work_dir is None:
         raise ExtractRefused(["the portal has no pipeline working folder configured"], [])
-    store = _store(store_url)
-    detail: dict[str, Any] = {
-        "via": "portal",
-        "project": request.project,
-        "purpose": request.purpose,
-        "variables": list(request.variables),
-    }
-    try:
-        files = extract_from_work_dir(Path(work_dir), request, demo=demo, data_as_at=data_as_at)
-    except ExtractRefused as exc:
-        store.audit(actor, "extract_refused", detail | {"reasons": exc.reasons})
-        raise
-    cert = files.certificate
-    store.audit(
-        actor,
-        "extract",
-        detail
-        | {
-            "file": cert["file"],
-            "sha256": cert["sha256"],
-            "k": cert["achieved"]["k_anonymity"],
-            "l": cert["achieved"].get("l_diversity_distinct"),
-            "records": cert["records"]["released"],
-        },
+    return extract_from_work_dir(
+        Path(work_dir),
+        request,
+        demo=demo,
+        data_as_at=data_as_at,
+        audit=_store(store_url),
+        via="portal",
     )
-    return files
