@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -38,7 +39,8 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from pipelines.contracts import Kind, get_contract
-from pipelines.ingest import IngestResult
+from pipelines.identifiers import is_valid_nhs_number
+from pipelines.ingest import IngestResult, SourceFileError
 
 MATCH_THRESHOLD = 0.99
 STRONG_IDS = ("nhs_number", "ni_number", "upn", "lcs_person_id")
@@ -331,12 +333,48 @@ def family_edges(records: pl.DataFrame) -> pl.DataFrame:
     return pl.concat(edges).unique()
 
 
+TRACE_RESPONSE = "dbs_trace_response.csv"
+
+
+def load_trace_response(raw_dir: Path) -> pl.DataFrame | None:
+    """A Demographics Batch Service response (reference/dbs_trace_response.csv), if any.
+
+    Only rows the Spine traced, with a checksum-valid NHS number, are used."""
+    path = raw_dir / "reference" / TRACE_RESPONSE
+    if not path.exists():
+        return None
+    df = pl.read_csv(path, infer_schema=False)
+    missing = {"source", "record_id", "result", "nhs_number"} - set(df.columns)
+    if missing:
+        raise SourceFileError(f"{path}: missing column(s) {sorted(missing)}")
+    return df.filter(
+        (pl.col("result") == "TRACED")
+        & pl.col("nhs_number").map_elements(is_valid_nhs_number, return_dtype=pl.Boolean)
+    ).select("source", "record_id", pl.col("nhs_number").alias("nhs_traced"))
+
+
+def apply_trace(records: pl.DataFrame, trace: pl.DataFrame | None) -> tuple[pl.DataFrame, int]:
+    """Fill missing NHS numbers from the trace; an NHS number the record carried always wins."""
+    if trace is None:
+        return records, 0
+    out = records.join(trace, on=["source", "record_id"], how="left")
+    filled = out.filter(pl.col("nhs_number").is_null() & pl.col("nhs_traced").is_not_null()).height
+    out = out.with_columns(pl.coalesce("nhs_number", "nhs_traced").alias("nhs_number")).drop(
+        "nhs_traced"
+    )
+    return out, filled
+
+
 def link(
-    results: dict[str, IngestResult], *, threshold: float = MATCH_THRESHOLD, max_pairs: float = 2e6
+    results: dict[str, IngestResult],
+    *,
+    threshold: float = MATCH_THRESHOLD,
+    max_pairs: float = 2e6,
+    trace: pl.DataFrame | None = None,
 ) -> Linked:
     timings: dict[str, float] = {}
     t = time.perf_counter()
-    records = person_records(results)
+    records, traced = apply_trace(person_records(results), trace)
     det = deterministic_edges(records)
     timings["deterministic"] = time.perf_counter() - t
     t = time.perf_counter()
@@ -364,6 +402,7 @@ def link(
         training=training,
         counts={
             "records": records.height,
+            "nhs_numbers_traced": traced,
             "deterministic_links": det.height,
             "probabilistic_links": prob.height,
             "persons": int(records["person_key"].n_unique()),

@@ -36,7 +36,7 @@ from anonymise.policy import Policy, default_policy
 from anonymise.pseudonymise import MasterKey
 from pipelines.derive import ZoneBFrames, derive_all
 from pipelines.ingest import IngestResult, ingest_all, ingest_summary, quarantine_report
-from pipelines.link import Linked, link
+from pipelines.link import Linked, link, load_trace_response
 from pipelines.publish import OBJECTORS_MEASURE, objector_frame, publish
 from pipelines.quality import LinkageQuality, linkage_quality, load_truth
 from pipelines.research import build_research_table
@@ -109,7 +109,7 @@ def run_pipeline(
 
     t = time.perf_counter()
     progress("link", "linking records into persons and families (Splink on DuckDB)")
-    linked: Linked = link(results)
+    linked: Linked = link(results, trace=load_trace_response(raw_dir))
     timings["link"] = time.perf_counter() - t
     timings.update({f"link.{k}": v for k, v in linked.timings.items()})
     stage("link")

@@ -5,6 +5,9 @@ Layout of the output folder:
     <out>/reference/postcode_lookup.csv   postcode -> LSOA -> ward -> locality
                                           (public reference data, as the ONS
                                           postcode directory would be)
+    <out>/reference/dbs_trace_response.csv the NHS numbers a Demographics Batch
+                                          Service trace returned for records
+                                          without one (synthetic/dbs.py)
     <out>/truth/                  ground truth; never read by the pipeline,
                                   only by quality measurement and tests
         people.csv, families.csv, address_history.csv, records.csv,
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Literal
 
@@ -22,7 +26,9 @@ import numpy as np
 import polars as pl
 from faker import Faker
 
-from pipelines.contracts import CONTRACTS
+from pipelines.contracts import CONTRACTS, SourceContract, get_contract
+from pipelines.ingest import validate
+from synthetic.dbs import RESPONSE_FILE, simulate_trace
 from synthetic.events import build_events
 from synthetic.geography import build_county
 from synthetic.noise import DEFAULT_NOISE, NoiseRates
@@ -101,11 +107,13 @@ def generate_county(
 
     rows: dict[str, int] = {}
     truths = []
+    requests = []
     for name in CONTRACTS:
         r = render_source(name, ev[name], pop, county, rates, rng, extras)
         _write(r.extract, out / f"{name}.{fmt}", fmt)
         rows[name] = r.extract.height
         truths.append(r.truth)
+        requests.append(trace_requests(r.extract, get_contract(name)))
 
     _write(pl.concat(truths), truth_dir / f"records.{fmt}", fmt)
     _write(
@@ -145,6 +153,14 @@ def generate_county(
         .sort("postcode")
     )
     lookup.write_csv(ref_dir / "postcode_lookup.csv")
+    register = pop.people.select(
+        "nhs_number", "forename", "surname", "dob", "sex", "family_id"
+    ).join(
+        hist.group_by("family_id").agg(pl.col("postcode").unique().alias("postcodes")),
+        on="family_id",
+        how="left",
+    )
+    simulate_trace(pl.concat(requests), register).write_csv(ref_dir / RESPONSE_FILE)
     manifest = {
         "generator_version": GENERATOR_VERSION,
         "people": n_p,
@@ -158,6 +174,40 @@ def generate_county(
     }
     (truth_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return CountySummary(people=n_p, households=n_hh, rows=rows, out=out)
+
+
+def trace_requests(extract: pl.DataFrame, contract: SourceContract) -> pl.DataFrame:
+    """The DBS request a council would send: standardised demographics of every usable
+    record that has a name and date of birth but no valid NHS number."""
+    cols = set(contract.column_names)
+    if not {"forename", "surname", "dob"} <= cols:
+        return pl.DataFrame(schema=_REQUEST_SCHEMA)
+    res = validate(extract, contract, file=Path(contract.name), as_at=date(2100, 1, 1))
+    acc = res.accepted
+    if "nhs_number" in acc.columns:
+        acc = acc.filter(pl.col("nhs_number").is_null())
+    return acc.filter(pl.col("dob").is_not_null()).select(
+        "source",
+        "record_id",
+        "forename",
+        "surname",
+        "dob",
+        "sex",
+        (pl.col("postcode") if "postcode" in acc.columns else pl.lit(None, pl.Utf8)).alias(
+            "postcode"
+        ),
+    )
+
+
+_REQUEST_SCHEMA = {
+    "source": pl.Utf8,
+    "record_id": pl.Utf8,
+    "forename": pl.Utf8,
+    "surname": pl.Utf8,
+    "dob": pl.Date,
+    "sex": pl.Utf8,
+    "postcode": pl.Utf8,
+}
 
 
 def _write(df: pl.DataFrame, path: Path, fmt: str) -> None:
