@@ -12,7 +12,9 @@ Persons
        EM on two blocking passes; pairs at or above `MATCH_THRESHOLD` are
        links. Town and county are deliberately not compared: they are
        correlated with postcode and would double-count it.
-    3. Persons are the connected components of both kinds of link.
+    3. Persons are the connected components of both kinds of link (probabilistic
+       ones at match probability >= MATCH_THRESHOLD, chosen by a threshold sweep;
+       see docs/linkage.md).
 
 Families (the rule, documented in docs/linkage.md)
     Two persons are in the same family when any of these holds:
@@ -42,7 +44,7 @@ from pipelines.contracts import Kind, get_contract
 from pipelines.identifiers import is_valid_nhs_number
 from pipelines.ingest import IngestResult, SourceFileError
 
-MATCH_THRESHOLD = 0.99
+MATCH_THRESHOLD = 0.999
 STRONG_IDS = ("nhs_number", "ni_number", "upn", "lcs_person_id")
 LINK_COLUMNS = (
     "forename", "surname", "dob", "sex", "postcode", "address_line1",
