@@ -83,6 +83,14 @@ class SourceContract:
                 return c
         raise KeyError(f"{self.name} has no column {name!r}")
 
+    @property
+    def event_date(self) -> str | None:
+        """The date the row is about: the first required date that is not a birth date."""
+        for c in self.columns:
+            if c.kind is Kind.DATE and c.required and c.name != "dob":
+                return c.name
+        return None
+
     def identifiers(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.columns if c.role is Role.DIRECT_IDENTIFIER)
 

@@ -76,9 +76,13 @@ def time_dims(col: str) -> list[pl.Expr]:
     ]
 
 
+def birth_date(birth_month: pl.Expr) -> pl.Expr:
+    """Zone B keeps month of birth only: take the middle of the month."""
+    return (birth_month + "-15").str.to_date("%Y-%m-%d", strict=False)
+
+
 def age_band(birth_month: pl.Expr, at: pl.Expr) -> pl.Expr:
-    born = (birth_month + "-15").str.to_date("%Y-%m-%d", strict=False)
-    years = (at - born).dt.total_days() / 365.25
+    years = (at - birth_date(birth_month)).dt.total_days() / 365.25
     return (
         pl.when(years.is_null())
         .then(pl.lit("Not known"))

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import polars as pl
 
+from anonymise.hierarchies import normalise_postcode
 from pipelines.contracts import Column, Kind, SourceContract, all_contracts
 from pipelines.identifiers import is_valid_nhs_number, is_valid_ni_number, is_valid_upn
 
@@ -151,33 +152,14 @@ def standardise_name(value: str | None) -> str | None:
     return v or None
 
 
-def _name_expr(col: str) -> pl.Expr:
+def name_expr(col: str) -> pl.Expr:
     return pl.col(col).map_elements(standardise_name, return_dtype=pl.Utf8)
-
-
-def _postcode_expr(col: str) -> pl.Expr:
-    compact = pl.col(col).str.to_uppercase().str.replace_all(r"\s+", "")
-    return (
-        pl.when(compact.str.len_chars() >= 5)
-        .then(
-            pl.concat_str(
-                compact.str.slice(0, compact.str.len_chars() - 3),
-                pl.lit(" "),
-                compact.str.slice(-3),
-            )
-        )
-        .otherwise(compact)
-    )
 
 
 def _date_expr(col: str, formats: Iterable[str]) -> pl.Expr:
     return pl.coalesce(
         [pl.col(col).str.strptime(pl.Date, fmt, strict=False, exact=True) for fmt in formats]
     )
-
-
-def _checked(col: str, fn: object) -> pl.Expr:
-    return pl.col(col).map_elements(fn, return_dtype=pl.Boolean)  # type: ignore[arg-type]
 
 
 _ID_CHECKS = {
@@ -191,13 +173,6 @@ def _id_clean(col: Column) -> pl.Expr:
     if col.kind is Kind.NHS_NUMBER:
         return pl.col(col.name).str.replace_all(r"[\s-]", "")
     return pl.col(col.name).str.replace_all(r"\s", "").str.to_uppercase()
-
-
-def _main_event_date(contract: SourceContract) -> str | None:
-    for c in contract.columns:
-        if c.kind is Kind.DATE and c.required and c.name != "dob":
-            return c.name
-    return None
 
 
 def validate(
@@ -230,7 +205,7 @@ def validate(
             )
             continue
         if col.kind is Kind.NAME:
-            s = _name_expr(c)
+            s = name_expr(c)
         elif col.kind is Kind.DATE:
             s = _date_expr(c, contract.date_formats)
             fatal.append(reason(present & s.is_null(), f"bad_date:{c}"))
@@ -252,7 +227,7 @@ def validate(
             bad = s.str.split(";").list.eval(pl.element().is_in(list(col.codes)).not_()).list.any()
             fatal.append(reason(present & bad, f"bad_code:{c}"))
         elif col.kind is Kind.POSTCODE:
-            pc = _postcode_expr(c)
+            pc = normalise_postcode(v)
             ok = pc.str.contains(POSTCODE_RE)
             flags.append(reason(present & ~ok, "invalid_postcode"))
             s = pl.when(ok).then(pc).otherwise(None)
@@ -280,7 +255,7 @@ def validate(
     typed = checked.select("_row", "_fatal", "dq_flags", pl.col("std_cols").struct.unnest())
 
     # Cross-field: a date of birth after the event it is recorded against.
-    event = _main_event_date(contract)
+    event = contract.event_date
     if event and "dob" in contract.column_names:
         after = (
             (pl.col("dob") > pl.col(event))

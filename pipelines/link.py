@@ -40,7 +40,7 @@ import polars as pl
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from pipelines.contracts import Kind, get_contract
+from pipelines.contracts import get_contract
 from pipelines.identifiers import is_valid_nhs_number
 from pipelines.ingest import IngestResult, SourceFileError
 
@@ -83,20 +83,12 @@ class Linked:
     timings: dict[str, float]
 
 
-def _event_date_column(source: str) -> str | None:
-    c = get_contract(source)
-    for col in c.columns:
-        if col.kind is Kind.DATE and col.required and col.name != "dob":
-            return col.name
-    return None
-
-
 def person_records(results: dict[str, IngestResult]) -> pl.DataFrame:
     """One row per accepted record with the identifying columns every source may carry."""
     frames = []
     for name, r in results.items():
         df = r.accepted
-        event = _event_date_column(name)
+        event = get_contract(name).event_date
         cols = [
             pl.concat_str(pl.lit(name), pl.lit(":"), pl.col("record_id")).alias("unique_id"),
             pl.col("source"),

@@ -13,6 +13,8 @@ from datetime import date
 
 import polars as pl
 
+from pipelines.derive import birth_date
+
 TOP_CODE = 20
 
 
@@ -29,7 +31,7 @@ def build_research_table(
     persons: pl.DataFrame, events: dict[str, pl.DataFrame], as_at: date
 ) -> pl.DataFrame:
     """Pure: zone B persons and events -> one research row per person."""
-    born = (pl.col("birth_month") + "-15").str.to_date("%Y-%m-%d", strict=False)
+    born = birth_date(pl.col("birth_month"))
     base = persons.select(
         "person_id",
         "family_id",

@@ -20,13 +20,9 @@ from __future__ import annotations
 
 import polars as pl
 
-from pipelines.ingest import standardise_name
+from pipelines.ingest import name_expr
 
 RESPONSE_FILE = "dbs_trace_response.csv"
-
-
-def _std(col: str) -> pl.Expr:
-    return pl.col(col).map_elements(standardise_name, return_dtype=pl.Utf8)
 
 
 def simulate_trace(requests: pl.DataFrame, register: pl.DataFrame) -> pl.DataFrame:
@@ -34,7 +30,7 @@ def simulate_trace(requests: pl.DataFrame, register: pl.DataFrame) -> pl.DataFra
     register: nhs_number, forename, surname, dob (Date), sex, postcodes (list of every postcode
     the person has lived at). Returns source, record_id, result, nhs_number."""
     reg = register.with_columns(
-        _std("forename").alias("r_forename"), _std("surname").alias("surname")
+        name_expr("forename").alias("r_forename"), name_expr("surname").alias("surname")
     ).select("nhs_number", "r_forename", "surname", "dob", "sex", "postcodes")
     cand = requests.join(reg, on=["surname", "dob", "sex"], how="left")
     forename_ok = pl.col("forename") == pl.col("r_forename")
