@@ -15,12 +15,7 @@ from pycanon import anonymity as pycanon
 from typer.testing import CliRunner
 
 from portal import cmd_privacy
-
-ADULT = Path("/work/shared/benchmarks/adult")
-ADULT_QI = [
-    "sex", "age", "race", "marital-status", "education",
-    "native-country", "workclass", "occupation", "salary-class",
-]  # fmt: skip
+from tests.adult_data import ADULT, ADULT_QI
 
 
 @pytest.fixture(scope="module")

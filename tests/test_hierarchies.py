@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from pathlib import Path
 
 import polars as pl
 import pytest
@@ -22,14 +21,7 @@ from anonymise.hierarchies import (
     load_arx_hierarchies,
     load_arx_hierarchy,
 )
-
-ADULT = Path("/work/shared/benchmarks/adult")
-ADULT_QI = [
-    "sex", "age", "race", "marital-status", "education",
-    "native-country", "workclass", "occupation", "salary-class",
-]  # fmt: skip
-
-needs_adult = pytest.mark.skipif(not ADULT.exists(), reason="Adult benchmark data not present")
+from tests.adult_data import ADULT, ADULT_QI, needs_adult
 
 
 @needs_adult

@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import math
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -22,13 +21,7 @@ from anonymise.lattice import (
     anonymise,
 )
 from anonymise.loss import information_loss
-
-ADULT = Path("/work/shared/benchmarks/adult")
-ADULT_QI = [
-    "sex", "age", "race", "marital-status", "education",
-    "native-country", "workclass", "occupation", "salary-class",
-]  # fmt: skip
-needs_adult = pytest.mark.skipif(not ADULT.exists(), reason="Adult benchmark data not present")
+from tests.adult_data import ADULT, ADULT_QI, needs_adult
 
 
 @pytest.fixture(scope="module")
