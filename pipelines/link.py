@@ -6,15 +6,18 @@ Persons
        are the same person. Invalid identifiers were already blanked at ingest,
        so a mistyped number never joins two people.
     2. Probabilistic: Splink 5 on DuckDB (the same settings run on Spark)
-       scores record pairs on forename and surname (Jaro-Winkler with
-       term-frequency adjustments), date of birth (exact, day/month
-       transposed, near) and postcode. u is estimated by random sampling, m by
-       EM on two blocking passes; pairs at or above `MATCH_THRESHOLD` are
-       links. Town and county are deliberately not compared: they are
-       correlated with postcode and would double-count it.
-    3. Persons are the connected components of both kinds of link (probabilistic
-       ones at match probability >= MATCH_THRESHOLD, chosen by a threshold sweep;
-       see docs/linkage.md).
+       scores record pairs on forename and surname (exact with term-frequency
+       adjustment, swapped with each other, Jaro-Winkler bands), date of birth
+       (exact, day/month transposed, one edit, within a year), one address
+       comparison (same address, nearly the same, same postcode: line, town and
+       postcode describe one fact, so they are not scored as independent
+       evidence) and sex. u is estimated by random sampling, m by EM on two
+       blocking passes.
+    3. The match threshold comes from the model, not from ground truth: the lowest
+       threshold at which the model's own expected precision of the accepted links
+       meets TARGET_PRECISION (`choose_threshold`); the model's expected precision
+       and recall are saved with the run. Persons are the connected components of
+       both kinds of link. See docs/linkage.md.
 
 Families (the rule, documented in docs/linkage.md)
     Two persons are in the same family when any of these holds:
@@ -44,7 +47,6 @@ from pipelines.contracts import get_contract
 from pipelines.identifiers import is_valid_nhs_number
 from pipelines.ingest import IngestResult, SourceFileError
 
-MATCH_THRESHOLD = 0.999
 STRONG_IDS = ("nhs_number", "ni_number", "upn", "lcs_person_id")
 LINK_COLUMNS = (
     "forename", "surname", "dob", "sex", "postcode", "address_line1",
@@ -81,6 +83,9 @@ class Linked:
     records: pl.DataFrame  # unique_id, source, record_id, person_key, family_key, link columns
     model: LinkageModel
     timings: dict[str, float]
+    # Every pair Splink scored (uid_l, uid_r, match_probability, match_weight): zone A,
+    # the source of clerical review samples.
+    scored: pl.DataFrame | None = None
 
 
 def person_records(results: dict[str, IngestResult]) -> pl.DataFrame:
@@ -143,11 +148,86 @@ def deterministic_edges(records: pl.DataFrame) -> pl.DataFrame:
     return pl.concat(edges).unique()
 
 
-def splink_settings() -> Any:
+# The columns probabilistic linkage reads. Required: unique_id, forename, surname and at
+# least one of dob or postcode per record. Optional (used when the frame has them):
+# sex, address_line1, town. dob is a date; everything else is text.
+REQUIRED_COLUMNS = ("unique_id", "forename", "surname", "dob", "postcode")
+OPTIONAL_COLUMNS = ("sex", "address_line1", "town")
+# The policy target for choosing the threshold: the model's own estimate of the share of
+# accepted links that are true (pairwise precision) must be at least this.
+TARGET_PRECISION = 0.998
+# Pairs scored below this are not kept at all; they still count towards the model's
+# estimate of how many true pairs exist (estimated recall).
+PREDICT_FLOOR = 0.01
+
+
+def _name_comparison(col: str, other: str) -> Any:
+    """Exact (with term-frequency adjustment, so a rare name counts for more), the other
+    name field (forename and surname swapped), then two Jaro-Winkler bands."""
+    import splink.comparison_level_library as cll
+    import splink.comparison_library as cl
+
+    return cl.CustomComparison(
+        output_column_name=col,
+        comparison_levels=[
+            cll.NullLevel(col),
+            cll.ExactMatchLevel(col).configure(tf_adjustment_column=col),
+            cll.CustomLevel(f'"{col}_l" = "{other}_r"', f"{col} matches {other} (swapped)"),
+            cll.JaroWinklerLevel(col, 0.92),
+            cll.JaroWinklerLevel(col, 0.80),
+            cll.ElseLevel(),
+        ],
+    )
+
+
+def _address_comparison(columns: set[str]) -> Any:
+    """One comparison for where someone lives. Address line, town and postcode describe one
+    fact, so scoring them as independent comparisons would count a shared address two or
+    three times (the over-confidence the Splink documentation warns about)."""
+    import splink.comparison_level_library as cll
+    import splink.comparison_library as cl
+
+    if "address_line1" not in columns:
+        return cl.CustomComparison(
+            output_column_name="postcode",
+            comparison_levels=[
+                cll.NullLevel("postcode"),
+                cll.ExactMatchLevel("postcode"),
+                cll.LevenshteinLevel("postcode", 1),
+                cll.ElseLevel(),
+            ],
+        )
+    near_place = 'levenshtein("postcode_l", "postcode_r") <= 1'
+    if "town" in columns:
+        near_place = f'({near_place} OR "town_l" = "town_r")'
+    return cl.CustomComparison(
+        output_column_name="address",
+        comparison_levels=[
+            cll.CustomLevel(
+                '("postcode_l" IS NULL OR "postcode_r" IS NULL) AND '
+                '("address_line1_l" IS NULL OR "address_line1_r" IS NULL)'
+            ).configure(is_null_level=True),
+            cll.CustomLevel(
+                '"address_line1_l" = "address_line1_r" AND "postcode_l" = "postcode_r"',
+                "same address",
+            ),
+            cll.CustomLevel(
+                'jaro_winkler_similarity("address_line1_l", "address_line1_r") >= 0.9 '
+                f"AND {near_place}",
+                "nearly the same address",
+            ),
+            cll.CustomLevel('"postcode_l" = "postcode_r"', "same postcode"),
+            cll.ElseLevel(),
+        ],
+    )
+
+
+def splink_settings(columns: set[str] | None = None) -> Any:
     import splink.comparison_level_library as cll
     import splink.comparison_library as cl
     from splink import SettingsCreator, block_on
 
+    cols = set(columns or {*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS})
     dob = cl.CustomComparison(
         output_column_name="dob",
         comparison_levels=[
@@ -155,29 +235,44 @@ def splink_settings() -> Any:
             cll.ExactMatchLevel("dob"),
             cll.CustomLevel('"dob_l" = "dob_swapped_r"', "day and month transposed"),
             cll.DamerauLevenshteinLevel("dob", 1),
-            cll.AbsoluteDateDifferenceLevel(
-                "dob", input_is_string=True, threshold=1, metric="year"
+            cll.CustomLevel(
+                'substr("dob_l", 6, 5) = substr("dob_r", 6, 5) AND '
+                'abs(cast(substr("dob_l", 1, 4) as integer) - '
+                'cast(substr("dob_r", 1, 4) as integer)) = 1',
+                "year one apart, same day and month",
             ),
-            cll.ElseLevel(),
+            # Fixed, not trained: a household holds people who share a surname and an
+            # address, and now and then a forename (a parent and the child named after
+            # them), but not a date of birth. Name and address evidence is not
+            # independent within a household, so EM (blocked on names) would take such
+            # pairs for one person recorded with a wrong date. For one person, dates
+            # that disagree beyond a keystroke, a transposition or a year are a double
+            # error: treated as near-conclusive evidence against a match.
+            cll.ElseLevel().configure(m_probability=1e-6, fix_m_probability=True),
         ],
     )
+    comparisons = [
+        _name_comparison("forename", "surname"),
+        _name_comparison("surname", "forename"),
+        dob,
+        _address_comparison(cols),
+    ]
+    if "sex" in cols:
+        comparisons.append(cl.ExactMatch("sex"))
+    rules: list[Any] = [
+        block_on("dob"),
+        block_on("forename", "surname"),
+        block_on("surname", "postcode"),
+        block_on("forename", "postcode"),
+    ]
+    if "address_line1" in cols:
+        rules.append(block_on("address_line1", "postcode"))
     return SettingsCreator(
         link_type="dedupe_only",
         unique_id_column_name="unique_id",
         probability_two_random_records_match=1e-5,
-        comparisons=[
-            cl.NameComparison("forename").configure(term_frequency_adjustments=True),
-            cl.NameComparison("surname").configure(term_frequency_adjustments=True),
-            dob,
-            cl.PostcodeComparison("postcode"),
-            cl.ExactMatch("sex"),
-        ],
-        blocking_rules_to_generate_predictions=[
-            block_on("dob"),
-            block_on("forename", "surname"),
-            block_on("surname", "postcode"),
-            block_on("forename", "postcode"),
-        ],
+        comparisons=comparisons,
+        blocking_rules_to_generate_predictions=rules,
         retain_intermediate_calculation_columns=False,
         retain_matching_columns=False,
     )
@@ -192,22 +287,100 @@ def _quiet_splink() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
-def probabilistic_edges(
+@dataclass(frozen=True)
+class ThresholdChoice:
+    """The match threshold chosen from the model's own probabilities, with what the model
+    expects at that threshold (no ground truth is used)."""
+
+    threshold: float
+    target_precision: float
+    estimated_precision: float  # mean match probability of the accepted pairs
+    estimated_recall: float  # their expected true pairs over all scored pairs' expected ones
+    accepted_pairs: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "threshold": self.threshold,
+            "target_precision": self.target_precision,
+            "estimated_precision": round(self.estimated_precision, 6),
+            "estimated_recall": round(self.estimated_recall, 6),
+            "accepted_pairs": self.accepted_pairs,
+        }
+
+
+LOWEST_THRESHOLD = 0.9  # no link on less than 90% probability, whatever the estimate
+
+
+def choose_threshold(
+    probabilities: pl.Series,
+    *,
+    target_precision: float = TARGET_PRECISION,
+    lowest: float = LOWEST_THRESHOLD,
+    highest: float = 0.9999,
+) -> ThresholdChoice:
+    """The lowest threshold whose accepted pairs the model itself expects to be at least
+    `target_precision` true: a pair with match probability p is a true match with
+    probability p, so the expected precision above t is the mean of p over pairs >= t.
+
+    Expected recall is the expected true pairs accepted over the expected true pairs among
+    all scored pairs (pairs never scored, outside every blocking rule, are not counted:
+    the estimate is an upper bound). Clamped to [lowest, highest]: the model's own
+    probabilities are over-confident where its evidence is not independent (people in
+    one household share a surname and an address), so a floor stops the mean criterion
+    reaching far down into pairs the model itself gives only even odds.
+
+    Pass one probability per *decision*: where deterministic links have already joined
+    records, the pairs inside one group are not decisions (`merge_decisions`)."""
+    if not 0.5 <= target_precision < 1:
+        raise ValueError(f"target_precision must be in [0.5, 1), got {target_precision}")
+    p = np.sort(probabilities.drop_nulls().to_numpy())[::-1]
+    total = float(p.sum())
+    if p.size == 0:
+        return ThresholdChoice(highest, target_precision, 1.0, 0.0, 0)
+    mean_above = np.cumsum(p) / np.arange(1, p.size + 1)
+    ok = np.nonzero(mean_above >= target_precision)[0]
+    t = float(p[ok[-1]]) if ok.size else highest
+    t = min(max(t, lowest), highest)
+    accepted = p[p >= t]
+    est_p = float(accepted.mean()) if accepted.size else 1.0
+    est_r = float(accepted.sum() / total) if total else 0.0
+    return ThresholdChoice(t, target_precision, est_p, est_r, int(accepted.size))
+
+
+@dataclass(frozen=True)
+class ScoredPairs:
+    """Every candidate pair Splink scored (down to PREDICT_FLOOR), the saved model and the
+    training summary: what the threshold choice and clerical review work from."""
+
+    pairs: pl.DataFrame  # uid_l, uid_r, match_probability, match_weight
+    model: dict[str, Any]
+    training: dict[str, Any]
+
+
+def score_pairs(
     records: pl.DataFrame,
     *,
-    threshold: float = MATCH_THRESHOLD,
     max_pairs: float = 2e6,
     seed: int = 1,
     memory_limit: str = "2GB",
     threads: int = 2,
-) -> tuple[pl.DataFrame, dict[str, Any], dict[str, Any]]:
-    """Splink: train on the records, predict links at `threshold`."""
+) -> ScoredPairs:
+    """Splink on DuckDB: train on the records (u by random sampling, m by EM on two
+    blocking passes) and score every candidate pair. `records` needs REQUIRED_COLUMNS
+    and may carry OPTIONAL_COLUMNS; records with no name, or with neither a date of
+    birth nor a postcode, are left out (they cannot be scored)."""
     from splink import DuckDBAPI, Linker, block_on
 
+    missing = [c for c in REQUIRED_COLUMNS if c not in records.columns]
+    if missing:
+        raise ValueError(
+            f"probabilistic linkage needs column(s) {missing}; required: "
+            f"{', '.join(REQUIRED_COLUMNS)}; optional: {', '.join(OPTIONAL_COLUMNS)}"
+        )
     _quiet_splink()
+    present = {c for c in OPTIONAL_COLUMNS if c in records.columns}
     named = records.filter(
-        pl.col("forename").is_not_null()
-        & pl.col("surname").is_not_null()
+        (pl.col("forename").is_not_null() | pl.col("surname").is_not_null())
         & (pl.col("dob").is_not_null() | pl.col("postcode").is_not_null())
     ).select(
         "unique_id",
@@ -215,8 +388,8 @@ def probabilistic_edges(
         "surname",
         pl.col("dob").dt.strftime("%Y-%m-%d").alias("dob"),
         pl.col("dob").dt.strftime("%Y-%d-%m").alias("dob_swapped"),
-        "sex",
         "postcode",
+        *sorted(present),
     )
     import duckdb
 
@@ -224,27 +397,91 @@ def probabilistic_edges(
     # inside the memory budget (it spills to disk past the cap).
     con = duckdb.connect(config={"memory_limit": memory_limit, "threads": threads})
     db_api = DuckDBAPI(connection=con)
-    linker = Linker(db_api.register(named.to_arrow()), splink_settings())
+    linker = Linker(db_api.register(named.to_arrow()), splink_settings(set(named.columns)))
     training: dict[str, Any] = {"records": named.height, "max_pairs_u": max_pairs}
     linker.training.estimate_probability_two_random_records_match(
-        [block_on("forename", "surname", "dob")], recall=0.8
+        [block_on("forename", "surname", "dob")], recall=0.7
     )
     linker.training.estimate_u_using_random_sampling(max_pairs=max_pairs, seed=seed)
     linker.training.estimate_parameters_using_expectation_maximisation(
         block_on("dob"), estimate_without_term_frequencies=True
     )
     linker.training.estimate_parameters_using_expectation_maximisation(
-        block_on("surname", "postcode"), estimate_without_term_frequencies=True
+        block_on("forename", "surname"), estimate_without_term_frequencies=True
     )
-    pred = linker.inference.predict(threshold_match_probability=threshold)
-    edges = pl.from_arrow(
-        pred.as_duckdbpyrelation().select("unique_id_l, unique_id_r, match_probability").arrow()
+    pred = linker.inference.predict(threshold_match_probability=PREDICT_FLOOR)
+    scored = pl.from_arrow(
+        pred.as_duckdbpyrelation()
+        .select("unique_id_l, unique_id_r, match_probability, match_weight")
+        .arrow()
     )
-    assert isinstance(edges, pl.DataFrame)
-    edges = edges.rename({"unique_id_l": "uid_l", "unique_id_r": "uid_r"})
-    model = linker.misc.save_model_to_json()
-    training["pairs_at_threshold"] = edges.height
-    return edges.select("uid_l", "uid_r", "match_probability"), model, training
+    assert isinstance(scored, pl.DataFrame)
+    scored = scored.rename({"unique_id_l": "uid_l", "unique_id_r": "uid_r"})
+    training["pairs_scored"] = scored.height
+    return ScoredPairs(scored, linker.misc.save_model_to_json(), training)
+
+
+def merge_decisions(pairs: pl.DataFrame, groups: pl.DataFrame) -> pl.DataFrame:
+    """One row per pair of groups (deterministic components) that some scored pair would
+    join, with the best probability among those pairs: the decisions a threshold makes.
+    A person with many records contributes thousands of easy within-person pairs, which
+    would otherwise swamp the few decisions that matter. `groups`: uid, group."""
+    g = groups.select(pl.col("uid"), pl.col("group"))
+    d = (
+        pairs.join(g.rename({"uid": "uid_l", "group": "g_l"}), on="uid_l")
+        .join(g.rename({"uid": "uid_r", "group": "g_r"}), on="uid_r")
+        .filter(pl.col("g_l") != pl.col("g_r"))
+        .with_columns(
+            pl.min_horizontal("g_l", "g_r").alias("a"), pl.max_horizontal("g_l", "g_r").alias("b")
+        )
+    )
+    return d.group_by("a", "b").agg(pl.col("match_probability").max())
+
+
+def threshold_at(
+    probabilities: pl.Series, threshold: float, target_precision: float = TARGET_PRECISION
+) -> ThresholdChoice:
+    """The model's estimates at a fixed threshold (a council may set one)."""
+    p = probabilities.drop_nulls().to_numpy()
+    above = p[p >= threshold]
+    total = float(p.sum())
+    return ThresholdChoice(
+        threshold,
+        target_precision,
+        float(above.mean()) if above.size else 1.0,
+        float(above.sum() / total) if total else 0.0,
+        int(above.size),
+    )
+
+
+def probabilistic_edges(
+    records: pl.DataFrame,
+    *,
+    threshold: float | None = None,
+    target_precision: float = TARGET_PRECISION,
+    max_pairs: float = 2e6,
+    seed: int = 1,
+    memory_limit: str = "2GB",
+    threads: int = 2,
+) -> tuple[pl.DataFrame, dict[str, Any], dict[str, Any]]:
+    """Score pairs (`score_pairs`) and keep the links at the threshold: chosen from the
+    model (`choose_threshold`, no ground truth needed) unless `threshold` is given.
+
+    Callable on any frame with REQUIRED_COLUMNS (and any OPTIONAL_COLUMNS). Returns
+    (edges uid_l, uid_r, match_probability, match_weight; the saved model; the training
+    summary, with the threshold and the model's own precision and recall estimates)."""
+    scored = score_pairs(
+        records, max_pairs=max_pairs, seed=seed, memory_limit=memory_limit, threads=threads
+    )
+    probs = scored.pairs["match_probability"]
+    choice = (
+        choose_threshold(probs, target_precision=target_precision)
+        if threshold is None
+        else threshold_at(probs, threshold, target_precision)
+    )
+    edges = scored.pairs.filter(pl.col("match_probability") >= choice.threshold)
+    training = dict(scored.training, threshold=choice.to_dict(), pairs_at_threshold=edges.height)
+    return edges, scored.model, training
 
 
 def components(ids: pl.Series, edges: pl.DataFrame) -> pl.Series:
@@ -362,7 +599,7 @@ def apply_trace(records: pl.DataFrame, trace: pl.DataFrame | None) -> tuple[pl.D
 def link(
     results: dict[str, IngestResult],
     *,
-    threshold: float = MATCH_THRESHOLD,
+    threshold: float | None = None,
     max_pairs: float = 2e6,
     trace: pl.DataFrame | None = None,
 ) -> Linked:
@@ -372,9 +609,15 @@ def link(
     det = deterministic_edges(records)
     timings["deterministic"] = time.perf_counter() - t
     t = time.perf_counter()
-    prob, settings, training = probabilistic_edges(
-        records, threshold=threshold, max_pairs=max_pairs
+    scored = score_pairs(records, max_pairs=max_pairs)
+    groups = pl.DataFrame(
+        {"uid": records["unique_id"], "group": components(records["unique_id"], det)}
     )
+    probs = merge_decisions(scored.pairs, groups)["match_probability"]
+    choice = choose_threshold(probs) if threshold is None else threshold_at(probs, threshold)
+    prob = scored.pairs.filter(pl.col("match_probability") >= choice.threshold)
+    settings = scored.model
+    training = dict(scored.training, threshold=choice.to_dict(), pairs_at_threshold=prob.height)
     timings["splink"] = time.perf_counter() - t
     t = time.perf_counter()
     person = components(records["unique_id"], pl.concat([det, prob.select("uid_l", "uid_r")]))
@@ -392,7 +635,7 @@ def link(
     timings["cluster"] = time.perf_counter() - t
     model = LinkageModel(
         settings=settings,
-        threshold=threshold,
+        threshold=choice.threshold,
         training=training,
         counts={
             "records": records.height,
@@ -403,4 +646,4 @@ def link(
             "families": int(records["family_key"].n_unique()),
         },
     )
-    return Linked(records=records, model=model, timings=timings)
+    return Linked(records=records, model=model, timings=timings, scored=scored.pairs)

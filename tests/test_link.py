@@ -106,9 +106,14 @@ def test_naive_exact_match_baseline_is_much_worse(linked_20k):
 def test_model_is_saved_with_settings_threshold_and_training(linked_20k):
     linked, _ = linked_20k
     doc = json.loads(linked.model.to_json())
-    assert doc["threshold"] == 0.999
+    # The threshold was chosen from the model, and the run says what the model expects of it.
+    chosen = doc["training"]["threshold"]
+    assert doc["threshold"] == chosen["threshold"]
+    assert 0.9 <= chosen["threshold"] <= 0.9999
+    assert chosen["estimated_precision"] >= chosen["target_precision"]
+    assert 0.5 < chosen["estimated_recall"] <= 1
     names = [c["output_column_name"] for c in doc["settings"]["comparisons"]]
-    assert names == ["forename", "surname", "dob", "postcode", "sex"]
+    assert names == ["forename", "surname", "dob", "address", "sex"]
     assert doc["training"]["records"] > 10_000
     assert doc["counts"]["persons"] > 5_000
 
