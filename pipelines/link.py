@@ -83,9 +83,9 @@ class Linked:
     records: pl.DataFrame  # unique_id, source, record_id, person_key, family_key, link columns
     model: LinkageModel
     timings: dict[str, float]
-    # Every pair Splink scored (uid_l, uid_r, match_probability, match_weight): zone A,
-    # the source of clerical review samples.
-    scored: pl.DataFrame | None = None
+    # One row per merge decision the threshold made (uid_l, uid_r, match_probability,
+    # match_weight): zone A, what clerical review samples (pipelines/clerical.py).
+    decisions: pl.DataFrame | None = None
 
 
 def person_records(results: dict[str, IngestResult]) -> pl.DataFrame:
@@ -337,9 +337,13 @@ def choose_threshold(
     total = float(p.sum())
     if p.size == 0:
         return ThresholdChoice(highest, target_precision, 1.0, 0.0, 0)
-    mean_above = np.cumsum(p) / np.arange(1, p.size + 1)
+    # A threshold accepts every pair at or above it, ties included: evaluate the mean at
+    # the end of each run of equal probabilities.
+    values, counts = np.unique(p, return_counts=True)
+    values, counts = values[::-1], counts[::-1]
+    mean_above = np.cumsum(values * counts) / np.cumsum(counts)
     ok = np.nonzero(mean_above >= target_precision)[0]
-    t = float(p[ok[-1]]) if ok.size else highest
+    t = float(values[ok[-1]]) if ok.size else highest
     t = min(max(t, lowest), highest)
     accepted = p[p >= t]
     est_p = float(accepted.mean()) if accepted.size else 1.0
@@ -423,9 +427,11 @@ def score_pairs(
 
 def merge_decisions(pairs: pl.DataFrame, groups: pl.DataFrame) -> pl.DataFrame:
     """One row per pair of groups (deterministic components) that some scored pair would
-    join, with the best probability among those pairs: the decisions a threshold makes.
-    A person with many records contributes thousands of easy within-person pairs, which
-    would otherwise swamp the few decisions that matter. `groups`: uid, group."""
+    join, with its best-scoring record pair: the decisions a threshold makes. A person
+    with many records contributes thousands of easy within-person pairs, which would
+    otherwise swamp the few decisions that matter. `groups`: uid, group.
+
+    Returns a, b (the groups), uid_l, uid_r, match_probability, match_weight."""
     g = groups.select(pl.col("uid"), pl.col("group"))
     d = (
         pairs.join(g.rename({"uid": "uid_l", "group": "g_l"}), on="uid_l")
@@ -435,7 +441,13 @@ def merge_decisions(pairs: pl.DataFrame, groups: pl.DataFrame) -> pl.DataFrame:
             pl.min_horizontal("g_l", "g_r").alias("a"), pl.max_horizontal("g_l", "g_r").alias("b")
         )
     )
-    return d.group_by("a", "b").agg(pl.col("match_probability").max())
+    return (
+        d.sort("match_probability", "uid_l", "uid_r", descending=[True, False, False])
+        .group_by("a", "b", maintain_order=True)
+        .first()
+        .select("a", "b", "uid_l", "uid_r", "match_probability", "match_weight")
+        .sort("a", "b")
+    )
 
 
 def threshold_at(
@@ -613,7 +625,8 @@ def link(
     groups = pl.DataFrame(
         {"uid": records["unique_id"], "group": components(records["unique_id"], det)}
     )
-    probs = merge_decisions(scored.pairs, groups)["match_probability"]
+    decisions = merge_decisions(scored.pairs, groups)
+    probs = decisions["match_probability"]
     choice = choose_threshold(probs) if threshold is None else threshold_at(probs, threshold)
     prob = scored.pairs.filter(pl.col("match_probability") >= choice.threshold)
     settings = scored.model
@@ -646,4 +659,4 @@ def link(
             "families": int(records["family_key"].n_unique()),
         },
     )
-    return Linked(records=records, model=model, timings=timings, scored=scored.pairs)
+    return Linked(records=records, model=model, timings=timings, decisions=decisions.drop("a", "b"))

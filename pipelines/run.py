@@ -10,6 +10,9 @@ Work folder layout (default data/work):
         quarantine_report.csv       counts by source and reason
         linkage_model.json          Splink settings, threshold, training summary
         linked_records.parquet      every accepted record with its person/family key
+        linkage_decisions.parquet   every merge decision the threshold made (clerical review)
+        clerical_labels.parquet     people's labels of sampled decisions, carried from run
+                                    to run (`portal linkage review`)
     zone_b/                 pseudonymous
         persons.parquet
         events/<source>.parquet
@@ -34,6 +37,7 @@ import polars as pl
 
 from anonymise.policy import Policy, default_policy
 from anonymise.pseudonymise import MasterKey
+from pipelines.clerical import CLERICAL_DECISIONS, CLERICAL_LABELS, estimate_quality, read_labels
 from pipelines.derive import ZoneBFrames, derive_all
 from pipelines.ingest import IngestResult, ingest_all, ingest_summary, quarantine_report
 from pipelines.link import Linked, link, load_trace_response
@@ -58,6 +62,7 @@ class RunResult:
     zone_b: ZoneB | None = None
     release_id: str | None = None
     objectors_excluded: int = 0
+    linkage_model: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -70,6 +75,9 @@ class RunResult:
             "linkage_quality": {k: v.to_dict() for k, v in self.linkage.items()}
             if self.linkage
             else None,
+            # No ground truth needed: the model's own estimates, and the clerical
+            # review's where people have labelled decisions.
+            "linkage_model": self.linkage_model,
         }
 
 
@@ -136,6 +144,10 @@ def run_pipeline(
     timings["derive"] = time.perf_counter() - t
     stage("derive")
 
+    review = None
+    labels = read_labels(work_dir / "zone_a" / CLERICAL_LABELS)
+    if linked.decisions is not None and labels.height:
+        review = estimate_quality(linked.decisions, labels, linked.model.threshold).to_dict()
     result = RunResult(
         run_id=run_id,
         work_dir=work_dir,
@@ -146,6 +158,10 @@ def run_pipeline(
         timings=timings,
         zone_b=zb,
         objectors_excluded=n_objectors,
+        linkage_model={
+            "threshold": linked.model.training.get("threshold"),
+            "clerical_review": review,
+        },
     )
 
     def publish_release() -> None:
@@ -215,6 +231,12 @@ def _write_outputs(
         result.quarantine.write_csv(staging / "zone_a" / "quarantine_report.csv")
         (staging / "zone_a" / "linkage_model.json").write_text(linked.model.to_json())
         linked.records.write_parquet(staging / "zone_a" / "linked_records.parquet")
+        if linked.decisions is not None:
+            linked.decisions.write_parquet(staging / "zone_a" / CLERICAL_DECISIONS)
+        # Clerical labels outlive a run: a later run re-uses them for the same records.
+        labels = work_dir / "zone_a" / CLERICAL_LABELS
+        if labels.exists():
+            shutil.copy2(labels, staging / "zone_a" / CLERICAL_LABELS)
         edir = staging / "zone_b" / "events"
         edir.mkdir(parents=True)
         zb.persons.write_parquet(staging / "zone_b" / "persons.parquet")
