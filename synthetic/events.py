@@ -52,7 +52,7 @@ BURN_IN_DAYS = int(3 * 365.25)
 BACKGROUND_REFERRAL_RATE = 0.04  # referrals per child-year at average family risk
 BACKGROUND_REFERRAL_RISK = 0.8  # log-rate per unit of family risk
 BACKGROUND_IN_NEED = 0.6  # share of background referrals assessed as in need
-BACKGROUND_CP = 0.04  # share of those in need who go onto a child protection plan
+BACKGROUND_CP = 0.06  # share of those in need who go onto a child protection plan
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -258,7 +258,7 @@ def build_events(pop: Population, rng: np.random.Generator) -> Events:
     out["early_help"] = eh_df
 
     # ---- Social care referral episodes ----
-    cp_fams = csc & (abuse | (rng.random(n_hh) < 0.15))
+    cp_fams = csc & (abuse | (rng.random(n_hh) < 0.2))
     csc_children = members_of(csc, children)
     csc_children = csc_children[alive_at(csc_children, csc_start[p_hh[csc_children]])]
     csc_children = csc_children[age_at(csc_children, csc_start[p_hh[csc_children]]) < 18]
