@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import polars as pl
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipelines.periods import (
@@ -50,6 +50,7 @@ def test_bounds_of_each_kind_of_label():
     assert period_bounds("locality", "2025") is None
 
 
+@settings(deadline=None)  # one polars call per example: slow only on a loaded machine
 @given(st.dates(min_value=date(1990, 1, 1), max_value=date(2090, 12, 31)))
 def test_every_date_lies_inside_each_of_its_periods(d: date):
     labels = _labels(d)
