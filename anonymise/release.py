@@ -21,9 +21,9 @@ import re
 import threading
 import weakref
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import numpy as np
@@ -31,6 +31,13 @@ import polars as pl
 
 from anonymise import cellkey
 from anonymise.policy import Policy
+from pipelines.periods import (
+    COARSEST_FIRST,
+    TIME_DIMENSIONS,
+    describe,
+    describe_span,
+    period_bounds,
+)
 from pipelines.store import (
     DIMENSIONS,
     MeasureMeta,
@@ -41,6 +48,8 @@ from pipelines.store import (
 )
 
 _PARENTS = {d.name: d.parents for d in DIMENSIONS}
+# Documented categories in their natural order ("Under 1" before "1-4").
+_ORDER = {d.name: {v: i for i, v in enumerate(d.levels)} for d in DIMENSIONS}
 _TOTAL_SORT = np.iinfo(np.int32).max
 
 
@@ -102,6 +111,14 @@ class ProtectedTable:
     ptable_id: str
     is_rate: bool = False
     rate_per: int | None = None
+    # First and last day the measure's published periods cover (None: no time dimension).
+    covers: tuple[date, date] | None = None
+    # Periods shown in (or filtered to by) this table that were not complete by the data
+    # date, per time dimension: they are not comparable with whole periods and must not
+    # lead a headline. Empty when every period is complete.
+    partial_periods: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # Rows whose share was capped at 100% (see docs/disclosure-control.md).
+    capped: int = 0
 
     @property
     def value_columns(self) -> tuple[str, ...]:
@@ -123,6 +140,16 @@ def _natural_key(value: str) -> tuple[tuple[int, Any], ...]:
     )
 
 
+def _ordered(dim: str, values: Iterable[str]) -> list[str]:
+    """Values in the dimension's documented order when they are all documented
+    categories ("Under 1" before "1-4"), else in natural order."""
+    order = _ORDER.get(dim, {})
+    vals = list(values)
+    if order and all(v in order for v in vals):
+        return sorted(vals, key=order.__getitem__)
+    return sorted(vals, key=_natural_key)
+
+
 @dataclass(eq=False)
 class _LoadedCube:
     release_id: str | None
@@ -134,7 +161,7 @@ class _LoadedCube:
     @classmethod
     def build(cls, release_id: str | None, meta: MeasureMeta, cube: pl.DataFrame) -> _LoadedCube:
         dims = list(meta.breakdowns)
-        levels = {d: tuple(sorted(cube[d].unique().to_list(), key=_natural_key)) for d in dims}
+        levels = {d: tuple(_ordered(d, cube[d].unique().to_list())) for d in dims}
         frame = cube.select(
             *(pl.col(d).cast(pl.Enum(levels[d])) for d in dims),
             pl.col("n").cast(pl.Int64),
@@ -391,7 +418,7 @@ def _sort_keys(
 ) -> pl.DataFrame:
     keys = []
     for d in by:
-        known = sorted(set().union(*(set(c.levels[d]) for c in cubes)), key=_natural_key)
+        known = _ordered(d, set().union(*(set(c.levels[d]) for c in cubes)))
         order = pl.DataFrame(
             {d: known, f"_sort_{d}": list(range(len(known)))},
             schema={d: pl.String, f"_sort_{d}": pl.Int64},
@@ -442,6 +469,7 @@ def tabulate(
     cells = _cells(num, grid, by_t, where_t, margins)
     table = _protect(cells, ptable, policy, "count")
     sym = policy.symbols
+    capped = 0
     if den is not None and meta.denominator is not None:
         den_cells = _cells(den, grid, by_t, where_t, margins)
         d = _protect(den_cells, ptable, policy, "denominator")
@@ -452,6 +480,9 @@ def tabulate(
             else pl.concat([table, d], how="horizontal")
         )
         per, decimals = meta.denominator.per, meta.denominator.decimals
+        if meta.denominator.subset:
+            table = _cap_shares(table, sym.confidential)
+            capped = int(table["_capped"].sum())
         rate = (pl.col("count_value") / pl.col("denominator_value") * per).round(decimals)
         table = table.with_columns(
             pl.when(pl.col("_count_suppressed") | pl.col("_denominator_suppressed"))
@@ -483,6 +514,10 @@ def tabulate(
         *by_t, *value_cols
     )
 
+    covers = _coverage(num, data_as_at)
+    partial = _partial_periods(meta, table, by_t, where_t, data_as_at, policy.total_label)
+    notes = list(_footnotes(meta, by_t, where_t, policy, rid, data_as_at, den is not None))
+    notes[-1:-1] = _period_notes(meta, covers, partial, by_t, where_t, data_as_at, capped)
     result = ProtectedTable(
         measure=measure,
         title=meta.title,
@@ -491,13 +526,16 @@ def tabulate(
         where=tuple(sorted(where_t.items())),
         margins=margins,
         data=table,
-        footnotes=_footnotes(meta, by_t, where_t, policy, rid, data_as_at, den is not None),
+        footnotes=tuple(notes),
         policy_id=policy.ref,
         release_id=rid,
         data_as_at=data_as_at,
         ptable_id=ptable.fingerprint,
         is_rate=den is not None,
         rate_per=meta.denominator.per if meta.denominator else None,
+        covers=covers,
+        partial_periods=partial,
+        capped=capped,
     )
     if actor is not None and isinstance(source, Store):
         source.audit(
@@ -555,3 +593,121 @@ def _footnotes(
         source += f", data as at {data_as_at.isoformat()}"
     notes.append(f"{source}; disclosure control policy {policy.ref}.")
     return tuple(notes)
+
+
+# --- shares and periods -----------------------------------------------------------------
+
+
+def _cap_shares(table: pl.DataFrame, confidential: str) -> pl.DataFrame:
+    """A share whose numerator is a subset of its denominator: never above 100%.
+
+    Perturbation can push a count above its denominator (14 of 12). Where both are shown,
+    the count becomes the denominator, so the share reads 100%; where the denominator is
+    suppressed the count is too (a shown 12 "of fewer than 10" would be impossible, and
+    would narrow the suppressed value). Either way the shown values are a function of
+    values already decided for publication, so nothing new is revealed. `_capped` marks
+    the capped rows. Counts are never negative, so no share is below 0%."""
+    hide = ~pl.col("_count_suppressed") & pl.col("_denominator_suppressed")
+    shown = ~pl.col("_count_suppressed") & ~pl.col("_denominator_suppressed")
+    over = shown & (pl.col("count_value") > pl.col("denominator_value"))
+    return table.with_columns(over.fill_null(False).alias("_capped"), hide.alias("_hide")).select(
+        pl.exclude("count", "count_value", "_count_suppressed", "_hide"),
+        pl.when(pl.col("_hide"))
+        .then(pl.lit(confidential))
+        .when(pl.col("_capped"))
+        .then(pl.col("denominator"))
+        .otherwise(pl.col("count"))
+        .alias("count"),
+        pl.when(pl.col("_hide"))
+        .then(None)
+        .when(pl.col("_capped"))
+        .then(pl.col("denominator_value"))
+        .otherwise(pl.col("count_value"))
+        .alias("count_value"),
+        (pl.col("_count_suppressed") | pl.col("_hide")).alias("_count_suppressed"),
+    )
+
+
+def _coverage(num: _LoadedCube, data_as_at: date | None) -> tuple[date, date] | None:
+    """First and last day of the measure's published periods, at its coarsest time grain
+    (a month without a record is not a gap in the data), never past the data date."""
+    for dim in COARSEST_FIRST:
+        bounds = [b for v in num.levels.get(dim, ()) if (b := period_bounds(dim, v))]
+        if bounds:
+            end = max(b[1] for b in bounds)
+            return min(b[0] for b in bounds), min(end, data_as_at) if data_as_at else end
+    return None
+
+
+def _partial_periods(
+    meta: MeasureMeta,
+    table: pl.DataFrame,
+    by: tuple[str, ...],
+    where: Mapping[str, tuple[str, ...]],
+    data_as_at: date | None,
+    total_label: str,
+) -> dict[str, tuple[str, ...]]:
+    """Periods in the table (rows or filters) that had not ended, with the measure's
+    settling time, by the data date."""
+    if data_as_at is None:
+        return {}
+    complete_by = data_as_at - timedelta(days=meta.complete_after_days)
+    out: dict[str, tuple[str, ...]] = {}
+    for dim in TIME_DIMENSIONS:
+        if dim in by:
+            values = [v for v in table[dim].unique(maintain_order=True).to_list() if v]
+        elif dim in where:
+            values = list(where[dim])
+        else:
+            continue
+        late = tuple(
+            v
+            for v in values
+            if v != total_label and (b := period_bounds(dim, v)) is not None and b[1] > complete_by
+        )
+        if late:
+            out[dim] = late
+    return out
+
+
+def _period_notes(
+    meta: MeasureMeta,
+    covers: tuple[date, date] | None,
+    partial: Mapping[str, tuple[str, ...]],
+    by: tuple[str, ...],
+    where: Mapping[str, tuple[str, ...]],
+    data_as_at: date | None,
+    capped: int,
+) -> list[str]:
+    notes = []
+    timed = [d for d in TIME_DIMENSIONS if d in meta.breakdowns]
+    if covers is not None:
+        span = describe_span(*covers)
+        if timed and not any(d in by or d in where for d in timed):
+            notes.append(
+                f"This table has no time breakdown: it adds together every period from "
+                f"{span}. Choose a period to see one year or quarter."
+            )
+        else:
+            notes.append(
+                f"Periods with data: {span}. Earlier periods are not published (no data), "
+                "which is not the same as zero."
+            )
+    for values in partial.values():
+        wait = (
+            f", and this measure counts a period only {meta.complete_after_days} days after it ends"
+            if meta.complete_after_days
+            else ""
+        )
+        when = describe(data_as_at) if data_as_at else "the data date"
+        notes.append(
+            f"Not yet complete: {', '.join(values)} (the data run to {when}{wait}). Do not "
+            "compare it with whole periods."
+        )
+    if capped:
+        notes.append(
+            f"{capped} percentage{'s' if capped > 1 else ''} capped at 100%: disclosure "
+            "control made the count exceed its denominator, so the count shown is the "
+            "denominator."
+        )
+    return notes

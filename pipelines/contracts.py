@@ -96,8 +96,15 @@ class SourceContract:
 
 
 # --- shared code lists -------------------------------------------------------
+#
+# Each code list is defined once, here, with the human label it is published under
+# (in the list's natural order). The generator writes the codes, ingest validates
+# them, derive publishes the labels and the release layer sorts by this order.
 
-SEX = ("M", "F", "U")
+NOT_KNOWN = "Not known"
+
+SEX_LABELS = {"F": "Female", "M": "Male", "U": NOT_KNOWN}
+SEX = tuple(SEX_LABELS)
 # DfE main ethnicity codes (school census / CIN census).
 ETHNICITY = (
     "WBRI", "WIRI", "WOTH", "WIRT", "WROM", "MWBC", "MWBA", "MWAS", "MOTH",
@@ -110,20 +117,92 @@ ETHNIC_MAJOR_GROUP = {
     "MWBC": "Mixed", "MWBA": "Mixed", "MWAS": "Mixed", "MOTH": "Mixed",
     "AIND": "Asian", "APKN": "Asian", "ABAN": "Asian", "AOTH": "Asian", "CHNE": "Asian",
     "BCRB": "Black", "BAFR": "Black", "BOTH": "Black",
-    "OOTH": "Other", "REFU": "Not known", "NOBT": "Not known",
+    "OOTH": "Other", "REFU": NOT_KNOWN, "NOBT": NOT_KNOWN,
 }  # fmt: skip
 assert set(ETHNIC_MAJOR_GROUP) == set(ETHNICITY)
-# Supporting Families headline needs (short codes used across sources).
-NEEDS = (
-    "EDUCATION", "EARLY_YEARS", "HEALTH", "SUBSTANCE", "RELATIONSHIPS",
-    "ABUSE_EXPLOITATION", "CRIME", "DOMESTIC_ABUSE", "HOUSING", "FINANCIAL",
-)  # fmt: skip
-REFERRAL_SOURCES = (
-    "SCHOOL", "HEALTH_VISITOR", "GP", "POLICE", "SELF", "FAMILY", "HOUSING",
-    "SOCIAL_CARE", "ANON", "OTHER",
-)  # fmt: skip
-# CIN census primary need codes N1..N9.
-CIN_NEED = ("N1", "N2", "N3", "N4", "N5", "N6", "N7", "N8", "N9")
+# The six published groups, in the order DfE tables list them (refused and not yet
+# obtained are published together as "Not known").
+ETHNIC_GROUPS = ("White", "Mixed", "Asian", "Black", "Other", NOT_KNOWN)
+assert set(ETHNIC_MAJOR_GROUP.values()) == set(ETHNIC_GROUPS)
+
+# Age on the date a record is counted, in the DfE children in need bands; a child is
+# anyone under 18 (Children Act 1989 s.105; Working Together 2023, introduction).
+AGE_BANDS = ("Under 1", "1-4", "5-9", "10-15", "16-17")
+# Lower bound (years) of each band; 18 is where childhood ends.
+AGE_BAND_FROM = {"Under 1": 0, "1-4": 1, "5-9": 5, "10-15": 10, "16-17": 16}
+ADULT_AGE = 18
+
+# Supporting Families headline needs (short codes used across sources), labelled with
+# the ten headline outcomes of the National Supporting Families Outcome Framework
+# (Supporting Families programme guidance 2022 to 2025, chapter 5).
+NEED_LABELS = {
+    "EDUCATION": "Getting a good education",
+    "EARLY_YEARS": "Good early years development",
+    "HEALTH": "Improved mental and physical health",
+    "SUBSTANCE": "Better managed substance use",
+    "RELATIONSHIPS": "Improved family relationships",
+    "ABUSE_EXPLOITATION": "Children safe from abuse and exploitation",
+    "CRIME": "Families diverted from crime",
+    "DOMESTIC_ABUSE": "Safe from domestic abuse",
+    "HOUSING": "Secure housing",
+    "FINANCIAL": "Financial stability",
+}
+NEEDS = tuple(NEED_LABELS)
+REFERRAL_SOURCE_LABELS = {
+    "SCHOOL": "School",
+    "HEALTH_VISITOR": "Health visitor",
+    "GP": "GP",
+    "POLICE": "Police",
+    "SELF": "The child or young person",
+    "FAMILY": "Family, friends or neighbours",
+    "HOUSING": "Housing",
+    "SOCIAL_CARE": "Children's social care",
+    "ANON": "Anonymous",
+    "OTHER": "Other",
+}
+REFERRAL_SOURCES = tuple(REFERRAL_SOURCE_LABELS)
+FRONT_DOOR_DECISION_LABELS = {
+    "NFA": "No further action",
+    "INFO_ADVICE": "Information and advice",
+    "EARLY_HELP": "Early Help",
+    "SOCIAL_CARE": "Referral to children's social care",
+}
+EH_CLOSURE_LABELS = {
+    "OUTCOMES_MET": "Outcomes met",
+    "STEP_UP_CSC": "Stepped up to children's social care",
+    "DISENGAGED": "Family disengaged",
+    "MOVED_AWAY": "Moved away",
+    "UNIVERSAL_SERVICES": "Stepped down to universal services",
+    "OTHER": "Other",
+}
+# CIN census primary need codes N1..N9 (Children in need census guide, primary need
+# code list), with DfE's published category names.
+CIN_NEED_LABELS = {
+    "N1": "Abuse or neglect",
+    "N2": "Child's disability or illness",
+    "N3": "Parental disability or illness",
+    "N4": "Family in acute stress",
+    "N5": "Family dysfunction",
+    "N6": "Socially unacceptable behaviour",
+    "N7": "Low income",
+    "N8": "Absent parenting",
+    "N9": "Cases other than children in need",
+}
+CIN_NEED = tuple(CIN_NEED_LABELS)
+
+# The documented categories of every published coded dimension, in natural order.
+# Geography (locality, ward) comes from the postcode lookup and periods from
+# `pipelines.periods`; every other published value must be one of these.
+PUBLISHED_LEVELS: dict[str, tuple[str, ...]] = {
+    "age_band": (*AGE_BANDS, NOT_KNOWN),
+    "sex": tuple(SEX_LABELS.values()),
+    "ethnicity": ETHNIC_GROUPS,
+    "referral_source": (*REFERRAL_SOURCE_LABELS.values(), NOT_KNOWN),
+    "decision": (*FRONT_DOOR_DECISION_LABELS.values(), NOT_KNOWN),
+    "closure_reason": (*EH_CLOSURE_LABELS.values(), NOT_KNOWN),
+    "need": (*NEED_LABELS.values(), NOT_KNOWN),
+    "cin_category": (*CIN_NEED_LABELS.values(), NOT_KNOWN),
+}
 
 
 def _person(
@@ -206,14 +285,7 @@ EARLY_HELP = _register(
                 Kind.CODE,
                 "Why the episode closed",
                 required=False,
-                codes=(
-                    "OUTCOMES_MET",
-                    "STEP_UP_CSC",
-                    "DISENGAGED",
-                    "MOVED_AWAY",
-                    "UNIVERSAL_SERVICES",
-                    "OTHER",
-                ),  # fmt: skip
+                codes=tuple(EH_CLOSURE_LABELS),
             ),
             Column(
                 "stepped_down_from_csc", Kind.FLAG, "Episode began as a step-down from social care"
@@ -242,7 +314,7 @@ FRONT_DOOR = _register(
                 "decision",
                 Kind.CODE,
                 "Outcome of the contact",
-                codes=("NFA", "INFO_ADVICE", "EARLY_HELP", "SOCIAL_CARE"),
+                codes=tuple(FRONT_DOOR_DECISION_LABELS),
             ),
         ),
     )

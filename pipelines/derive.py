@@ -9,31 +9,64 @@ release cubes; nothing here is ever shown directly.
 People on the objections register are removed before any measure is built
 (`exclude_objectors`); how many were removed is itself a (protected) measure.
 
-The definitions a non-specialist reads in the portal live next to each measure
-in `MEASURES` (title, definition, unit, breakdowns, footnotes).
+Definitions follow the national guidance and say which, next to each measure in
+`MEASURES` (title, definition, unit, breakdowns, footnotes). The rules every
+measure shares:
+
+- **Children** are people under 18 on the date counted (Children Act 1989 s.105;
+  Working together to safeguard children 2023: "anyone who has not yet reached their
+  18th birthday"). Measures that count children, or events about a child, leave out
+  anyone 18 or over on that date; a person whose birth month is unknown stays in
+  (age band "Not known"). Unborn children are not in the extracts.
+- **Periods** are dated by the event the definition names and labelled by
+  `pipelines.periods` (financial years and financial quarters). An event counts only
+  from its source's coverage start (declared in the extract manifest, else inferred:
+  `coverage_start`), so no period is published for which a source holds only the
+  cases still open when its extract began; events before it still serve look-backs
+  (a previous referral, a previous plan).
+- **Rates per 10,000 children** divide by the children aged 0 to 17 in ONS's
+  mid-year population estimates (reference data beside the extracts), as DfE's
+  "Children in need" statistics do; not by the children known to services.
+- **Working days** exclude weekends and England and Wales bank holidays (the
+  `holidays` package, offline), as DfE's validation rules for the CIN census do.
+- **Categories** are published as the labels of the code lists in
+  `pipelines.contracts` (six major ethnic groups, DfE age bands, ...), never raw codes.
 """
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import date
+from functools import lru_cache
+from typing import Any
 
+import holidays
 import polars as pl
 
-from pipelines.contracts import ETHNIC_MAJOR_GROUP
+from pipelines.contracts import (
+    ADULT_AGE,
+    AGE_BAND_FROM,
+    CIN_NEED_LABELS,
+    EH_CLOSURE_LABELS,
+    ETHNIC_MAJOR_GROUP,
+    FRONT_DOOR_DECISION_LABELS,
+    NEED_LABELS,
+    NOT_KNOWN,
+    REFERRAL_SOURCE_LABELS,
+    SEX_LABELS,
+    get_contract,
+)
+from pipelines.periods import financial_year, period_exprs
+from pipelines.reference import Reference
 from pipelines.store import Denominator, MeasureMeta
 
 GEO = ("locality", "ward")
 PERSON = ("age_band", "sex", "ethnicity")
 TIME = ("financial_year", "year", "quarter", "month")
 SUSTAIN_DAYS = 183  # "sustained": at least six months after closure
-CIN_CATEGORY = {
-    "N1": "Abuse or neglect", "N2": "Child's disability", "N3": "Parental illness or disability",
-    "N4": "Family in acute stress", "N5": "Family dysfunction",
-    "N6": "Socially unacceptable behaviour",
-    "N7": "Low income", "N8": "Absent parenting", "N9": "Cases other than children in need",
-}  # fmt: skip
+ASSESSMENT_WORKING_DAYS = 45
 
 
 @dataclass(frozen=True)
@@ -41,6 +74,8 @@ class ZoneBFrames:
     persons: pl.DataFrame
     events: dict[str, pl.DataFrame]
     as_at: date
+    # Population estimates and each source's coverage start (pipelines.reference).
+    reference: Reference = field(default_factory=Reference)
 
     def ev(self, name: str) -> pl.DataFrame:
         return self.events[name]
@@ -63,17 +98,23 @@ def exclude_objectors(zb: ZoneBFrames) -> tuple[ZoneBFrames, pl.DataFrame]:
     return ZoneBFrames(keep, events, zb.as_at), objectors
 
 
+@lru_cache(maxsize=8)
+def bank_holidays(first_year: int, last_year: int) -> tuple[date, ...]:
+    """England and Wales bank holidays (substitute days included), from the offline
+    `holidays` package: the days DfE's working-day rules skip besides weekends."""
+    days = holidays.country_holidays("GB", subdiv="ENG", years=range(first_year, last_year + 1))
+    return tuple(sorted(days))
+
+
+def working_days(start: pl.Expr, end: pl.Expr, *, years: tuple[int, int]) -> pl.Expr:
+    """Working days from `start` to `end`: weekdays that are not bank holidays, counting
+    the end day and not the start (same day = 0, as in DfE's "started and finished the
+    same day")."""
+    return pl.business_day_count(start, end, holidays=list(bank_holidays(*years)))
+
+
 def time_dims(col: str) -> list[pl.Expr]:
-    d = pl.col(col)
-    fy_start = pl.when(d.dt.month() >= 4).then(d.dt.year()).otherwise(d.dt.year() - 1)
-    return [
-        pl.format("{}/{}", fy_start, ((fy_start + 1) % 100).cast(pl.Utf8).str.zfill(2)).alias(
-            "financial_year"
-        ),
-        d.dt.year().cast(pl.Utf8).alias("year"),
-        pl.format("{}-Q{}", d.dt.year(), d.dt.quarter()).alias("quarter"),
-        d.dt.strftime("%Y-%m").alias("month"),
-    ]
+    return period_exprs(col)
 
 
 def birth_date(birth_month: pl.Expr) -> pl.Expr:
@@ -81,38 +122,46 @@ def birth_date(birth_month: pl.Expr) -> pl.Expr:
     return (birth_month + "-15").str.to_date("%Y-%m-%d", strict=False)
 
 
+def age_years(birth_month: pl.Expr, at: pl.Expr) -> pl.Expr:
+    return (at - birth_date(birth_month)).dt.total_days() / 365.25
+
+
+def _band(years: pl.Expr) -> pl.Expr:
+    """The DfE band (contracts.AGE_BANDS) of an age in years; "18+" marks an adult,
+    whom child measures leave out before anything is published."""
+    expr: Any = pl.when(years.is_null()).then(pl.lit(NOT_KNOWN))
+    expr = expr.when(years >= ADULT_AGE).then(pl.lit("18+"))
+    for label, lower in sorted(AGE_BAND_FROM.items(), key=lambda kv: -kv[1]):
+        expr = expr.when(years >= lower).then(pl.lit(label))
+    return expr.otherwise(pl.lit(NOT_KNOWN))
+
+
 def age_band(birth_month: pl.Expr, at: pl.Expr) -> pl.Expr:
-    years = (at - birth_date(birth_month)).dt.total_days() / 365.25
-    return (
-        pl.when(years.is_null())
-        .then(pl.lit("Not known"))
-        .when(years < 1)
-        .then(pl.lit("Under 1"))
-        .when(years < 5)
-        .then(pl.lit("1-4"))
-        .when(years < 10)
-        .then(pl.lit("5-9"))
-        .when(years < 16)
-        .then(pl.lit("10-15"))
-        .when(years < 18)
-        .then(pl.lit("16-17"))
-        .otherwise(pl.lit("18+"))
-    )
+    return _band(age_years(birth_month, at))
+
+
+def _label(col: str, labels: dict[str, str]) -> pl.Expr:
+    return pl.col(col).replace_strict(labels, default=NOT_KNOWN, return_dtype=pl.Utf8)
 
 
 def with_person_dims(df: pl.DataFrame, persons: pl.DataFrame, at: str) -> pl.DataFrame:
+    """Place, sex, ethnic group and age band of each row's person, from the person index.
+
+    The person index wins: an event table's own copy of a person column (early help and
+    social care carry the detailed ethnicity code) is dropped first, so every measure
+    publishes the six major groups."""
     p = persons.select(
         "person_id",
         "birth_month",
-        pl.col("sex").fill_null("U"),
-        pl.col("ethnicity")
-        .replace_strict(ETHNIC_MAJOR_GROUP, default="Not known")
-        .alias("ethnicity"),
-        pl.col("locality").fill_null("Not known"),
-        pl.col("ward").fill_null("Not known"),
+        _label("sex", SEX_LABELS).alias("sex"),
+        _label("ethnicity", ETHNIC_MAJOR_GROUP).alias("ethnicity"),
+        pl.col("locality").fill_null(NOT_KNOWN),
+        pl.col("ward").fill_null(NOT_KNOWN),
     )
+    own = [c for c in p.columns if c != "person_id" and c in df.columns]
     return (
-        df.join(p, on="person_id", how="inner")
+        df.drop(own)
+        .join(p, on="person_id", how="inner")
         .with_columns(age_band(pl.col("birth_month"), pl.col(at)).alias("age_band"), *time_dims(at))
         .drop("birth_month")
     )
@@ -125,16 +174,64 @@ def _unit(*parts: str | pl.Expr) -> pl.Expr:
 
 
 def _select(df: pl.DataFrame, dims: tuple[str, ...]) -> pl.DataFrame:
-    return df.select("unit_id", *[pl.col(d).cast(pl.Utf8).fill_null("Not known") for d in dims])
+    return df.select("unit_id", *[pl.col(d).cast(pl.Utf8).fill_null(NOT_KNOWN) for d in dims])
 
 
-def _in_window(df: pl.DataFrame, col: str, zb: ZoneBFrames) -> pl.DataFrame:
+def _upto_as_at(df: pl.DataFrame, col: str, zb: ZoneBFrames) -> pl.DataFrame:
+    """Rows whose `col` is known and not after the data date (look-backs use these)."""
     return df.filter(pl.col(col).is_not_null() & (pl.col(col) <= pl.lit(zb.as_at)))
+
+
+def _in_window(df: pl.DataFrame, col: str, zb: ZoneBFrames, source: str) -> pl.DataFrame:
+    """Rows counted in a period: `col` from the source's coverage start to the data date."""
+    start = coverage_start(zb, source)
+    return _upto_as_at(df, col, zb).filter(pl.col(col) >= pl.lit(start))
 
 
 def _dedupe(df: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
     """The same event recorded twice in a source (a duplicate the linkage resolved) counts once."""
     return df.unique(subset=keys, keep="first", maintain_order=True)
+
+
+def coverage_start(zb: ZoneBFrames, source: str) -> date:
+    """The first day from which `source`'s extract holds every event (not only the cases
+    still open when the extract began).
+
+    Declared in the extract manifest when the council knows it; otherwise inferred: the
+    first month with at least half the source's median monthly volume of events (an
+    extract's early tail is open cases referred long before), moved on to the next
+    1 April so that the first published financial year is complete."""
+    declared = zb.reference.coverage_start.get(source)
+    if declared is not None:
+        return declared
+    col = get_contract(source).event_date
+    ev = zb.events.get(source)
+    if col is None or ev is None or ev.is_empty() or col not in ev.columns:
+        return zb.as_at
+    monthly = (
+        ev.select(pl.col(col).dt.truncate("1mo").alias("m"))
+        .drop_nulls()
+        .group_by("m")
+        .len()
+        .sort("m")
+    )
+    if monthly.is_empty():
+        return zb.as_at
+    typical = statistics.median(monthly["len"].to_list())
+    first: date = monthly.filter(pl.col("len") >= typical / 2)["m"][0]
+    year = first.year if (first.month, first.day) <= (4, 1) else first.year + 1
+    return date(year, 4, 1)
+
+
+def _children_only(df: pl.DataFrame, at: str, persons: pl.DataFrame) -> pl.DataFrame:
+    """Rows whose person was under 18 on `at` (or whose age is not known)."""
+    born = persons.select("person_id", "birth_month")
+    years = age_years(pl.col("birth_month"), pl.col(at))
+    return (
+        df.join(born, on="person_id", how="left", suffix="_p")
+        .filter(years.is_null() | (years < ADULT_AGE))
+        .drop("birth_month")
+    )
 
 
 def _per_person(
@@ -143,13 +240,21 @@ def _per_person(
     *,
     at: str,
     unit: tuple[str, ...],
+    source: str,
     extra: tuple[str, ...] = (),
     time: tuple[str, ...] = TIME,
+    snapshot: bool = False,
 ) -> pl.DataFrame:
-    """One row per counted unit dated `at`, with place, person and time dimensions.
+    """One row per counted child or event about a child, dated `at`, with place, person
+    and time dimensions; adults (18 or over on `at`) are left out.
 
-    `unit` is a prefix and the columns that identify the unit (its persistent id)."""
+    `unit` is a prefix and the columns that identify the unit (its persistent id).
+    `snapshot`: `at` is a count date (31 March) already chosen within the coverage."""
     prefix, *cols = unit
+    if "birth_month" in rows.columns:
+        rows = rows.drop("birth_month")
+    rows = rows if snapshot else _in_window(rows, at, zb, source)
+    rows = _children_only(rows, at, zb.persons)
     df = with_person_dims(rows, zb.persons, at).with_columns(
         _unit(prefix, *[pl.col(c).cast(pl.Utf8) for c in cols])
     )
@@ -157,19 +262,25 @@ def _per_person(
 
 
 def _per_family(
-    rows: pl.DataFrame, *, at: str, prefix: str, extra: tuple[str, ...] = ()
+    rows: pl.DataFrame, zb: ZoneBFrames, *, at: str, prefix: str, extra: tuple[str, ...] = ()
 ) -> pl.DataFrame:
     """One row per family episode dated `at` (rows from `_eh_families`)."""
+    rows = _in_window(rows, at, zb, "early_help")
     df = rows.with_columns(*time_dims(at), _unit(prefix, pl.col("family_id"), pl.col("episode_id")))
     return _select(df, (*GEO, *TIME, *extra))
 
 
 def _with_cin_category(df: pl.DataFrame) -> pl.DataFrame:
-    return df.with_columns(
-        pl.col("primary_need")
-        .replace_strict(CIN_CATEGORY, default="Not known")
-        .alias("cin_category")
-    )
+    return df.with_columns(_label("primary_need", CIN_NEED_LABELS).alias("cin_category"))
+
+
+def count_dates(zb: ZoneBFrames, source: str) -> list[date]:
+    """Every 31 March from the source's coverage start to the data date (snapshot counts)."""
+    start = coverage_start(zb, source)
+    return [
+        date(y, 3, 31) for y in range(start.year, zb.as_at.year + 1)
+        if start <= date(y, 3, 31) <= zb.as_at
+    ]  # fmt: skip
 
 
 # ---------------------------------------------------- children in need ---
@@ -177,28 +288,37 @@ def _with_cin_category(df: pl.DataFrame) -> pl.DataFrame:
 
 def contacts(zb: ZoneBFrames) -> pl.DataFrame:
     fd = _dedupe(
-        _in_window(zb.ev("front_door"), "contact_date", zb),
+        _upto_as_at(zb.ev("front_door"), "contact_date", zb),
         ["person_id", "contact_date", "contact_source"],
-    ).with_columns(pl.col("contact_source").alias("referral_source"))
+    ).with_columns(
+        _label("contact_source", REFERRAL_SOURCE_LABELS).alias("referral_source"),
+        _label("decision", FRONT_DOOR_DECISION_LABELS).alias("decision"),
+    )
     return _per_person(
         fd, zb, at="contact_date", unit=("contact", "person_id", "contact_date"),
-        extra=("referral_source", "decision"),
+        source="front_door", extra=("referral_source", "decision"),
     )  # fmt: skip
 
 
 def _referrals(zb: ZoneBFrames) -> pl.DataFrame:
+    """Every referral up to the data date (before the coverage start too, for look-backs),
+    with the same child's previous referral."""
     sc = _dedupe(
-        _in_window(zb.ev("social_care"), "referral_date", zb), ["person_id", "referral_date"]
+        _upto_as_at(zb.ev("social_care"), "referral_date", zb), ["person_id", "referral_date"]
     )
     return sc.sort("person_id", "referral_date").with_columns(
-        pl.col("referral_date").shift(1).over("person_id").alias("previous_referral")
+        pl.col("referral_date").shift(1).over("person_id").alias("previous_referral"),
+        _label("referral_source", REFERRAL_SOURCE_LABELS).alias("referral_source"),
     )
+
+
+REFERRAL_UNIT = ("referral", "person_id", "referral_date")
 
 
 def cin_referrals(zb: ZoneBFrames) -> pl.DataFrame:
     return _per_person(
-        _with_cin_category(_referrals(zb)), zb, at="referral_date",
-        unit=("referral", "person_id", "referral_date"), extra=("referral_source", "cin_category"),
+        _with_cin_category(_referrals(zb)), zb, at="referral_date", unit=REFERRAL_UNIT,
+        source="social_care", extra=("referral_source", "cin_category"),
     )  # fmt: skip
 
 
@@ -208,41 +328,52 @@ def cin_rereferrals(zb: ZoneBFrames) -> pl.DataFrame:
         & ((pl.col("referral_date") - pl.col("previous_referral")).dt.total_days() <= 365)
     )
     return _per_person(
-        _with_cin_category(r), zb, at="referral_date",
-        unit=("referral", "person_id", "referral_date"), extra=("referral_source", "cin_category"),
+        _with_cin_category(r), zb, at="referral_date", unit=REFERRAL_UNIT,
+        source="social_care", extra=("referral_source", "cin_category"),
     )  # fmt: skip
 
 
 def _assessments(zb: ZoneBFrames) -> pl.DataFrame:
-    return _in_window(_referrals(zb), "assessment_authorised", zb).filter(
+    return _upto_as_at(_referrals(zb), "assessment_authorised", zb).filter(
         pl.col("assessment_start").is_not_null()
     )
 
 
+ASSESSMENT_UNIT = ("assessment", "person_id", "assessment_start")
+
+
 def assessments_completed(zb: ZoneBFrames) -> pl.DataFrame:
     return _per_person(
-        _assessments(zb), zb, at="assessment_authorised",
-        unit=("assessment", "person_id", "assessment_start"),
+        _assessments(zb), zb, at="assessment_authorised", unit=ASSESSMENT_UNIT,
+        source="social_care",
     )  # fmt: skip
 
 
 def assessments_within_45_days(zb: ZoneBFrames) -> pl.DataFrame:
-    # 45 working days: weekdays, bank holidays not modelled (a known simplification).
-    a = _assessments(zb).filter(
-        pl.business_day_count(pl.col("assessment_start"), pl.col("assessment_authorised")) <= 45
+    a = _assessments(zb)
+    years = (
+        (a["assessment_start"].min().year, zb.as_at.year)  # type: ignore[union-attr]
+        if a.height
+        else (zb.as_at.year, zb.as_at.year)
+    )
+    within = a.filter(
+        working_days(pl.col("assessment_start"), pl.col("assessment_authorised"), years=years)
+        <= ASSESSMENT_WORKING_DAYS
     )
     return _per_person(
-        a, zb, at="assessment_authorised", unit=("assessment", "person_id", "assessment_start")
+        within, zb, at="assessment_authorised", unit=ASSESSMENT_UNIT, source="social_care"
     )
 
 
 def s47_enquiries(zb: ZoneBFrames) -> pl.DataFrame:
-    s = _in_window(_referrals(zb), "s47_start", zb)
-    return _per_person(s, zb, at="s47_start", unit=("s47", "person_id", "s47_start"))
+    s = _upto_as_at(_referrals(zb), "s47_start", zb)
+    return _per_person(
+        s, zb, at="s47_start", unit=("s47", "person_id", "s47_start"), source="social_care"
+    )
 
 
 def _cp_plans(zb: ZoneBFrames) -> pl.DataFrame:
-    cp = _dedupe(_in_window(_referrals(zb), "cp_plan_start", zb), ["person_id", "cp_plan_start"])
+    cp = _dedupe(_upto_as_at(_referrals(zb), "cp_plan_start", zb), ["person_id", "cp_plan_start"])
     return cp.sort("person_id", "cp_plan_start").with_columns(
         (pl.int_range(pl.len()).over("person_id") > 0).alias("subsequent")
     )
@@ -252,66 +383,127 @@ CP_UNIT = ("cp", "person_id", "cp_plan_start")
 
 
 def cp_plans_started(zb: ZoneBFrames) -> pl.DataFrame:
-    return _per_person(_cp_plans(zb), zb, at="cp_plan_start", unit=CP_UNIT)
+    return _per_person(_cp_plans(zb), zb, at="cp_plan_start", unit=CP_UNIT, source="social_care")
 
 
 def cp_plans_second_or_subsequent(zb: ZoneBFrames) -> pl.DataFrame:
     subsequent = _cp_plans(zb).filter(pl.col("subsequent"))
-    return _per_person(subsequent, zb, at="cp_plan_start", unit=CP_UNIT)
+    return _per_person(subsequent, zb, at="cp_plan_start", unit=CP_UNIT, source="social_care")
 
 
 def cp_plans_ended(zb: ZoneBFrames) -> pl.DataFrame:
-    ended = _in_window(_cp_plans(zb), "cp_plan_end", zb)
-    return _per_person(ended, zb, at="cp_plan_end", unit=CP_UNIT)
+    ended = _upto_as_at(_cp_plans(zb), "cp_plan_end", zb)
+    return _per_person(ended, zb, at="cp_plan_end", unit=CP_UNIT, source="social_care")
 
 
 def cp_plans_ended_after_2_years(zb: ZoneBFrames) -> pl.DataFrame:
-    ended = _in_window(_cp_plans(zb), "cp_plan_end", zb).filter(
+    ended = _upto_as_at(_cp_plans(zb), "cp_plan_end", zb).filter(
         (pl.col("cp_plan_end") - pl.col("cp_plan_start")).dt.total_days() >= 730
     )
-    return _per_person(ended, zb, at="cp_plan_end", unit=CP_UNIT)
+    return _per_person(ended, zb, at="cp_plan_end", unit=CP_UNIT, source="social_care")
 
 
-def _financial_year_ends(zb: ZoneBFrames) -> list[date]:
-    return [date(y, 3, 31) for y in range(2019, zb.as_at.year + 1) if date(y, 3, 31) <= zb.as_at]
+SNAPSHOT_DIMS = (*GEO, "age_band", "sex", "financial_year")
+
+
+def _empty(dims: tuple[str, ...]) -> pl.DataFrame:
+    return pl.DataFrame(schema={"unit_id": pl.Utf8, **{d: pl.Utf8 for d in dims}})
+
+
+def _open_on(rows: pl.DataFrame, start: str, end: str, days: list[date]) -> pl.DataFrame:
+    """Rows open on each count date (started on or before it, not ended by it)."""
+    frames = [
+        rows.filter(
+            (pl.col(start) <= pl.lit(d)) & (pl.col(end).is_null() | (pl.col(end) > pl.lit(d)))
+        ).with_columns(pl.lit(d).alias("snapshot"))
+        for d in days
+    ]
+    return (
+        pl.concat(frames)
+        if frames
+        else rows.clear().with_columns(pl.lit(None, pl.Date).alias("snapshot"))
+    )
+
+
+def _snapshot(rows: pl.DataFrame, zb: ZoneBFrames, prefix: str) -> pl.DataFrame:
+    """One row per child per count date (a child with two open records counts once)."""
+    if rows.is_empty():
+        return _empty(SNAPSHOT_DIMS)
+    once = rows.unique(["person_id", "snapshot"], keep="first", maintain_order=True)
+    df = _per_person(
+        once, zb, at="snapshot", unit=(prefix, "person_id", "snapshot"), source="social_care",
+        time=("financial_year",), snapshot=True,
+    )  # fmt: skip
+    return df.select("unit_id", *SNAPSHOT_DIMS)
 
 
 def cp_plans_at_31_march(zb: ZoneBFrames) -> pl.DataFrame:
-    cp = _cp_plans(zb)
-    frames = [
-        cp.filter(
-            (pl.col("cp_plan_start") <= pl.lit(end))
-            & (pl.col("cp_plan_end").is_null() | (pl.col("cp_plan_end") > pl.lit(end)))
-        ).with_columns(pl.lit(end).alias("snapshot"))
-        for end in _financial_year_ends(zb)
-    ]
-    if not frames:
-        return pl.DataFrame(
-            schema={"unit_id": pl.Utf8, **{d: pl.Utf8 for d in (*GEO, *PERSON, "financial_year")}}
+    days = count_dates(zb, "social_care")
+    return _snapshot(_open_on(_cp_plans(zb), "cp_plan_start", "cp_plan_end", days), zb, "cp31")
+
+
+def cin_at_31_march(zb: ZoneBFrames) -> pl.DataFrame:
+    """Children with a referral episode open on 31 March (received, not yet closed)."""
+    days = count_dates(zb, "social_care")
+    return _snapshot(_open_on(_referrals(zb), "referral_date", "closure_date", days), zb, "cin31")
+
+
+def population_year(available: list[int], fy_start: int) -> int | None:
+    """The mid-year estimate used for a financial year: mid-year `fy_start` (30 June falls
+    in the year), else the latest earlier one, else the earliest there is."""
+    if not available:
+        return None
+    earlier = [y for y in available if y <= fy_start]
+    return max(earlier) if earlier else min(available)
+
+
+def child_population(zb: ZoneBFrames) -> pl.DataFrame:
+    """Children aged 0 to 17 in the ONS mid-year estimates, for every financial year with
+    a 31 March count: one row per estimated child (the rate denominator)."""
+    pop = zb.reference.population
+    if pop is None:
+        raise ValueError(
+            "rates per 10,000 children need ONS mid-year population estimates "
+            "(reference/population_estimates.csv); none were given"
         )
-    return _per_person(
-        pl.concat(frames), zb, at="snapshot", unit=(*CP_UNIT, "snapshot"),
-        time=("financial_year",),
-    )  # fmt: skip
-
-
-def children_in_population(zb: ZoneBFrames) -> pl.DataFrame:
-    """Children (0-17) known to any source, at 31 March of each year: the rate denominator."""
-    seen = pl.concat([ev.select("person_id").unique() for ev in zb.events.values()]).unique()
-    people = zb.persons.join(seen, on="person_id", how="semi").select("person_id")
-    snapshots = pl.concat(
-        [people.with_columns(pl.lit(end).alias("snapshot")) for end in _financial_year_ends(zb)]
+    children = pop.filter(pl.col("age") < ADULT_AGE)
+    available = sorted(children["mid_year"].unique().to_list())
+    frames = []
+    for d in count_dates(zb, "social_care"):
+        fy = financial_year(d)
+        year = population_year(available, int(fy[:4]))
+        if year is None:
+            continue
+        frames.append(
+            children.filter(pl.col("mid_year") == year).with_columns(
+                pl.lit(fy).alias("financial_year")
+            )
+        )
+    if not frames:
+        return _empty(SNAPSHOT_DIMS)
+    rows = pl.concat(frames).with_columns(
+        _band(pl.col("age").cast(pl.Float64)).alias("age_band"),
+        pl.int_ranges(0, pl.col("population")).alias("i"),
     )
-    df = _per_person(
-        snapshots, zb, at="snapshot", unit=("child", "person_id", "snapshot"),
-        time=("financial_year",),
+    rows = rows.explode("i").with_columns(
+        _unit(
+            "pop", pl.col("financial_year"), pl.col("area_code"),
+            pl.col("lsoa_code").fill_null("-"), pl.col("sex"), pl.col("age").cast(pl.Utf8),
+            pl.col("i").cast(pl.Utf8),
+        )
     )  # fmt: skip
-    return df.filter(~pl.col("age_band").is_in(["18+", "Not known"]))
+    return _select(rows, SNAPSHOT_DIMS)
+
+
+# ---------------------------------------------------------- early help ---
 
 
 def _eh(zb: ZoneBFrames) -> pl.DataFrame:
     return _dedupe(
-        _in_window(zb.ev("early_help"), "referral_date", zb), ["person_id", "episode_id"]
+        _upto_as_at(zb.ev("early_help"), "referral_date", zb), ["person_id", "episode_id"]
+    ).with_columns(
+        _label("referral_source", REFERRAL_SOURCE_LABELS).alias("referral_source"),
+        _label("closure_reason", EH_CLOSURE_LABELS).alias("closure_label"),
     )
 
 
@@ -319,22 +511,31 @@ EH_UNIT = ("eh", "person_id", "episode_id")
 
 
 def eh_referrals(zb: ZoneBFrames) -> pl.DataFrame:
-    return _per_person(_eh(zb), zb, at="referral_date", unit=EH_UNIT, extra=("referral_source",))
+    return _per_person(
+        _eh(zb), zb, at="referral_date", unit=EH_UNIT, source="early_help",
+        extra=("referral_source",),
+    )  # fmt: skip
 
 
 def eh_step_up(zb: ZoneBFrames) -> pl.DataFrame:
-    e = _in_window(_eh(zb), "closure_date", zb).filter(pl.col("closure_reason") == "STEP_UP_CSC")
-    return _per_person(e, zb, at="closure_date", unit=EH_UNIT)
+    e = _upto_as_at(_eh(zb), "closure_date", zb).filter(pl.col("closure_reason") == "STEP_UP_CSC")
+    return _per_person(e, zb, at="closure_date", unit=EH_UNIT, source="early_help")
 
 
 def eh_step_down(zb: ZoneBFrames) -> pl.DataFrame:
     e = _eh(zb).filter(pl.col("stepped_down_from_csc") == "Y")
-    return _per_person(e, zb, at="referral_date", unit=EH_UNIT)
+    return _per_person(e, zb, at="referral_date", unit=EH_UNIT, source="early_help")
 
 
 def eh_closures(zb: ZoneBFrames) -> pl.DataFrame:
-    e = _in_window(_eh(zb), "closure_date", zb)
-    return _per_person(e, zb, at="closure_date", unit=EH_UNIT, extra=("closure_reason",))
+    e = (
+        _upto_as_at(_eh(zb), "closure_date", zb)
+        .drop("closure_reason")
+        .rename({"closure_label": "closure_reason"})
+    )
+    return _per_person(
+        e, zb, at="closure_date", unit=EH_UNIT, source="early_help", extra=("closure_reason",)
+    )
 
 
 def _eh_families(zb: ZoneBFrames) -> pl.DataFrame:
@@ -351,15 +552,14 @@ def _eh_families(zb: ZoneBFrames) -> pl.DataFrame:
     )
     geo = zb.persons.select(
         pl.col("person_id").alias("lead"),
-        pl.col("locality").fill_null("Not known"),
-        pl.col("ward").fill_null("Not known"),
+        pl.col("locality").fill_null(NOT_KNOWN),
+        pl.col("ward").fill_null(NOT_KNOWN),
     )
     return fam.join(geo, on="lead", how="left").sort("family_id", "referral_date")
 
 
 def whole_family_assessments(zb: ZoneBFrames) -> pl.DataFrame:
-    f = _in_window(_eh_families(zb), "assessment_date", zb)
-    return _per_family(f, at="assessment_date", prefix="wfa")
+    return _per_family(_eh_families(zb), zb, at="assessment_date", prefix="wfa")
 
 
 def eh_family_rereferrals(zb: ZoneBFrames) -> pl.DataFrame:
@@ -370,22 +570,26 @@ def eh_family_rereferrals(zb: ZoneBFrames) -> pl.DataFrame:
         pl.col("prev_close").is_not_null()
         & ((pl.col("referral_date") - pl.col("prev_close")).dt.total_days() <= 365)
     )
-    return _per_family(r, at="referral_date", prefix="ehf")
+    return _per_family(r, zb, at="referral_date", prefix="ehf")
 
 
 def sf_families_worked_with(zb: ZoneBFrames) -> pl.DataFrame:
-    return _per_family(_eh_families(zb), at="referral_date", prefix="sf")
+    return _per_family(_eh_families(zb), zb, at="referral_date", prefix="sf")
 
 
 def sf_needs_at_entry(zb: ZoneBFrames) -> pl.DataFrame:
     """One row per family episode per need identified (a family counts under each need)."""
     f = _eh_families(zb).with_columns(pl.col("needs").str.split(";").alias("need")).explode("need")
-    f = f.filter(pl.col("need").is_not_null() & (pl.col("need") != ""))
+    f = _in_window(
+        f.filter(pl.col("need").is_not_null() & (pl.col("need") != "")),
+        "referral_date",
+        zb,
+        "early_help",
+    )
     df = f.with_columns(
         *time_dims("referral_date"),
-        pl.col("need").str.replace_all("_", " ").str.to_titlecase(),
         _unit("sfneed", pl.col("family_id"), pl.col("episode_id"), pl.col("need")),
-    )
+    ).with_columns(_label("need", NEED_LABELS).alias("need"))
     return _select(df, (*GEO, *TIME, "need"))
 
 
@@ -512,26 +716,47 @@ def sf_families_with_progress(zb: ZoneBFrames) -> pl.DataFrame:
     fam = _eh_families(zb).join(
         out.filter(pl.col("all_positive")), on=["family_id", "episode_id"], how="semi"
     )
-    return _per_family(fam, at="closure_date", prefix="sf")
+    return _per_family(fam, zb, at="closure_date", prefix="sf")
 
 
 def sf_families_closed_judgeable(zb: ZoneBFrames) -> pl.DataFrame:
     """Family episodes closed at least six months before the as-at date (progress denominator)."""
     out = need_outcomes(zb).select("family_id", "episode_id").unique()
     fam = _eh_families(zb).join(out, on=["family_id", "episode_id"], how="semi")
-    return _per_family(fam, at="closure_date", prefix="sf")
+    return _per_family(fam, zb, at="closure_date", prefix="sf")
 
 
 # ------------------------------------------------------------- registry ---
+#
+# Each measure's definition says what is counted and when; its footnotes say which
+# guidance the definition follows (name, year, and the table, data item or chapter).
 
-_CIN_FOOT = (
-    "Children's social care records; definitions follow the national Children in Need census.",
+CHILD_NOTE = (
+    "Children are people under 18 on the date counted (Children Act 1989 section 105; "
+    "Working together to safeguard children 2023, introduction). Adults in the same "
+    "records are not counted."
 )
+CIN_GUIDE = "DfE, Children in need census guide for local authorities (2021 to 2022 onwards)"
+CIN_STATS = "DfE, 'Children in need' statistics and methodology (Explore Education Statistics)"
+SF_GUIDE = "DLUHC, Supporting Families programme guidance 2022 to 2025"
+_CIN_FOOT = (CHILD_NOTE,)
 _EH_FOOT = (
-    "Early Help case system records. A child in a family episode is counted once per episode.",
+    CHILD_NOTE,
+    "Early Help case system records. A child in a family episode is counted once per "
+    "episode. Early help has no national counting rules; terms follow Working together "
+    "to safeguard children 2023 (early help) and the Supporting Families outcome "
+    "framework.",
 )
 _SF_FOOT = (
-    "Supporting Families outcomes framework. A family is counted once per Early Help episode.",
+    f"Definition: {SF_GUIDE}, chapter 3 (the National Supporting Families Outcome "
+    "Framework) and chapter 5 (evidencing successful family outcomes). A family is "
+    "counted once per Early Help episode.",
+)
+POPULATION_NOTE = (
+    "Rate per 10,000 children aged 0 to 17 in the ONS mid-year population estimates "
+    "(mid-2025 for 2025/26; the latest published estimate where a year is not yet "
+    "out), as in DfE's 'Children in need' statistics. ONS estimates have no ethnic "
+    "group, so these rates are not broken down by it."
 )
 
 
@@ -545,10 +770,17 @@ def _m(
     *,
     denominator: Denominator | None = None,
     footnotes: tuple[str, ...] = (),
+    complete_after_days: int = 0,
 ) -> Measure:
-    return Measure(
-        MeasureMeta(name, title, definition, unit, dims, denominator, None, footnotes), build
+    meta = MeasureMeta(
+        name, title, definition, unit, dims, denominator, None, footnotes, complete_after_days
     )
+    return Measure(meta, build)
+
+
+def _share(measure: str) -> Denominator:
+    """A percentage of `measure` whose records include every record of the numerator."""
+    return Denominator(measure, 100, 1, subset=True)
 
 
 MEASURES: dict[str, Measure] = {
@@ -559,128 +791,191 @@ MEASURES: dict[str, Measure] = {
             "Contacts to the Front Door",
             "contacts",
             (*GEO, *PERSON, *TIME, "referral_source", "decision"),
-            "Contacts about a child received by the Front Door (MASH), by who made contact and "
-            "what was decided. A contact recorded twice counts once.",
+            "Contacts about a child (under 18 on the contact date) received by the Front "
+            "Door (MASH), dated by the day the contact was received, by who made contact "
+            "and what was decided. A contact recorded twice counts once.",
             contacts,
-            footnotes=_EH_FOOT[:0],
+            footnotes=(
+                CHILD_NOTE,
+                "Contacts are a local measure: DfE collects referrals, not contacts. Terms "
+                "follow Working together to safeguard children 2023 (referral and "
+                "information sharing).",
+            ),
         ),
         _m(
             "cin_referrals",
             "Referrals to children's social care",
             "referrals",
             (*GEO, *PERSON, *TIME, "referral_source", "cin_category"),
-            "Referrals accepted by children's social care, dated by when the referral was "
-            "received.",
+            "Referrals of a child to children's social care, dated by the referral date "
+            "(CIN census data item N00100, CINreferralDate), by source and by the primary "
+            "need recorded at assessment. A referral recorded twice counts once.",
             cin_referrals,
-            footnotes=_CIN_FOOT,
+            footnotes=(f"Definition: {CIN_GUIDE}, referrals; {CIN_STATS}, table A1.", *_CIN_FOOT),
         ),
         _m(
             "cin_rereferrals_12m",
             "Re-referrals within 12 months",
             "referrals",
             (*GEO, *PERSON, *TIME, "referral_source", "cin_category"),
-            "Referrals of a child who had another referral in the previous 12 months, as a share "
-            "of all referrals.",
+            "Referrals of a child within 12 months of the same child's previous referral, "
+            "as a percentage of all referrals in the period (DfE's re-referral rate).",
             cin_rereferrals,
-            denominator=Denominator("cin_referrals", 100, 1),
-            footnotes=_CIN_FOOT,
+            denominator=_share("cin_referrals"),
+            footnotes=(
+                f"Definition: {CIN_STATS}, re-referrals within 12 months of a previous "
+                "referral. A previous referral counts only if it is in these records.",
+                *_CIN_FOOT,
+            ),
         ),
         _m(
             "assessments_completed",
             "Assessments completed",
             "assessments",
             (*GEO, *PERSON, *TIME),
-            "Social care assessments authorised in the period.",
+            "Children's social care assessments completed in the period, dated by the day "
+            "the assessment was authorised (CIN census data item N00160, "
+            "AssessmentAuthorisationDate).",
             assessments_completed,
-            footnotes=_CIN_FOOT,
+            footnotes=(f"Definition: {CIN_GUIDE}, assessments.", *_CIN_FOOT),
         ),
         _m(
             "assessments_within_45_days",
             "Assessments completed within 45 working days",
             "assessments",
             (*GEO, *PERSON, *TIME),
-            "Assessments authorised within 45 working days of starting, as a share of "
-            "assessments completed. Working days exclude weekends; bank holidays are not "
-            "excluded.",
+            "Assessments authorised within 45 working days of starting, as a percentage of "
+            "assessments completed. The duration runs from the assessment's start (N00159, "
+            "AssessmentActualStartDate) to its authorisation (N00160); working days leave "
+            "out weekends and England and Wales bank holidays.",
             assessments_within_45_days,
-            denominator=Denominator("assessments_completed", 100, 1),
-            footnotes=_CIN_FOOT,
+            denominator=_share("assessments_completed"),
+            footnotes=(
+                "Definition: Working together to safeguard children 2023 (assessments "
+                "should conclude within 45 working days); duration as in "
+                f"{CIN_STATS}, table C2 (completed assessments by duration). Bank holidays: "
+                "England and Wales, from the offline 'holidays' package.",
+                *_CIN_FOOT,
+            ),
         ),
         _m(
             "s47_enquiries",
             "Section 47 enquiries started",
             "enquiries",
             (*GEO, *PERSON, *TIME),
-            "Enquiries under section 47 of the Children Act 1989 (where a child is suspected to "
-            "be suffering significant harm).",
+            "Enquiries under section 47 of the Children Act 1989 (where a child is suspected "
+            "to be suffering, or likely to suffer, significant harm), dated by the day the "
+            "enquiry started.",
             s47_enquiries,
-            footnotes=_CIN_FOOT,
+            footnotes=(f"Definition: {CIN_GUIDE}, section 47 enquiries.", *_CIN_FOOT),
         ),
         _m(
             "cp_plans_started",
             "Child protection plans started",
             "plans",
             (*GEO, *PERSON, *TIME),
-            "Child protection plans that started in the period.",
+            "Child protection plans that started in the period (CIN census data item "
+            "N00105, CPPstartDate).",
             cp_plans_started,
-            footnotes=_CIN_FOOT,
+            footnotes=(f"Definition: {CIN_GUIDE}, child protection plans.", *_CIN_FOOT),
         ),
         _m(
             "cp_plans_second_or_subsequent",
             "Second or subsequent child protection plans",
             "plans",
             (*GEO, *PERSON, *TIME),
-            "Plans started for a child who had been on a plan before, as a share of plans started.",
+            "Plans started for a child who had been the subject of a plan before, as a "
+            "percentage of plans started.",
             cp_plans_second_or_subsequent,
-            denominator=Denominator("cp_plans_started", 100, 1),
-            footnotes=_CIN_FOOT,
+            denominator=_share("cp_plans_started"),
+            footnotes=(
+                f"Definition: {CIN_STATS}, second or subsequent plans. DfE counts plans "
+                "anywhere in England (NumberOfPreviousCPP); here only earlier plans in these "
+                "records count, so the share can be lower.",
+                *_CIN_FOOT,
+            ),
         ),
         _m(
             "cp_plans_ended",
             "Child protection plans ended",
             "plans",
             (*GEO, *PERSON, *TIME),
-            "Child protection plans that ended in the period.",
+            "Child protection plans that ended in the period (CIN census data item N00115, "
+            "CPPendDate).",
             cp_plans_ended,
-            footnotes=_CIN_FOOT,
+            footnotes=(f"Definition: {CIN_GUIDE}, child protection plans.", *_CIN_FOOT),
         ),
         _m(
             "cp_plans_ended_2_years_plus",
             "Plans ended that lasted two years or more",
             "plans",
             (*GEO, *PERSON, *TIME),
-            "Child protection plans ending in the period that had lasted at least two years, as "
-            "a share of plans ended.",
+            "Child protection plans ending in the period that had lasted two years or more, "
+            "as a percentage of plans ended.",
             cp_plans_ended_after_2_years,
-            denominator=Denominator("cp_plans_ended", 100, 1),
-            footnotes=_CIN_FOOT,
+            denominator=_share("cp_plans_ended"),
+            footnotes=(
+                f"Definition: {CIN_STATS}, plans ending by duration (two years or more).",
+                *_CIN_FOOT,
+            ),
         ),
         _m(
-            "children_in_population",
-            "Children known to services",
+            "child_population",
+            "Children in the population",
             "children",
-            (*GEO, *PERSON, "financial_year"),
-            "Children aged 0-17 at 31 March who appear in any source system: the denominator of "
-            "rates per 10,000 children.",
-            children_in_population,
+            SNAPSHOT_DIMS,
+            "Children aged 0 to 17 in the ONS mid-year population estimates: the "
+            "denominator of every rate per 10,000 children. Wards and localities come from "
+            "the LSOA of each estimate.",
+            child_population,
+            footnotes=(
+                "Source: ONS mid-year population estimates (30 June), read from "
+                "reference/population_estimates.csv; mid-year 2025 is used for 2025/26, "
+                "the latest published estimate where a year is not yet out.",
+            ),
+        ),
+        _m(
+            "cin_at_31_march",
+            "Children in need at 31 March",
+            "children",
+            SNAPSHOT_DIMS,
+            "Children with a children's social care referral episode open on 31 March "
+            "(referral received, episode not yet closed), each counted once, per 10,000 "
+            "children.",
+            cin_at_31_march,
+            denominator=Denominator("child_population", 10_000, 1),
+            footnotes=(
+                f"Definition: {CIN_STATS}, children in need at 31 March (open episodes of "
+                "need). DfE leaves out referrals closed with no further action; these "
+                "records do not say which referrals those were, so a referral awaiting "
+                "its decision on 31 March is counted.",
+                POPULATION_NOTE,
+                *_CIN_FOOT,
+            ),
         ),
         _m(
             "cp_plans_at_31_march",
             "Children on a child protection plan at 31 March",
             "children",
-            (*GEO, *PERSON, "financial_year"),
-            "Children on a child protection plan on 31 March, per 10,000 children known to "
-            "services.",
+            SNAPSHOT_DIMS,
+            "Children who were the subject of a child protection plan on 31 March, each "
+            "counted once, per 10,000 children.",
             cp_plans_at_31_march,
-            denominator=Denominator("children_in_population", 10_000, 1),
-            footnotes=_CIN_FOOT,
+            denominator=Denominator("child_population", 10_000, 1),
+            footnotes=(
+                f"Definition: {CIN_STATS}, children who were the subject of a child "
+                "protection plan at 31 March.",
+                POPULATION_NOTE,
+                *_CIN_FOOT,
+            ),
         ),
         _m(
             "eh_referrals",
             "Children referred to Early Help",
             "children",
             (*GEO, *PERSON, *TIME, "referral_source"),
-            "Children in Early Help episodes that started in the period, by who referred.",
+            "Children (under 18 on the referral date) in Early Help episodes that started "
+            "in the period, by who referred. Adults in the family episode are not counted.",
             eh_referrals,
             footnotes=_EH_FOOT,
         ),
@@ -689,8 +984,8 @@ MEASURES: dict[str, Measure] = {
             "Step-up from Early Help to social care",
             "children",
             (*GEO, *PERSON, *TIME),
-            "Children whose Early Help episode closed because the case stepped up to children's "
-            "social care.",
+            "Children whose Early Help episode closed because the case stepped up to "
+            "children's social care, dated by the closure.",
             eh_step_up,
             footnotes=_EH_FOOT,
         ),
@@ -699,7 +994,8 @@ MEASURES: dict[str, Measure] = {
             "Step-down from social care to Early Help",
             "children",
             (*GEO, *PERSON, *TIME),
-            "Children whose Early Help episode began as a step-down from children's social care.",
+            "Children whose Early Help episode began as a step-down from children's social "
+            "care, dated by the start of the episode.",
             eh_step_down,
             footnotes=_EH_FOOT,
         ),
@@ -719,7 +1015,7 @@ MEASURES: dict[str, Measure] = {
             (*GEO, *TIME),
             "Families whose Whole Family Assessment was completed in the period.",
             whole_family_assessments,
-            footnotes=_EH_FOOT,
+            footnotes=_SF_FOOT,
         ),
         _m(
             "eh_family_rereferrals",
@@ -729,15 +1025,15 @@ MEASURES: dict[str, Measure] = {
             "Family episodes starting within 12 months of the family's previous Early Help "
             "episode closing.",
             eh_family_rereferrals,
-            footnotes=_EH_FOOT,
+            footnotes=_EH_FOOT[1:],
         ),
         _m(
             "sf_families_worked_with",
             "Families worked with",
             "families",
             (*GEO, *TIME),
-            "Families starting an Early Help episode (the Supporting Families 'families worked "
-            "with').",
+            "Families starting an Early Help episode (the Supporting Families 'families "
+            "worked with' of the quarterly progress return), dated by the referral.",
             sf_families_worked_with,
             footnotes=_SF_FOOT,
         ),
@@ -746,8 +1042,9 @@ MEASURES: dict[str, Measure] = {
             "Needs identified at entry",
             "family needs",
             (*GEO, *TIME, "need"),
-            "Needs identified in the Whole Family Assessment, one count per family per need (a "
-            "family with three needs counts three times).",
+            "Needs identified in the Whole Family Assessment, one count per family per need "
+            "(a family with three needs counts three times), under the ten headline "
+            "outcomes of the Supporting Families outcome framework.",
             sf_needs_at_entry,
             footnotes=_SF_FOOT,
         ),
@@ -756,10 +1053,11 @@ MEASURES: dict[str, Measure] = {
             "Families whose episode closed at least six months ago",
             "families",
             (*GEO, *TIME),
-            "Family episodes closed at least six months before the data date: the families whose "
-            "progress can be judged.",
+            "Family episodes closed at least six months before the data date: the families "
+            "whose progress can be judged. Dated by the closure.",
             sf_families_closed_judgeable,
             footnotes=_SF_FOOT,
+            complete_after_days=SUSTAIN_DAYS,
         ),
         _m(
             "sf_significant_sustained_progress",
@@ -767,11 +1065,18 @@ MEASURES: dict[str, Measure] = {
             "families",
             (*GEO, *TIME),
             "Families whose every identified need showed a positive outcome that held for at "
-            "least six months after the episode closed, as a share of families whose progress "
-            "can be judged. See the methodology page for the outcome used for each need.",
+            "least six months after the episode closed, as a percentage of families whose "
+            "progress can be judged. See the methodology page for the outcome used for "
+            "each need.",
             sf_families_with_progress,
-            denominator=Denominator("sf_families_closed", 100, 1),
-            footnotes=_SF_FOOT,
+            denominator=_share("sf_families_closed"),
+            complete_after_days=SUSTAIN_DAYS,
+            footnotes=(
+                f"Definition: {SF_GUIDE}, chapter 5: significant and sustained progress "
+                "against every need identified, sustained for at least six months. The "
+                "guidance also asks for at least three needs and a lead practitioner; "
+                "this measure counts every closed episode whose progress can be judged.",
+            ),
         ),
     )
 }
@@ -782,4 +1087,5 @@ def derive_all(zb: ZoneBFrames) -> tuple[dict[str, pl.DataFrame], int]:
 
     Returns the frames and the number of people excluded as objectors."""
     kept, objectors = exclude_objectors(zb)
+    kept = replace(kept, reference=zb.reference)  # reference data is not about people
     return {name: m.build(kept) for name, m in MEASURES.items()}, objectors.height

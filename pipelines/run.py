@@ -43,6 +43,7 @@ from pipelines.ingest import IngestResult, ingest_all, ingest_summary, quarantin
 from pipelines.link import Linked, link, load_trace_response
 from pipelines.publish import OBJECTORS_MEASURE, objector_frame, publish
 from pipelines.quality import LinkageQuality, linkage_quality, load_truth
+from pipelines.reference import load_reference
 from pipelines.research import build_research_table
 from pipelines.store import Store
 from pipelines.zone_b import ZoneB, build_zone_b, load_postcode_lookup
@@ -102,6 +103,7 @@ def run_pipeline(
     Outputs land in `work_dir` only if every stage succeeds; the release is
     written (one transaction) only when `store` and `sdc_secret` are given."""
     as_at = as_at or date.today()
+    reference = load_reference(raw_dir)  # before the long stages: a missing file stops here
     run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
     timings: dict[str, float] = {}
 
@@ -138,7 +140,7 @@ def run_pipeline(
 
     t = time.perf_counter()
     progress("derive", "deriving measures (objectors excluded)")
-    frames, n_objectors = derive_all(ZoneBFrames(zb.persons, zb.events, as_at))
+    frames, n_objectors = derive_all(ZoneBFrames(zb.persons, zb.events, as_at, reference))
     frames[OBJECTORS_MEASURE.name] = objector_frame(zb.persons)
     research = build_research_table(zb.persons, zb.events, as_at)
     timings["derive"] = time.perf_counter() - t

@@ -34,6 +34,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Engine
 
+from pipelines.contracts import PUBLISHED_LEVELS
+
 STORE_URL_ENV = "PORTAL_STORE_URL"
 DEFAULT_SQLITE_PATH = Path("data") / "portal.sqlite"
 MAX_VALUE_LENGTH = 100
@@ -79,6 +81,9 @@ class Dimension:
     # Coarser dimensions this one nests in (ward -> locality): used to show only the
     # combinations that exist instead of a grid of structural zeros.
     parents: tuple[str, ...] = ()
+    # The documented categories in their natural order (contracts.PUBLISHED_LEVELS):
+    # tables list rows in this order ("Under 1" before "1-4"). Empty: natural sort.
+    levels: tuple[str, ...] = ()
 
 
 DIMENSIONS: tuple[Dimension, ...] = (
@@ -88,9 +93,19 @@ DIMENSIONS: tuple[Dimension, ...] = (
     Dimension("lsoa", "LSOA", "Lower layer super output area (2021)", ("ward",)),
     Dimension("imd_quintile", "IMD quintile", "Index of Multiple Deprivation quintile of the LSOA"),
     # person and family
-    Dimension("age_band", "Age band", "Age band at the reference date"),
-    Dimension("sex", "Sex", "Recorded sex"),
-    Dimension("ethnicity", "Ethnic group", "Major ethnic group (DfE)"),
+    Dimension(
+        "age_band",
+        "Age band",
+        "Age in whole years on the date counted (under 18: children only)",
+        levels=PUBLISHED_LEVELS["age_band"],
+    ),
+    Dimension("sex", "Sex", "Recorded sex", levels=PUBLISHED_LEVELS["sex"]),
+    Dimension(
+        "ethnicity",
+        "Ethnic group",
+        "Major ethnic group (DfE main codes grouped)",
+        levels=PUBLISHED_LEVELS["ethnicity"],
+    ),
     Dimension(
         "sen", "SEN provision", "Special educational needs provision (none, SEN support, EHCP)"
     ),
@@ -100,17 +115,42 @@ DIMENSIONS: tuple[Dimension, ...] = (
     # period
     Dimension("year", "Year", "Calendar year"),
     Dimension("financial_year", "Financial year", "April to March"),
-    Dimension("quarter", "Quarter", "Calendar quarter", ("year",)),
+    Dimension(
+        "quarter",
+        "Quarter",
+        "Financial quarter: 2025/26 Q1 is April to June 2025",
+        ("financial_year",),
+    ),
     Dimension("month", "Month", "Calendar month", ("quarter", "year", "financial_year")),
     # service
-    Dimension("referral_source", "Referral source", "Who made the referral or contact"),
-    Dimension("decision", "Decision", "Front door decision"),
-    Dimension("need", "Need", "Need identified at assessment (Supporting Families headline)"),
-    Dimension("cin_category", "CIN category", "Primary need category (CIN census N1..N9)"),
+    Dimension(
+        "referral_source",
+        "Referral source",
+        "Who made the referral or contact",
+        levels=PUBLISHED_LEVELS["referral_source"],
+    ),
+    Dimension("decision", "Decision", "Front door decision", levels=PUBLISHED_LEVELS["decision"]),
+    Dimension(
+        "need",
+        "Need",
+        "Need identified at assessment (Supporting Families headline outcome)",
+        levels=PUBLISHED_LEVELS["need"],
+    ),
+    Dimension(
+        "cin_category",
+        "CIN category",
+        "Primary need at assessment (CIN census codes N1 to N9)",
+        levels=PUBLISHED_LEVELS["cin_category"],
+    ),
     Dimension(
         "plan_type", "Plan type", "Early Help, child in need, child protection, looked after"
     ),
-    Dimension("closure_reason", "Closure reason", "Why the episode closed"),
+    Dimension(
+        "closure_reason",
+        "Closure reason",
+        "Why the episode closed",
+        levels=PUBLISHED_LEVELS["closure_reason"],
+    ),
     Dimension("outcome", "Outcome", "Outcome recorded at closure or review"),
     Dimension("service", "Service", "Service or team"),
 )
@@ -140,6 +180,9 @@ class Denominator:
     measure: str
     per: int = 100  # 100: a percentage; 1000: a rate per 1,000
     decimals: int = 1
+    # The numerator's records are a subset of the denominator's (a share): the release
+    # layer then never shows it above 100% (see docs/disclosure-control.md).
+    subset: bool = False
 
 
 @dataclass(frozen=True)
@@ -152,6 +195,9 @@ class MeasureMeta:
     denominator: Denominator | None = None
     max_dims: int | None = None  # most dimensions one table may fix; None: the policy's
     footnotes: tuple[str, ...] = field(default_factory=tuple)
+    # A period is complete only once it ended at least this many days before the data
+    # date (a measure judged six months after an event: 183). 0: once it has ended.
+    complete_after_days: int = 0
 
     def to_row(self) -> dict[str, Any]:
         return {
@@ -163,6 +209,7 @@ class MeasureMeta:
             "denominator": asdict(self.denominator) if self.denominator else None,
             "max_dims": self.max_dims,
             "footnotes": list(self.footnotes),
+            "complete_after_days": self.complete_after_days,
         }
 
     @classmethod
@@ -177,6 +224,7 @@ class MeasureMeta:
             denominator=Denominator(**den) if den else None,
             max_dims=row["max_dims"],
             footnotes=tuple(_json(row["footnotes"]) or ()),
+            complete_after_days=row.get("complete_after_days") or 0,
         )
 
 
@@ -227,6 +275,7 @@ measure_meta = sa.Table(
     sa.Column("denominator", _JSON, nullable=True),
     sa.Column("max_dims", sa.Integer, nullable=True),
     sa.Column("footnotes", _JSON, nullable=False),
+    sa.Column("complete_after_days", sa.Integer, nullable=True),
 )
 
 # No foreign key on the cube: it is bulk-loaded inside the same transaction as its
@@ -324,6 +373,8 @@ def _meta_problems(key: str, m: MeasureMeta, meta: Mapping[str, MeasureMeta]) ->
         p.append(f"{where}: duplicate breakdowns {list(m.breakdowns)}")
     if m.max_dims is not None and m.max_dims < 1:
         p.append(f"{where}: max_dims must be at least 1")
+    if m.complete_after_days < 0:
+        p.append(f"{where}: complete_after_days must not be negative")
     den = m.denominator
     if den is not None:
         if den.measure == key:
@@ -413,15 +464,21 @@ class Store:
 
     def create_schema(self) -> None:
         metadata.create_all(self.engine)
-        have = {c["name"] for c in sa.inspect(self.engine).get_columns("cube_cells")}
+        inspector = sa.inspect(self.engine)
+        have = {c["name"] for c in inspector.get_columns("cube_cells")}
         missing = [d for d in DIMENSION_NAMES if d not in have]
-        if missing:
-            prep = self.engine.dialect.identifier_preparer
+        meta_have = {c["name"] for c in inspector.get_columns("measure_meta")}
+        prep = self.engine.dialect.identifier_preparer
+        if missing or "complete_after_days" not in meta_have:
             with self.engine.begin() as conn:
                 for d in missing:
                     conn.exec_driver_sql(
                         f"ALTER TABLE cube_cells ADD COLUMN {prep.quote(d)} "
                         f"VARCHAR({MAX_VALUE_LENGTH})"
+                    )
+                if "complete_after_days" not in meta_have:  # added after the first releases
+                    conn.exec_driver_sql(
+                        "ALTER TABLE measure_meta ADD COLUMN complete_after_days INTEGER"
                     )
 
     # -- writing -----------------------------------------------------------------------

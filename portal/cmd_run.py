@@ -15,6 +15,7 @@ from rich.table import Table
 from anonymise.cellkey import SecretNotConfiguredError, load_sdc_secret
 from anonymise.pseudonymise import PseudonymKeyError, load_master_key
 from pipelines.ingest import SourceFileError
+from pipelines.reference import extract_as_at
 from pipelines.run import RunResult, run_pipeline
 from pipelines.store import Store, StoreError, default_store_url
 
@@ -38,7 +39,11 @@ def run(
         bool, typer.Option("--demo", help="Demo mode: generate a local key if none is set.")
     ] = False,
     as_at: Annotated[
-        str | None, typer.Option(help="Data as-at date (YYYY-MM-DD); later dates are impossible.")
+        str | None,
+        typer.Option(
+            help="Data as-at date (YYYY-MM-DD); later dates are impossible. Default: the "
+            "extracts' date (declared in extract.json, else their latest event date)."
+        ),
     ] = None,
 ) -> None:
     """Run the pipeline on a folder of source extracts."""
@@ -50,7 +55,6 @@ def run(
         console.print(f"[red]error:[/red] {escape(str(e))}", soft_wrap=True)
         raise typer.Exit(code=2) from None
     target = Store(store or default_store_url())
-    as_at_date = date.fromisoformat(as_at) if as_at else date.today()
     started = time.perf_counter()
 
     def progress(stage: str, message: str) -> None:
@@ -58,6 +62,7 @@ def run(
         console.print(f"[bold cyan]{stage:>12}[/bold cyan]  {message}  [dim]{elapsed:6.1f} s[/dim]")
 
     try:
+        as_at_date = date.fromisoformat(as_at) if as_at else extract_as_at(raw)
         result = run_pipeline(
             raw,
             work,

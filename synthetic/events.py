@@ -39,8 +39,20 @@ NEED_BASE_RATES: dict[str, float] = {
     "HOUSING": 0.20,
     "FINANCIAL": 0.40,
 }
-COMPLEX_INTERCEPT = -2.3
+COMPLEX_INTERCEPT = -1.85
 COMPLEX_SLOPE = 1.2
+# Years of history before the window: families whose difficulties began earlier are
+# still open to services when the extracts start, as in a real council, so the first
+# year of the window is not a ramp-up from zero.
+BURN_IN_DAYS = int(3 * 365.25)
+# Calibration to England's published rates (DfE, "Children in need", reporting year
+# 2024): referrals about 520 per 10,000 children a year, children in need at 31 March
+# about 330 per 10,000, child protection plans at 31 March about 42 per 10,000.
+# tests/test_synthetic_rates.py measures what the county publishes against them.
+BACKGROUND_REFERRAL_RATE = 0.04  # referrals per child-year at average family risk
+BACKGROUND_REFERRAL_RISK = 0.8  # log-rate per unit of family risk
+BACKGROUND_IN_NEED = 0.6  # share of background referrals assessed as in need
+BACKGROUND_CP = 0.06  # share of those in need who go onto a child protection plan
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -101,7 +113,7 @@ def build_events(pop: Population, rng: np.random.Generator) -> Events:
     has_child[p_hh[p_role == "CHILD"]] = True
     p_complex = _sigmoid(COMPLEX_INTERCEPT + COMPLEX_SLOPE * risk)
     complex_ = has_child & (rng.random(n_hh) < p_complex)
-    onset = rng.integers(-180, WINDOW_DAYS - 150, n_hh)
+    onset = rng.integers(-BURN_IN_DAYS, WINDOW_DAYS, n_hh)
     needs = np.zeros((n_hh, len(NEEDS)), bool)
     for j, need in enumerate(NEEDS):
         p = _sigmoid(_logit(NEED_BASE_RATES[need]) + 0.8 * (risk - 1.0))
@@ -191,7 +203,8 @@ def build_events(pop: Population, rng: np.random.Generator) -> Events:
         (step_down, sd_start, sd_end, True, sd_progress, "sd"),
         (rereferral, rr_start, rr_end, False, np.zeros(n_hh, bool), "rr"),
     ):
-        fams = np.flatnonzero(mask & (start < WINDOW_DAYS))
+        # In the extract: episodes open at any time in the window.
+        fams = np.flatnonzero(mask & (start < WINDOW_DAYS) & (end >= 0))
         if len(fams) == 0:
             continue
         ep_ids = np.arange(ep_counter, ep_counter + len(fams))
@@ -245,39 +258,68 @@ def build_events(pop: Population, rng: np.random.Generator) -> Events:
     out["early_help"] = eh_df
 
     # ---- Social care referral episodes ----
-    cp_fams = csc & (abuse | (rng.random(n_hh) < 0.15))
+    cp_fams = csc & (abuse | (rng.random(n_hh) < 0.2))
     csc_children = members_of(csc, children)
     csc_children = csc_children[alive_at(csc_children, csc_start[p_hh[csc_children]])]
     csc_children = csc_children[age_at(csc_children, csc_start[p_hh[csc_children]]) < 18]
-    # Background referrals: lower-level concerns, assessed then closed.
-    bg_children = np.flatnonzero(children & ~complex_[p_hh] & (rng.random(n_p) < 0.20))
-    bg_start = rng.integers(0, WINDOW_DAYS - 30, len(bg_children))
-    bg_start = np.maximum(bg_start, dob_day[bg_children] + 1)
-    ok = bg_start < WINDOW_DAYS - 10
-    bg_children, bg_start = bg_children[ok], bg_start[ok]
+    # Background referrals: concerns about children outside the complex families, at a
+    # rate that rises with family risk, over each child's childhood within the span. Most
+    # are assessed as in need and stay open for months; the rest close within weeks.
+    bg_kids = np.flatnonzero(children & ~complex_[p_hh])
+    tilt = np.exp(BACKGROUND_REFERRAL_RISK * risk[p_hh[bg_kids]])
+    rate = BACKGROUND_REFERRAL_RATE * tilt / tilt.mean()
+    lo = np.maximum(-BURN_IN_DAYS, dob_day[bg_kids] + 1)
+    hi = np.minimum(WINDOW_DAYS, dob_day[bg_kids] + int(18 * YEAR))
+    span = np.maximum(hi - lo, 0)
+    n_refs = rng.poisson(rate * span / YEAR)
+    rep = np.repeat(np.arange(len(bg_kids)), n_refs)
+    bg_children = bg_kids[rep]
+    bg_start = lo[rep] + (rng.random(len(rep)) * span[rep]).astype(np.int64)
+    bg_need = rng.random(len(rep)) < BACKGROUND_IN_NEED
+    bg_end = bg_start + np.where(
+        bg_need, rng.integers(60, 640, len(rep)), rng.integers(2, 40, len(rep))
+    )
+    bg_cp = bg_need & (rng.random(len(rep)) < BACKGROUND_CP)
     c_pidx = np.concatenate([csc_children, bg_children])
     c_start = np.concatenate([csc_start[p_hh[csc_children]], bg_start]) + rng.integers(
         0, 5, len(c_pidx)
     )
-    c_end = np.concatenate(
-        [csc_end[p_hh[csc_children]], bg_start + rng.integers(20, 90, len(bg_children))]
-    )
-    is_cp = np.concatenate([cp_fams[p_hh[csc_children]], np.zeros(len(bg_children), bool)])
+    c_end = np.concatenate([csc_end[p_hh[csc_children]], bg_end])
+    is_cp = np.concatenate([cp_fams[p_hh[csc_children]], bg_cp])
     was_step_down = np.concatenate(
         [step_down[p_hh[csc_children]], np.zeros(len(bg_children), bool)]
     )
-    # Re-referrals: about one in six children comes back, most within a year (the
-    # CIN census re-referral measure); some of those on a plan go onto a second plan.
-    back = (rng.random(len(c_pidx)) < 0.16) & ~was_step_down
-    r_start = c_end[back] + rng.integers(45, 600, int(back.sum()))
+    # Re-referrals: some children come back after their case closed, most within a year
+    # (the CIN census re-referral measure); some of those on a plan go onto a second plan.
+    back = (rng.random(len(c_pidx)) < 0.4) & ~was_step_down
+    r_start = c_end[back] + rng.integers(7, 240, int(back.sum()))
     c_pidx = np.concatenate([c_pidx, c_pidx[back]])
     c_start = np.concatenate([c_start, r_start])
-    c_end = np.concatenate([c_end, r_start + rng.integers(20, 200, int(back.sum()))])
+    c_end = np.concatenate([c_end, r_start + rng.integers(20, 400, int(back.sum()))])
     is_cp = np.concatenate([is_cp, is_cp[back] & (rng.random(int(back.sum())) < 0.4)])
     was_step_down = np.concatenate([was_step_down, np.zeros(int(back.sum()), bool)])
-    keep = c_start < WINDOW_DAYS - 5
-    c_pidx, c_start, c_end, is_cp, was_step_down = (
-        a[keep] for a in (c_pidx, c_start, c_end, is_cp, was_step_down)
+    # Episodes of one child do not overlap: a referral while a case is open is not a new
+    # referral. Children are referred only while under 18.
+    episodes = pl.DataFrame({"p": c_pidx, "s": c_start, "e": c_end}).with_row_index("i")
+    open_until = (
+        episodes.sort("p", "s")
+        .with_columns(pl.col("e").shift(1).cum_max().over("p").fill_null(-(10**9)).alias("m"))
+        .sort("i")["m"]
+        .to_numpy()
+    )
+    keep = (
+        (c_start > open_until)
+        & (c_start < WINDOW_DAYS - 5)
+        & (age_at(c_pidx, c_start) < 18)
+        & (c_start > dob_day[c_pidx])
+    )
+    from_front_door = np.r_[
+        np.zeros(len(csc_children), bool),
+        np.ones(len(bg_children), bool),
+        np.ones(int(back.sum()), bool),
+    ]
+    c_pidx, c_start, c_end, is_cp, was_step_down, from_front_door = (
+        a[keep] for a in (c_pidx, c_start, c_end, is_cp, was_step_down, from_front_door)
     )
     n_c = len(c_pidx)
     assessed = rng.random(n_c) < 0.93
@@ -352,6 +394,11 @@ def build_events(pop: Population, rng: np.random.Generator) -> Events:
             "closure_date",
         )
     )
+    # In the extract: episodes open at any time in the window (earlier ones are history).
+    out["social_care"] = out["social_care"].filter(
+        pl.col("closure_date").is_null()
+        | (pl.col("closure_date") >= pl.lit(WINDOW_START.astype("datetime64[D]").item()))
+    )
 
     # ---- Front Door contacts: before each EH/CSC episode, plus background ----
     fd_parts = []
@@ -363,12 +410,12 @@ def build_events(pop: Population, rng: np.random.Generator) -> Events:
         d = start[p_hh[kids]] - rng.integers(1, 14, len(kids))
         ok = (d >= 0) & (d < WINDOW_DAYS) & (d > dob_day[kids])
         fd_parts.append((kids[ok], d[ok], np.full(ok.sum(), decision)))
-    # Every background social care referral came through the Front Door.
+    # Every background referral and re-referral came through the Front Door.
     fd_parts.append(
         (
-            bg_children,
-            bg_start - rng.integers(0, 3, len(bg_children)),
-            np.full(len(bg_children), "SOCIAL_CARE"),
+            c_pidx[from_front_door],
+            c_start[from_front_door] - rng.integers(0, 3, int(from_front_door.sum())),
+            np.full(int(from_front_door.sum()), "SOCIAL_CARE"),
         )
     )
     bg = np.flatnonzero(children & (rng.random(n_p) < 0.30))
@@ -493,7 +540,8 @@ def build_events(pop: Population, rng: np.random.Generator) -> Events:
     fd_p = np.concatenate([p[0] for p in fd_parts])
     fd_d = np.concatenate([p[1] for p in fd_parts])
     fd_dec = np.concatenate([p[2] for p in fd_parts])
-    ok = (fd_d >= 0) & (fd_d < WINDOW_DAYS)
+    # The Front Door takes contacts about children: nobody 18 or over, nobody unborn.
+    ok = (fd_d >= 0) & (fd_d < WINDOW_DAYS) & (fd_d > dob_day[fd_p]) & (age_at(fd_p, fd_d) < 18)
     n_fd = int(ok.sum())
     out["front_door"] = pl.DataFrame(
         {

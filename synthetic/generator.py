@@ -8,6 +8,10 @@ Layout of the output folder:
     <out>/reference/dbs_trace_response.csv the NHS numbers a Demographics Batch
                                           Service trace returned for records
                                           without one (synthetic/dbs.py)
+    <out>/reference/population_estimates.csv  ONS mid-year estimates layout, by
+                                          LSOA, sex and age (synthetic/reference.py)
+    <out>/extract.json            the declared extract date and each source's
+                                  coverage start
     <out>/truth/                  ground truth; never read by the pipeline,
                                   only by quality measurement and tests
         people.csv, families.csv, address_history.csv, records.csv,
@@ -33,6 +37,7 @@ from synthetic.events import build_events
 from synthetic.geography import build_county
 from synthetic.noise import DEFAULT_NOISE, NoiseRates
 from synthetic.population import WINDOW_END, WINDOW_START, build_population
+from synthetic.reference import extract_manifest, population_estimates
 from synthetic.render import render_source
 
 LOCALES = ("en_GB", "en_IE", "pl_PL", "en_IN", "en_PK", "en_NG")
@@ -161,6 +166,8 @@ def generate_county(
         how="left",
     )
     simulate_trace(pl.concat(requests), register).write_csv(ref_dir / RESPONSE_FILE)
+    population_estimates(pop, county).write_csv(ref_dir / "population_estimates.csv")
+    (out / "extract.json").write_text(extract_manifest())
     manifest = {
         "generator_version": GENERATOR_VERSION,
         "people": n_p,

@@ -101,8 +101,9 @@ def build_population(
     )
     n_adults = np.where(single, 1, 2)
     size = n_adults + n_kids + n_young
-    # Births in the window add about 3%, so households are drawn for the rest.
-    keep = int(np.searchsorted(np.cumsum(size), n_people * 0.97) + 1)
+    # Births in the window add about 7% (as many as the children who turn 18 in it), so
+    # households are drawn for the rest.
+    keep = int(np.searchsorted(np.cumsum(size), n_people * 0.93) + 1)
     htype, n_kids, n_young, n_adults, size = (
         a[:keep] for a in (htype, n_kids, n_young, n_adults, size)
     )
@@ -177,8 +178,12 @@ def build_population(
     can_birth = (hh_mother_age >= 18) & (hh_mother_age <= 42) & (n_adults == 2) | (
         (hh_mother_age >= 18) & (hh_mother_age <= 40) & lone
     )
-    births_per_hh = np.where(can_birth, rng.poisson(0.055 * WINDOW_DAYS / YEAR, n_hh), 0)
-    births_per_hh = np.minimum(births_per_hh, 2)
+    # As many births as children turning 18 in the window, so the number of children
+    # stays steady from year to year (as England's has, within a few percent).
+    ageing_out = int((is_kid & (age >= 18 - WINDOW_DAYS / YEAR)).sum())
+    birth_rate = ageing_out / max(int(can_birth.sum()), 1) / (WINDOW_DAYS / YEAR)
+    births_per_hh = np.where(can_birth, rng.poisson(birth_rate * WINDOW_DAYS / YEAR, n_hh), 0)
+    births_per_hh = np.minimum(births_per_hh, 3)
     b_hh = np.repeat(np.arange(n_hh), births_per_hh)
     b_day = rng.integers(0, WINDOW_DAYS, len(b_hh))
     b_dob = days(b_day)

@@ -45,12 +45,14 @@ def test_person_linkage_quality_at_20k(linked_20k):
 
 def test_without_the_trace_health_records_cannot_all_be_linked(county_20k, results_20k, linked_20k):
     """Health carries only an NHS number: without tracing, people whose number is in no
-    other source stay split (F1 0.964 measured), while records with names link at 0.998."""
+    other source stay split (F1 0.964 measured on the first county; 0.948 once the county
+    had England's rates of need, so more people with health contacts), while records
+    with names link at 0.998."""
     _, truth = linked_20k
     untraced = link(results_20k)
     q = linkage_quality(untraced.records, truth)["persons"]
     traced = linkage_quality(linked_20k[0].records, truth)["persons"]
-    assert q.precision >= 0.995 and q.f1 >= 0.95
+    assert q.precision >= 0.995 and q.f1 >= 0.93
     assert traced.recall > q.recall + 0.03
     named = untraced.records.filter(pl.col("source") != "health")
     assert linkage_quality(named, truth)["persons"].f1 >= 0.99

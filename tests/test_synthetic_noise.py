@@ -110,9 +110,10 @@ def test_missing_dob_only_where_allowed(county_20k):
 def test_nhs_number_missing_and_invalid(county_20k, source):
     df = read_extract(county_20k, source)
     s = df["nhs_number"]
-    _near(
-        s.null_count() / len(s), DEFAULT_NOISE.nhs_missing[source], 0.05 if len(s) < 2000 else 0.02
-    )
+    p = DEFAULT_NOISE.nhs_missing[source]
+    # Three binomial standard errors: a register of about 100 objections cannot pin the
+    # rate to within 0.05 (0.6 declared, 0.69 measured once the county was recalibrated).
+    _near(s.null_count() / len(s), p, max(0.02, 3 * (p * (1 - p) / len(s)) ** 0.5))
     present = s.drop_nulls().to_list()
     invalid = sum(not is_valid_nhs_number(v) for v in present) / len(present)
     _near(invalid, DEFAULT_NOISE.nhs_invalid, 0.02 if len(present) < 2000 else 0.006)
