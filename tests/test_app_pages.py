@@ -608,12 +608,15 @@ def test_downloads_cannot_carry_formulas():
 
 def test_headline_helpers():
     assert headlines.period_end("financial_year", "2025/26") == date(2026, 3, 31)
-    assert headlines.period_end("quarter", "2026-Q1") == date(2026, 3, 31)
+    assert headlines.period_end("quarter", "2025/26 Q4") == date(2026, 3, 31)
+    assert headlines.period_end("quarter", "2025/26 Q1") == date(2025, 6, 30)
+    assert headlines.period_label("quarter", "2025/26 Q3") == "Oct to Dec 2025"
+    assert headlines.period_end("quarter", "2026-Q1") is None  # calendar labels are not ours
     assert headlines.period_end("month", "2024-02") == date(2024, 2, 29)
-    assert headlines.complete_periods("quarter", ["2026-Q1", "2026-Q2"], date(2026, 5, 1)) == [
-        "2026-Q1"
-    ]
-    assert headlines.span("quarter", ["2021-Q2", "2026-Q1"]) == "Apr 2021 to Mar 2026"
+    assert headlines.complete_periods(
+        "quarter", ["2025/26 Q4", "2026/27 Q1"], date(2026, 5, 1)
+    ) == ["2025/26 Q4"]
+    assert headlines.span("quarter", ["2021/22 Q1", "2025/26 Q4"]) == "Apr 2021 to Mar 2026"
     pts = [("2024/25", 100.0), ("2025/26", 110.0)]
     assert headlines.trend_headline("Contacts", pts, dim="financial_year", is_rate=False) == (
         "Contacts rose by 10% in 2025/26 compared with 2024/25"

@@ -22,19 +22,28 @@ PERIOD_TITLES = {
     "month": "Month",
 }
 _FY = re.compile(r"^(\d{4})/(\d{2})$")
-_Q = re.compile(r"^(\d{4})-Q([1-4])$")
+# Financial quarters: "2025/26 Q1" is April to June 2025 ... "Q4" January to March 2026.
+_Q = re.compile(r"^(\d{4})/(\d{2}) Q([1-4])$")
+
+
+def _quarter_months(m: re.Match[str]) -> tuple[int, int, int]:
+    """(year, first month, last month) of a financial quarter label."""
+    first = 3 * int(m[3]) + 1  # Q1 -> April (4) ... Q4 -> January of the next year (13)
+    year = int(m[1]) + (first - 1) // 12
+    month = (first - 1) % 12 + 1
+    return year, month, month + 2
 _M = re.compile(r"^(\d{4})-(\d{2})$")
 _Y = re.compile(r"^(\d{4})$")
 _MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
 
 def period_end(dim: str, value: str) -> date | None:
-    """The last day of a period label ("2025/26", "2026-Q1", "2026-03", "2026")."""
+    """The last day of a period label ("2025/26", "2025/26 Q4", "2026-03", "2026")."""
     if dim == "financial_year" and (m := _FY.match(value)):
         return date(int(m[1]) + 1, 3, 31)
     if dim == "quarter" and (m := _Q.match(value)):
-        year, q = int(m[1]), int(m[2])
-        return _month_end(year, 3 * q)
+        year, _, last = _quarter_months(m)
+        return _month_end(year, last)
     if dim == "month" and (m := _M.match(value)):
         return _month_end(int(m[1]), int(m[2]))
     if dim == "year" and (m := _Y.match(value)):
@@ -62,8 +71,8 @@ def period_label(dim: str, value: str) -> str:
     if dim == "month" and (m := _M.match(value)):
         return f"{_MONTHS[int(m[2]) - 1]} {m[1]}"
     if dim == "quarter" and (m := _Q.match(value)):
-        q = int(m[2])
-        return f"{_MONTHS[3 * q - 3]} to {_MONTHS[3 * q - 1]} {m[1]}"
+        year, first, last = _quarter_months(m)
+        return f"{_MONTHS[first - 1]} to {_MONTHS[last - 1]} {year}"
     if dim == "financial_year" and (m := _FY.match(value)):
         return f"April {m[1]} to March {int(m[1]) + 1}"
     return value
@@ -77,7 +86,8 @@ def span(dim: str, values: Sequence[str]) -> str:
     start = period_label(dim, first).split(" to ")[0]
     end = period_label(dim, last).split(" to ")[-1]
     if dim == "quarter" and (m := _Q.match(first)):
-        start = f"{_MONTHS[3 * int(m[2]) - 3]} {m[1]}"
+        year, month, _ = _quarter_months(m)
+        start = f"{_MONTHS[month - 1]} {year}"
     return start if first == last else f"{start} to {end}"
 
 
