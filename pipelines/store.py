@@ -785,3 +785,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=10000")
     cur.close()
+
+
+# Tables defined in their own modules on this metadata, so `Store()` creates them too.
+from pipelines import store_shares as _store_shares  # noqa: E402, F401

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import typer
 
-from portal import cmd_extract, cmd_linkage, cmd_privacy, cmd_run, cmd_synth, cmd_table
+from portal import (
+    cmd_extract,
+    cmd_linkage,
+    cmd_privacy,
+    cmd_run,
+    cmd_share,
+    cmd_synth,
+    cmd_table,
+)
 
 app = typer.Typer(
     name="portal",
@@ -19,7 +27,7 @@ def main() -> None:
     """Synthetic county -> pipeline -> disclosure-controlled statistics and extracts."""
 
 
-for module in (cmd_synth, cmd_run, cmd_table, cmd_extract, cmd_privacy, cmd_linkage):
+for module in (cmd_synth, cmd_run, cmd_table, cmd_extract, cmd_privacy, cmd_linkage, cmd_share):
     module.register(app)
 
 
