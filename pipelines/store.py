@@ -728,3 +728,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=10000")
     cur.close()
+
+
+# The project register's tables live on the same schema, so `Store()` creates them too.
+from pipelines import project_register as _project_register  # noqa: E402, F401
