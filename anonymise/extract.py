@@ -554,9 +554,27 @@ def build_extract(
     for q in qis:
         if q not in fixed:
             levels[q] = result.transformation[q]
-    out, family_info, family_problems = _family_check(
-        out, union_qis, history, qis, k, release_family
-    )
+    checked = _family_check(out, union_qis, history, qis, k, release_family)
+    # Too many families unlinked: generalise the searched QIs further, one level at a time,
+    # taking the step that keeps the most links. Coarser values only merge classes, so k and
+    # l still hold for the records kept.
+    searched = [q for q in qis if q not in fixed]
+    while (
+        release_family
+        and out.height
+        and checked[1]["records_unlinked"] / out.height > policy.family_unlink_limit
+    ):
+        steps = []
+        for q in searched:
+            h = hier[q]
+            if levels[q] < h.height:
+                coarser = out.with_columns(_climb(h, out[q], levels[q], levels[q] + 1))
+                steps.append((_family_check(coarser, union_qis, history, qis, k, True), q, coarser))
+        if not steps:
+            break
+        checked, q, out = min(steps, key=lambda s: s[0][1]["records_unlinked"])
+        levels[q] += 1
+    out, family_info, family_problems = checked
     if family_problems:
         raise ExtractRefused(
             family_problems,
@@ -568,8 +586,8 @@ def build_extract(
             raise ExtractRefused(
                 [f"family links would be removed from {share:.0%} of records (limit "
                  f"{policy.family_unlink_limit:.0%}) because their family's make-up is shared by "
-                 f"fewer than k={k} families"],
-                ["ask for fewer or coarser quasi-identifiers with family_id"],
+                 f"fewer than k={k} families, even with every quasi-identifier fully generalised"],
+                ["ask for fewer quasi-identifiers with family_id"],
             )  # fmt: skip
 
     # Measure again with the independent risk engine, on the union an intruder would see.
@@ -646,6 +664,12 @@ def build_extract(
         tuple(qis),
         history.next_extract_no,
     )
+
+
+def _climb(h: Hierarchy, values: pl.Series, frm: int, to: int) -> pl.Series:
+    """Values at level `frm` of `h` re-expressed at the coarser level `to`."""
+    pairs = h.table.select(pl.col(f"l{frm}").alias("a"), pl.col(f"l{to}").alias("b")).unique("a")
+    return values.replace_strict(pairs["a"], pairs["b"], default=None).alias(values.name)
 
 
 def _project_population_k(
