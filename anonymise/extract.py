@@ -32,6 +32,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import os
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -68,7 +69,13 @@ from anonymise.hierarchies import (
     quarter_expr,
     quarter_hierarchy,
 )
-from anonymise.lattice import AnonymisationResult, LatticeTooLargeError, NoSolutionError, anonymise
+from anonymise.lattice import (
+    MAX_LATTICE_NODES,
+    AnonymisationResult,
+    LatticeTooLargeError,
+    NoSolutionError,
+    anonymise,
+)
 from anonymise.ledger import FAMILY, NOT_RELEASED, PERSON, ReleaseHistory, joined_view, population
 from anonymise.projects import Project, refusals
 from anonymise.pseudonymise import MasterKey, load_master_key, pseudonymise_series
@@ -496,6 +503,17 @@ def build_extract(
     for c in hcols:
         hier[c] = fixed_level_hierarchy(c, data[c].unique().sort(), "as released")
     union_qis = [*qis, *hcols]
+    # Many outside-knowable variables make the lattice too large to search whole. Then the
+    # service-history ones start at their coarsest level short of * (none or any, year,
+    # under or over 10%): the search still chooses between that and withholding them.
+    offset: dict[str, int] = {}
+    if math.prod(hier[q].height + 1 for q in union_qis) > MAX_LATTICE_NODES:
+        for q in qis:
+            h = hier[q]
+            if q not in fixed and q not in DEMOGRAPHICS and h.height >= 2:
+                offset[q] = h.height - 1
+                data = data.with_columns(h.generalise(data[q], offset[q]))
+                hier[q] = _from_level(h, offset[q])
     if not union_qis:
         raise ExtractRefused(
             ["the request has no quasi-identifier, so k-anonymity cannot be shown for it"],
@@ -553,7 +571,7 @@ def build_extract(
         )  # fmt: skip
     for q in qis:
         if q not in fixed:
-            levels[q] = result.transformation[q]
+            levels[q] = offset.get(q, 0) + result.transformation[q]
     checked = _family_check(out, union_qis, history, qis, k, release_family)
     # Too many families unlinked: generalise the searched QIs further, one level at a time,
     # taking the step that keeps the most links. Coarser values only merge classes, so k and
@@ -567,8 +585,9 @@ def build_extract(
         steps = []
         for q in searched:
             h = hier[q]
-            if levels[q] < h.height:
-                coarser = out.with_columns(_climb(h, out[q], levels[q], levels[q] + 1))
+            at = levels[q] - offset.get(q, 0)  # the level within the searched hierarchy
+            if at < h.height:
+                coarser = out.with_columns(_climb(h, out[q], at, at + 1))
                 steps.append((_family_check(coarser, union_qis, history, qis, k, True), q, coarser))
         if not steps:
             break
@@ -664,6 +683,15 @@ def build_extract(
         tuple(qis),
         history.next_extract_no,
     )
+
+
+DEMOGRAPHICS = ("age", "sex", "ethnicity", "lsoa")
+
+
+def _from_level(h: Hierarchy, level: int) -> Hierarchy:
+    """`h` from `level` up: its leaves are the values at `level`."""
+    table = h.table.select(h.table.columns[level:]).unique(f"l{level}", maintain_order=True)
+    return Hierarchy(h.name, table, levels=h.levels[level:])
 
 
 def _climb(h: Hierarchy, values: pl.Series, frm: int, to: int) -> pl.Series:

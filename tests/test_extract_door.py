@@ -8,7 +8,6 @@ import hashlib
 import json
 import stat
 from datetime import date, timedelta
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -16,7 +15,6 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from anonymise.catalogue import CATALOGUE
 from anonymise.extract import ExtractInvalid, ExtractRefused, ExtractRequest, request_extract
 from anonymise.output_check import check_output
 from anonymise.policy import default_policy
