@@ -519,12 +519,28 @@ def build_extract(
             ["the request has no quasi-identifier, so k-anonymity cannot be shown for it"],
             ["add at least one of age, sex, ethnicity, lsoa (they will be generalised as needed)"],
         )
+    # Columns that cannot move (earlier extracts' columns, QIs fixed for the project) are one
+    # column to the search: only their combination splits records, and the lattice then has
+    # one dimension for them instead of one each.
+    unmoving = [c for c in union_qis if hier[c].height == 0]
+    search_qis, search_hier = union_qis, hier
+    if len(unmoving) > 1:
+        data = data.with_columns(
+            pl.concat_str([pl.col(c).fill_null("\x00") for c in unmoving], separator="\x1f").alias(
+                _UNMOVING
+            )
+        )
+        search_qis = [*(c for c in union_qis if c not in unmoving), _UNMOVING]
+        search_hier = {c: hier[c] for c in search_qis if c != _UNMOVING}
+        search_hier[_UNMOVING] = fixed_level_hierarchy(
+            _UNMOVING, data[_UNMOVING].unique().sort(), "as released"
+        )
     limit = int(policy.suppression_limit * data.height + 1e-9)
     try:
         result = anonymise(
             data,
-            union_qis,
-            hier,
+            search_qis,
+            search_hier,
             k=k,
             l=l_value,
             sensitive=req.sensitive,
@@ -542,7 +558,9 @@ def build_extract(
         searched = [q for q in qis if q not in fixed]
         raise ExtractRefused(
             reasons,
-            _suggestions(data, union_qis, searched, hier, k, l_value, req.sensitive, policy),
+            _suggestions(
+                data, search_qis, searched, search_hier, k, l_value, req.sensitive, policy
+            ),
         ) from None
     out, held_back, absent_at_risk = _absence_fix(result.data, union_qis, hcols, history, k)
     # Suppressing fewer people leaves fewer absent: search again with a tighter limit
@@ -552,7 +570,7 @@ def build_extract(
         share = share / 2 if share > 0.0025 else 0.0
         try:
             tighter = anonymise(
-                data, union_qis, hier, k=k, l=l_value, sensitive=req.sensitive,
+                data, search_qis, search_hier, k=k, l=l_value, sensitive=req.sensitive,
                 suppression_limit=share,
             )  # fmt: skip
         except (NoSolutionError, LatticeTooLargeError):
@@ -686,6 +704,7 @@ def build_extract(
 
 
 DEMOGRAPHICS = ("age", "sex", "ethnicity", "lsoa")
+_UNMOVING = "__unmoving"
 
 
 def _from_level(h: Hierarchy, level: int) -> Hierarchy:
@@ -752,7 +771,10 @@ def _suggestions(
         except (NoSolutionError, LatticeTooLargeError):
             pass
     if not out:
-        out.append("ask for fewer quasi-identifiers, or for a smaller k if the policy allows it")
+        out.append(
+            "ask for fewer quasi-identifiers (variables someone outside the council could "
+            "know), or for a smaller k if the policy allows it"
+        )
     return out
 
 

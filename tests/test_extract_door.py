@@ -8,6 +8,7 @@ import hashlib
 import json
 import stat
 from datetime import date, timedelta
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,6 +16,7 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
+from anonymise.catalogue import CATALOGUE
 from anonymise.extract import ExtractInvalid, ExtractRefused, ExtractRequest, request_extract
 from anonymise.output_check import check_output
 from anonymise.policy import default_policy
@@ -342,3 +344,93 @@ def test_output_check_agrees_with_acro(seed):
         assert ours == theirs, (row, theirs)
         compared += 1
     assert compared >= 10
+
+
+# --- the cumulative check over time -----------------------------------------------------------
+
+
+def _zone_b_copy(work: Path, dest: Path) -> Path:
+    (dest / "zone_b").mkdir(parents=True)
+    for name in ("research_table.parquet", "geography.parquet"):
+        (dest / "zone_b" / name).write_bytes((work / "zone_b" / name).read_bytes())
+    return dest
+
+
+def _union_k(reg: ProjectRegister, project_id: str) -> int:
+    """pycanon's k over everyone the project holds, on every released QI of every extract."""
+    from pycanon import anonymity
+
+    from anonymise.ledger import joined_view, population
+
+    history = reg.history(project_id)
+    view, cols = joined_view(population(history), history)
+    return anonymity.k_anonymity(view.select(cols).to_pandas().reset_index(drop=True), cols)
+
+
+def test_people_absent_from_a_later_extract_are_not_singled_out(work, tmp_path):
+    """Objections recorded between two extracts: the people who objected are absent from the
+    second; the builder holds back others with their earlier values so that none is alone."""
+    st = Store(f"sqlite:///{tmp_path / 's.sqlite'}")
+    reg = ProjectRegister(st)
+    w = _zone_b_copy(work, tmp_path / "work")
+    p = reg.add(_spec(), actor="admin")
+    _door(st, w, p.project_id, ["age", "sex", "cp_plan_ever"])
+    assert _union_k(reg, p.project_id) >= 10
+    table_path = w / "zone_b" / "research_table.parquet"
+    table = pl.read_parquet(table_path)
+    chosen = table.filter(~pl.col("objected")).sample(5, seed=3)["person_id"]
+    table.with_columns(
+        pl.col("objected") | pl.col("person_id").is_in(chosen.implode())
+    ).write_parquet(table_path)
+    second = _door(st, w, p.project_id, ["age", "lsoa", "eh_episodes"])
+    assert second.certificate["cumulative"]["held_back_for_absence"] > 0
+    assert second.certificate["cumulative"]["k_over_everyone_the_project_holds"] >= 10
+    assert _union_k(reg, p.project_id) >= 10
+
+
+def test_family_links_across_extracts(work, tmp_path):
+    st = Store(f"sqlite:///{tmp_path / 's.sqlite'}")
+    reg = ProjectRegister(st)
+    p = reg.add(
+        _spec(variables=("age", "sex", "lsoa", "eh_episodes", "family_id"), family_analysis=True),
+        actor="admin",
+    )
+    first = _door(st, work, p.project_id, ["age", "sex", "family_id"])
+    data = pl.read_csv(first.data, infer_schema=False)
+    linked = data.filter(pl.col("family_id").is_not_null())
+    sig = linked.group_by("family_id").agg(
+        pl.concat_str("age", "sex", separator="|").sort().str.join(";").alias("sig")
+    )
+    assert sig.group_by("sig").len()["len"].min() >= 10
+    fam = first.certificate["family"]
+    assert fam["families_unlinked"] > 0
+    assert fam["records_unlinked"] == data["family_id"].null_count()
+    assert "blank where" in first.dictionary.decode()
+    # A later extract's new columns would single out families linked by the first: refused,
+    # because removing a link now cannot hide a family linked before.
+    with pytest.raises(ExtractRefused, match="linked by an earlier extract"):
+        _door(st, work, p.project_id, ["lsoa", "eh_episodes"])
+    assert _union_k(reg, p.project_id) >= 10
+
+
+def test_many_outside_knowable_variables(work, tmp_path):
+    st = Store(f"sqlite:///{tmp_path / 's.sqlite'}")
+    knowable = [v for v, var in CATALOGUE.items() if var.known_by]
+    assert len(knowable) > 16
+    p = ProjectRegister(st).add(_spec(variables=tuple(knowable)), actor="admin")
+    # 16 at once: too many to search whole (over 5 million transformations), so the
+    # service-history ones start at their coarsest level short of withholding them.
+    files = _door(st, work, p.project_id, knowable[:16])
+    cert = files.certificate
+    assert 0 < cert["search"]["lattice_size"] <= 5_000_000
+    assert cert["achieved"]["k_anonymity"] >= 10
+    assert set(cert["quasi_identifiers"]) == set(knowable[:16])
+    # The rest later: what the project holds is fixed, so only the new ones are searched.
+    later = _door(st, work, p.project_id, knowable[16:] + knowable[:2])
+    assert later.certificate["cumulative"]["earlier_columns_joined"] == 16
+    assert _union_k(ProjectRegister(st), p.project_id) >= 10
+    # All of them at once in a new project: refused, with the reason and what to do.
+    q = ProjectRegister(st).add(_spec(variables=tuple(knowable)), actor="admin")
+    with pytest.raises(ExtractRefused, match="transformations") as e:
+        _door(st, work, q.project_id, knowable)
+    assert any("outside the council" in s for s in e.value.suggestions)
