@@ -364,7 +364,9 @@ def test_researcher_builds_an_extract_with_a_certificate(demo_env, monkeypatch, 
     _no_errors(at)
     at = _extract_form(at, project=project.project_id, k=10)
     _no_errors(at)
-    assert any("Extract built" in s.value and "k = " in s.value for s in at.success), [e.value for e in at.error]
+    assert any("Extract built" in s.value and "k = " in s.value for s in at.success), [
+        e.value for e in at.error
+    ]
     assert any("SHA-256" in c.value for c in at.caption)
     audit = Store(published["url"]).read_audit(action="extract")
     assert audit.filter(pl.col("detail").cast(pl.Utf8).str.contains(project.project_id)).height == 1

@@ -63,9 +63,12 @@ def _req(variables, **kw):
 
 
 def _build(table, geo, req, project=PROJECT, **kw):
-    return build_extract(
+    ex = build_extract(
         table, geo, req, project=project, key=KEY, policy=POLICY, data_as_at=str(AS_AT), **kw
     )
+    # Every extract, re-checked with pycanon on its released quasi-identifiers.
+    assert _pycanon_k(ex.data, ex.certificate["quasi_identifiers"]) >= ex.certificate["policy"]["k"]
+    return ex
 
 
 def _pycanon_k(df: pl.DataFrame, qis: list[str]) -> int:

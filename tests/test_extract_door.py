@@ -105,10 +105,13 @@ def test_register_ids_are_generated_and_changes_audited(db_url):
 
 
 def _door(st, work, project, variables, researcher="dr-a", **kw):
-    return request_extract(
+    files = request_extract(
         st, work, ExtractRequest(project, "", researcher, tuple(variables)),
         data_as_at="2026-11-21", via="test", key=KEY, **kw,
     )  # fmt: skip
+    # Every extract, re-checked with pycanon on the union of its project's released QIs.
+    assert _union_k(ProjectRegister(st), project) >= 10
+    return files
 
 
 def test_door_refuses_and_audits_each_unapproved_request(db_url, work):
