@@ -460,8 +460,6 @@ def test_only_the_release_layer_reads_cubes() -> None:
         for path in paths:
             rel = path.relative_to(root).as_posix()
             text = path.read_text(encoding="utf-8", errors="ignore")
-            if rel not in allowed and any(
-                w in text for w in ("read_cube", "cube_cells", "cube_blobs")
-            ):
+            if rel not in allowed and any(w in text for w in ("read_cube", "cube_cells", "cube_blobs")):
                 offenders.append(rel)
     assert offenders == []
