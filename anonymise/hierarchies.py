@@ -14,6 +14,7 @@ single value, where it joins everybody else (``*``).
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -446,3 +447,150 @@ def hierarchy_from_mapping(name: str, rows: Mapping[str, Sequence[str]]) -> Hier
     for i in range(depth):
         data[f"l{i + 1}"] = [v[i] for v in rows.values()]
     return Hierarchy(name, pl.DataFrame(data))
+
+
+# --- disclosure treatments of research variables ----------------------------------------------
+# Each research variable is released through a treatment (anonymise/catalogue.py): a base
+# step that no researcher can undo (a count banded and top-coded, a date to its quarter) and
+# a hierarchy above it that the lattice search may climb. These build the hierarchies; their
+# leaves are the base values, so every value the base step can produce is a leaf.
+
+NOT_RECORDED = "not recorded"
+
+COUNT_BANDS: tuple[tuple[int, int | None, str], ...] = (
+    (0, 0, "0"),
+    (1, 1, "1"),
+    (2, 2, "2"),
+    (3, 5, "3-5"),
+    (6, 10, "6-10"),
+    (11, None, "11+"),
+)
+_COUNT_COARSE = {"0": "0", "1": "1-2", "2": "1-2", "3-5": "3+", "6-10": "3+", "11+": "3+"}
+
+
+def count_band_expr(expr: pl.Expr) -> pl.Expr:
+    """A count as its band (``0``, ``1``, ``2``, ``3-5``, ``6-10``, ``11+``): top-coded at 11."""
+    out = pl.lit(None, pl.String)
+    for lo, hi, label in reversed(COUNT_BANDS):
+        cond = expr >= lo if hi is None else expr.is_between(lo, hi)
+        out = pl.when(cond).then(pl.lit(label)).otherwise(out)
+    return pl.when(expr.is_null()).then(pl.lit("0")).otherwise(out)
+
+
+def count_band_hierarchy(name: str) -> Hierarchy:
+    """Count band → ``0``/``1-2``/``3+`` → ``0``/``1+`` → ``*``."""
+    leaves = [label for *_, label in COUNT_BANDS]
+    coarse = [_COUNT_COARSE[v] for v in leaves]
+    table = pl.DataFrame(
+        {
+            "l0": leaves,
+            "l1": coarse,
+            "l2": ["0" if v == "0" else "1+" for v in leaves],
+            "l3": [SUPPRESSED] * len(leaves),
+        }
+    )
+    return Hierarchy(name, table, levels=("band", "0 / 1-2 / 3+", "none or any", SUPPRESSED))
+
+
+PERCENT_BANDS: tuple[tuple[float, float, str], ...] = (
+    (0.0, 5.0, "0-<5%"),
+    (5.0, 10.0, "5-<10%"),
+    (10.0, 20.0, "10-<20%"),
+    (20.0, 50.0, "20-<50%"),
+    (50.0, math.inf, "50%+"),
+)
+
+
+def percent_band_expr(expr: pl.Expr) -> pl.Expr:
+    """A percentage as its band; missing is ``not recorded`` (a value, counted like any other)."""
+    out = pl.lit(None, pl.String)
+    for lo, hi, label in reversed(PERCENT_BANDS):
+        out = pl.when((expr >= lo) & (expr < hi)).then(pl.lit(label)).otherwise(out)
+    return pl.when(expr.is_null()).then(pl.lit(NOT_RECORDED)).otherwise(out)
+
+
+def percent_band_hierarchy(name: str) -> Hierarchy:
+    """Band → under 10% / 10% or more (the persistent-absence line) → ``*``."""
+    leaves = [label for *_, label in PERCENT_BANDS]
+    coarse = ["<10%" if hi <= 10.0 else "10%+" for _, hi, _ in PERCENT_BANDS]
+    table = pl.DataFrame(
+        {
+            "l0": [*leaves, NOT_RECORDED],
+            "l1": [*coarse, NOT_RECORDED],
+            "l2": [SUPPRESSED] * (len(leaves) + 1),
+        }
+    )
+    return Hierarchy(name, table, levels=("band", "under or over 10%", SUPPRESSED))
+
+
+def quarter_expr(expr: pl.Expr) -> pl.Expr:
+    """A ``YYYY-MM`` month or a date as its calendar quarter ``YYYY-Qn``; missing is ``none``."""
+    text = expr.cast(pl.String)
+    year = text.str.slice(0, 4)
+    month = text.str.slice(5, 2).cast(pl.Int64, strict=False)
+    quarter = pl.format("{}-Q{}", year, ((month - 1) // 3 + 1).cast(pl.String))
+    return pl.when(expr.is_null()).then(pl.lit("none")).otherwise(quarter)
+
+
+def quarter_hierarchy(name: str, *, first_year: int, last_year: int) -> Hierarchy:
+    """Quarter → year → ``*`` for every quarter of the years given, plus ``none`` (no event)."""
+    quarters = [f"{y}-Q{q}" for y in range(first_year, last_year + 1) for q in range(1, 5)]
+    table = pl.DataFrame(
+        {
+            "l0": [*quarters, "none"],
+            "l1": [*(q[:4] for q in quarters), "none"],
+            "l2": [SUPPRESSED] * (len(quarters) + 1),
+        }
+    )
+    return Hierarchy(name, table, levels=("quarter", "year", SUPPRESSED))
+
+
+def code_set_expr(expr: pl.Expr, codes: Sequence[str]) -> pl.Expr:
+    """A ``;``-separated list of codes as the sorted set of known codes: never free text.
+
+    Anything that is not one of ``codes`` becomes ``other``, so a typed note can never reach
+    a researcher; nothing recorded is ``not recorded``."""
+    known = list(codes)
+    parts = (
+        expr.cast(pl.String)
+        .str.split(";")
+        .list.eval(
+            pl.when(pl.element().str.strip_chars().is_in(known))
+            .then(pl.element().str.strip_chars())
+            .otherwise(pl.lit("other"))
+        )
+    )
+    joined = parts.list.unique().list.sort().list.join(";")
+    missing = expr.is_null() | expr.cast(pl.String).is_in([NOT_RECORDED, ""])
+    return pl.when(missing).then(pl.lit(NOT_RECORDED)).otherwise(joined)
+
+
+def code_set_hierarchy(name: str, values: Iterable[str]) -> Hierarchy:
+    """Set of codes → how many (``1``, ``2``, ``3+``) → ``*``; ``not recorded`` kept apart."""
+    leaves = sorted({str(v) for v in values if v is not None} | {NOT_RECORDED})
+
+    def how_many(v: str) -> str:
+        if v == NOT_RECORDED:
+            return NOT_RECORDED
+        n = len(v.split(";"))
+        return f"{n} need{'s' if n > 1 else ''}" if n < 3 else "3+ needs"
+
+    table = pl.DataFrame(
+        {
+            "l0": leaves,
+            "l1": [how_many(v) for v in leaves],
+            "l2": [SUPPRESSED] * len(leaves),
+        }
+    )
+    return Hierarchy(name, table, levels=("codes", "number of codes", SUPPRESSED))
+
+
+def fixed_level_hierarchy(name: str, values: Iterable[object], level_name: str) -> Hierarchy:
+    """One level only: the values as already released. The lattice cannot move it.
+
+    Used for a quasi-identifier a project already holds (its level is fixed for the
+    project) and for the columns of earlier extracts joined to a new one."""
+    leaves = [str(v) for v in dict.fromkeys(values) if v is not None]
+    if not leaves:
+        leaves = [SUPPRESSED]
+    return Hierarchy(name, pl.DataFrame({"l0": leaves}), levels=(level_name,))

@@ -787,5 +787,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-# Tables defined in their own modules on this metadata, so `Store()` creates them too.
+# Tables defined in their own modules on this metadata, so `Store()` creates them too:
+# the project register and release ledger, and the evaluation shares register.
+from pipelines import project_register as _project_register  # noqa: E402, F401
 from pipelines import store_shares as _store_shares  # noqa: E402, F401

@@ -8,6 +8,7 @@ from portal import (
     cmd_extract,
     cmd_linkage,
     cmd_privacy,
+    cmd_projects,
     cmd_run,
     cmd_share,
     cmd_synth,
@@ -27,7 +28,10 @@ def main() -> None:
     """Synthetic county -> pipeline -> disclosure-controlled statistics and extracts."""
 
 
-for module in (cmd_synth, cmd_run, cmd_table, cmd_extract, cmd_privacy, cmd_linkage, cmd_share):
+MODULES = (
+    cmd_synth, cmd_run, cmd_table, cmd_extract, cmd_projects, cmd_privacy, cmd_linkage, cmd_share,
+)  # fmt: skip
+for module in MODULES:
     module.register(app)
 
 

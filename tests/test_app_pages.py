@@ -12,7 +12,7 @@ import inspect
 import io
 import json
 import zipfile
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -342,15 +342,34 @@ def _extract_form(at: AppTest, *, project: str, k: int) -> AppTest:
 
 def test_researcher_builds_an_extract_with_a_certificate(demo_env, monkeypatch, published):
     monkeypatch.setenv("PORTAL_PSEUDONYM_KEY", (b"k" * 32).hex())
+    # Extracts are built only for an approved project naming the researcher (issue 10).
+    from anonymise.projects import ProjectSpec
+    from pipelines.project_register import ProjectRegister
+
+    project = ProjectRegister(Store(published["url"])).add(
+        ProjectSpec(
+            title="Portal study",
+            purpose="Outcomes of Early Help for families in the county",
+            lawful_basis="UK GDPR 6(1)(e)",
+            variables=("age", "sex", "lsoa", "eh_episodes"),
+            researchers=("demo-researcher",),
+            approver="caldicott",
+            approved_on=date.today(),
+            expires_on=date.today() + timedelta(days=30),
+        ),
+        actor="admin",
+    )
     at = _sign_in("researcher")
     at.switch_page("pages/views/research_extracts.py").run()
     _no_errors(at)
-    at = _extract_form(at, project="portal-study", k=10)
+    at = _extract_form(at, project=project.project_id, k=10)
     _no_errors(at)
-    assert any("Extract built" in s.value and "k = " in s.value for s in at.success), [e.value for e in at.error]
+    assert any("Extract built" in s.value and "k = " in s.value for s in at.success), [
+        e.value for e in at.error
+    ]
     assert any("SHA-256" in c.value for c in at.caption)
     audit = Store(published["url"]).read_audit(action="extract")
-    assert audit.filter(pl.col("detail").cast(pl.Utf8).str.contains("portal-study")).height == 1
+    assert audit.filter(pl.col("detail").cast(pl.Utf8).str.contains(project.project_id)).height == 1
 
 
 def test_impossible_extract_is_refused_on_the_page(demo_env, monkeypatch, published):

@@ -3,28 +3,26 @@ pseudonyms per project, refusals with reasons, and a motivated-intruder test."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 from datetime import date
 
 import numpy as np
 import polars as pl
 import pytest
 from pycanon import anonymity
-from typer.testing import CliRunner
 
+from anonymise.catalogue import CATALOGUE, REQUESTABLE
 from anonymise.extract import (
+    ExtractInvalid,
     ExtractRefused,
     ExtractRequest,
     build_extract,
     hierarchies_for,
     load_extract_policy,
 )
+from anonymise.projects import Project, ProjectSpec
 from anonymise.pseudonymise import MasterKey, pseudonymise_series
 from pipelines.run import run_pipeline
-from pipelines.store import Store
 from pipelines.zone_b import ZONE_B_PROJECT, person_anchors
-from portal.cli import app
 from synthetic.generator import generate_county
 
 AS_AT = date(2026, 11, 21)
@@ -42,10 +40,35 @@ def world(tmp_path_factory):
     return d, table, geo
 
 
-def _req(variables, **kw):
-    return ExtractRequest(
-        "study-a", "Outcomes of Early Help for families", "Dr Test", tuple(variables), **kw
+def _project(pid="prj-00000000aa", family=False, researchers=("Dr Test",)):
+    spec = ProjectSpec(
+        title="Study A",
+        purpose="Outcomes of Early Help for families in the county",
+        lawful_basis="UK GDPR 6(1)(e)",
+        variables=REQUESTABLE if family else tuple(CATALOGUE),
+        researchers=researchers,
+        approver="approver",
+        approved_on=date(2026, 1, 1),
+        expires_on=date(2099, 1, 1),
+        family_analysis=family,
     )
+    return Project(pid, spec)
+
+
+PROJECT = _project()
+
+
+def _req(variables, **kw):
+    return ExtractRequest(PROJECT.project_id, "", "Dr Test", tuple(variables), **kw)
+
+
+def _build(table, geo, req, project=PROJECT, **kw):
+    ex = build_extract(
+        table, geo, req, project=project, key=KEY, policy=POLICY, data_as_at=str(AS_AT), **kw
+    )
+    # Every extract, re-checked with pycanon on its released quasi-identifiers.
+    assert _pycanon_k(ex.data, ex.certificate["quasi_identifiers"]) >= ex.certificate["policy"]["k"]
+    return ex
 
 
 def _pycanon_k(df: pl.DataFrame, qis: list[str]) -> int:
@@ -62,12 +85,12 @@ REQUESTS = [
     (["age", "sex", "lsoa", "eh_episodes", "contacts"], {}),
     (["age", "sex", "ethnicity", "csc_referrals", "fsm_ever"], {"k": 20}),
     (
-        ["age", "sex", "lsoa", "ethnicity", "sen_latest", "absence_pct_latest"],
-        {"sensitive": "sen_latest", "l": 2},
+        ["age", "sex", "lsoa", "ethnicity", "cin_category_latest", "absence_pct_latest"],
+        {"sensitive": "cin_category_latest", "l": 2},
     ),
     (
-        ["age", "lsoa", "police_incidents", "domestic_abuse_incidents"],
-        {"sensitive": "domestic_abuse_incidents", "l": 2, "k": 10},
+        ["age", "lsoa", "police_incidents", "eh_needs_latest"],
+        {"sensitive": "eh_needs_latest", "l": 2, "k": 10},
     ),
 ]
 
@@ -75,10 +98,10 @@ REQUESTS = [
 @pytest.mark.parametrize(("variables", "kw"), REQUESTS)
 def test_extract_meets_k_and_l_checked_with_pycanon(world, variables, kw):
     _, table, geo = world
-    ex = build_extract(
-        table, geo, _req(variables, **kw), key=KEY, policy=POLICY, data_as_at=str(AS_AT)
-    )
+    ex = _build(table, geo, _req(variables, **kw))
     qis = ex.certificate["quasi_identifiers"]
+    # Every variable someone outside the council could know is a quasi-identifier.
+    assert set(qis) == {v for v in variables if CATALOGUE[v].known_by}
     k = kw.get("k", POLICY.k)
     assert _pycanon_k(ex.data, qis) >= k
     if "sensitive" in kw:
@@ -87,18 +110,16 @@ def test_extract_meets_k_and_l_checked_with_pycanon(world, variables, kw):
     eligible = records["in_research_table"] - records["objectors_excluded"]
     assert records["suppressed"] <= POLICY.suppression_limit * eligible
     assert records["released"] == ex.data.height == eligible - records["suppressed"]
-    assert set(ex.data.columns) == {"person_id", "family_id", *variables}
+    assert set(ex.data.columns) == {"person_id", *variables}
 
 
 def test_objectors_are_left_out(world):
     _, table, geo = world
-    ex = build_extract(
-        table, geo, _req(["age", "sex"]), key=KEY, policy=POLICY, data_as_at=str(AS_AT)
-    )
+    ex = _build(table, geo, _req(["age", "sex"]))
     objectors = table.filter(pl.col("objected"))
     assert objectors.height > 0
     their_pseudonyms = pseudonymise_series(
-        objectors["person_id"], KEY.project_key("study-a"), prefix="P"
+        objectors["person_id"], KEY.project_key(PROJECT.project_id), prefix="P"
     )
     assert not set(their_pseudonyms) & set(ex.data["person_id"])
     assert ex.certificate["records"]["objectors_excluded"] == objectors.height
@@ -106,19 +127,17 @@ def test_objectors_are_left_out(world):
 
 def test_pseudonyms_are_per_project(world):
     _, table, geo = world
-    a1 = build_extract(table, geo, _req(["age", "sex"]), key=KEY, policy=POLICY, data_as_at="x")
-    a2 = build_extract(table, geo, _req(["age", "sex"]), key=KEY, policy=POLICY, data_as_at="x")
-    b = build_extract(
-        table,
-        geo,
-        ExtractRequest("study-b", "Another project entirely", "Dr B", ("age", "sex")),
-        key=KEY,
-        policy=POLICY,
-        data_as_at="x",
-    )
+    fam = _project(family=True)
+    a1 = _build(table, geo, _req(["age", "sex", "family_id"]), project=fam)
+    a2 = _build(table, geo, _req(["age", "sex", "family_id"]), project=fam)
+    other = _project("prj-00000000bb", family=True)
+    b = _build(
+        table, geo, ExtractRequest(other.project_id, "", "Dr Test", ("age", "sex", "family_id")),
+        project=other,
+    )  # fmt: skip
     assert a1.data["person_id"].to_list() == a2.data["person_id"].to_list()
     assert not set(a1.data["person_id"]) & set(b.data["person_id"])
-    assert not set(a1.data["family_id"]) & set(b.data["family_id"])
+    assert not set(a1.data["family_id"].drop_nulls()) & set(b.data["family_id"].drop_nulls())
     # Nor can a project pseudonym be matched to the zone B pseudonym.
     assert not set(a1.data["person_id"]) & set(table["person_id"])
 
@@ -126,9 +145,7 @@ def test_pseudonyms_are_per_project(world):
 def test_impossible_extract_is_refused_with_reasons(world):
     _, table, geo = world
     with pytest.raises(ExtractRefused) as e:
-        build_extract(
-            table, geo, _req(["age", "sex"], k=100_000), key=KEY, policy=POLICY, data_as_at="x"
-        )
+        _build(table, geo, _req(["age", "sex"], k=100_000))
     assert e.value.reasons and "suppress" in " ".join(e.value.reasons)
 
 
@@ -137,41 +154,79 @@ def test_refusal_names_a_coarser_choice_that_passes(world):
     # A yes/no variable can never be 3-diverse: refused, and k-anonymity alone would pass.
     req = _req(["age", "sex", "lsoa", "cp_plan_ever"], sensitive="cp_plan_ever", l=3, k=10)
     with pytest.raises(ExtractRefused) as e:
-        build_extract(table, geo, req, key=KEY, policy=POLICY, data_as_at="x")
+        _build(table, geo, req)
     assert any("drop l-diversity on 'cp_plan_ever'" in s for s in e.value.suggestions)
     # Too many detailed quasi-identifiers for k=50: leaving one out is suggested.
     req = _req(["age", "sex", "lsoa", "ethnicity"], k=50)
     try:
-        build_extract(table, geo, req, key=KEY, policy=POLICY, data_as_at="x")
+        _build(table, geo, req)
     except ExtractRefused as e2:
         assert e2.suggestions
 
 
 @pytest.mark.parametrize(
-    ("req", "message"),
+    ("req", "error", "message"),
     [
-        (ExtractRequest("p", "short", "Dr", ("age",)), "purpose"),
+        (ExtractRequest("", "", "Dr Test", ("age",)), ExtractInvalid, "choose a project"),
         (
-            ExtractRequest("p", "A long enough purpose", "Dr", ("age", "nhs_number")),
-            "unknown variable 'nhs_number'",
+            ExtractRequest(PROJECT.project_id, "", "Dr Test", ()),
+            ExtractInvalid,
+            "at least one variable",
         ),
+        (_req(["age"], k=2), ExtractInvalid, "below the policy's floor"),
+        (_req(["age", "contacts"], sensitive="contacts"), ExtractInvalid, "quasi-identifier"),
+        (_req(["age", "assessments"], sensitive="assessments"), ExtractInvalid, "not a sensitive"),
+        (_req(["age", "nhs_number"]), ExtractRefused, "not approved"),
         (
-            ExtractRequest("p", "A long enough purpose", "Dr", ("age",), k=2),
-            "below the policy's floor",
+            ExtractRequest(PROJECT.project_id, "", "Dr Other", ("age",)),
+            ExtractRefused,
+            "not a named researcher",
         ),
-        (
-            ExtractRequest(
-                "p", "A long enough purpose", "Dr", ("age", "contacts"), sensitive="contacts"
-            ),
-            "not a sensitive variable",
-        ),
-        (ExtractRequest("p", "A long enough purpose", "Dr", ("contacts",)), "no quasi-identifier"),
+        (_req(["age", "family_id"]), ExtractRefused, "family"),
+        (_req(["assessments"]), ExtractRefused, "no quasi-identifier"),
     ],
 )
-def test_bad_requests_are_refused_clearly(world, req, message):
+def test_bad_requests_are_invalid_or_refused_clearly(world, req, error, message):
     _, table, geo = world
-    with pytest.raises(ExtractRefused, match=message):
-        build_extract(table, geo, req, key=KEY, policy=POLICY, data_as_at="x")
+    with pytest.raises(error, match=message):
+        _build(table, geo, req)
+
+
+def test_every_column_goes_out_through_its_treatment(world):
+    _, table, geo = world
+    variables = ["age", "sex", "first_eh_referral_month", "absence_pct_latest", "police_incidents",
+                 "eh_needs_latest", "cp_plan_ever"]  # fmt: skip
+    ex = _build(table, geo, _req(variables))
+    data = ex.data
+    # Dates leave as quarters or coarser, never a month; counts banded; decimals banded.
+    assert not data["first_eh_referral_month"].str.contains(r"^\d{4}-\d{2}$").any()
+    assert set(data["police_incidents"].unique()) <= {
+        "0",
+        "1",
+        "2",
+        "3-5",
+        "6-10",
+        "11+",
+        "1-2",
+        "3+",
+        "1+",
+        "*",
+    }
+    assert not data["absence_pct_latest"].str.contains(r"^\d+\.\d$").any()
+    # Free text never: only known need codes, 'other' or 'not recorded'.
+    from pipelines.contracts import NEEDS
+
+    tokens = set(data["eh_needs_latest"].str.split(";").explode().unique().to_list())
+    assert tokens <= {*NEEDS, "other", "not recorded", "*"}
+    cols = {c["variable"]: c for c in ex.certificate["columns"]}
+    assert cols["absence_pct_latest"]["role"] == "quasi_identifier"
+    assert "school" in " ".join(cols["absence_pct_latest"]["known_by"])
+    assert cols["cp_plan_ever"]["role"] == "sensitive" and cols["cp_plan_ever"]["known_by"] == []
+    assert set(ex.dictionary["variable"]) == {"person_id", *variables}
+    assert ex.dictionary["released_as"].str.len_chars().min() > 0
+    # A column generalised away entirely is said plainly.
+    for q in ex.certificate["withheld"]:
+        assert "withheld" in cols[q]["treatment"]
 
 
 def test_motivated_intruder(world):
@@ -179,10 +234,11 @@ def test_motivated_intruder(world):
     people, generalises them as the certificate says, and links to the extract."""
     d, table, geo = world
     variables = ["age", "sex", "ethnicity", "lsoa", "eh_episodes", "csc_referrals"]
-    ex = build_extract(
-        table, geo, _req(variables, k=10), key=KEY, policy=POLICY, data_as_at=str(AS_AT)
-    )
-    qis = ex.certificate["quasi_identifiers"]
+    ex = _build(table, geo, _req(variables, k=10))
+    # What the intruder knows: the demographics (the other QIs only make it harder).
+    qis = [
+        q for q in ex.certificate["quasi_identifiers"] if q in ("age", "sex", "ethnicity", "lsoa")
+    ]
     levels = ex.certificate["transformation_levels"]
     hier = hierarchies_for(table, geo)
 
@@ -205,7 +261,7 @@ def test_motivated_intruder(world):
         .join(anchors.select("person_key", "zb"), on="person_key")
     )
     true_of = true_of.with_columns(
-        pseudonymise_series(true_of["zb"], KEY.project_key("study-a"), prefix="P").alias(
+        pseudonymise_series(true_of["zb"], KEY.project_key(PROJECT.project_id), prefix="P").alias(
             "extract_id"
         )
     ).select("extract_id", pl.col("person_id").alias("true_person"))
@@ -261,65 +317,3 @@ def test_motivated_intruder(world):
     )
     assert rate <= 1 / k
     assert expected_guess <= 1 / k
-
-
-def test_cli_extract_writes_files_certificate_and_audit(world, tmp_path, monkeypatch):
-    d, _, _ = world
-    monkeypatch.setenv("PORTAL_PSEUDONYM_KEY", (b"x" * 32).hex())
-    store = f"sqlite:///{tmp_path / 'store.sqlite'}"
-    out = tmp_path / "out" / "study.csv"
-    res = CliRunner().invoke(app, [
-        "extract", "--project", "study-a", "--purpose", "Outcomes of Early Help for families",
-        "--variables", "age,sex,lsoa,eh_episodes", "--out", str(out), "--work", str(d / "work"),
-        "--store", store, "--requester", "dr-test",
-    ])  # fmt: skip
-    assert res.exit_code == 0, res.output
-    cert = json.loads((tmp_path / "out" / "study.certificate.json").read_text())
-    assert cert["sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
-    assert (tmp_path / "out" / "study.dictionary.csv").exists()
-    assert "RELEASE CERTIFICATE" in (tmp_path / "out" / "study.certificate.txt").read_text()
-    audit = Store(store).read_audit(action="extract")
-    rows = audit.to_dicts() if isinstance(audit, pl.DataFrame) else list(audit)
-    assert rows and rows[-1]["actor"] == "dr-test"
-    # Nothing in the certificate or the audit is a key or a zone B pseudonym.
-    text = json.dumps(cert) + json.dumps(rows, default=str)
-    assert (b"x" * 32).hex() not in text
-
-
-def test_cli_extract_refusal_exits_nonzero_and_is_audited(world, tmp_path, monkeypatch):
-    d, _, _ = world
-    monkeypatch.setenv("PORTAL_PSEUDONYM_KEY", (b"x" * 32).hex())
-    store = f"sqlite:///{tmp_path / 'store.sqlite'}"
-    res = CliRunner().invoke(app, [
-        "extract", "--project", "p", "--purpose", "A long enough purpose", "--variables", "age,sex",
-        "--k", "100000", "--out", str(tmp_path / "x.csv"), "--work", str(d / "work"), "--store", store,
-    ])  # fmt: skip
-    assert res.exit_code == 1
-    assert "extract refused" in res.output
-    assert not (tmp_path / "x.csv").exists()
-    audit = Store(store).read_audit(action="extract_refused")
-    assert (audit.height if isinstance(audit, pl.DataFrame) else len(list(audit))) == 1
-
-
-def test_cli_check_output(tmp_path):
-    ok = tmp_path / "ok.csv"
-    ok.write_text("locality,n\nA,12\nB,40\nC,0\n")
-    res = CliRunner().invoke(app, ["check-output", str(ok)])
-    assert res.exit_code == 0 and "PASS" in res.output
-    bad = tmp_path / "bad.csv"
-    bad.write_text(
-        "locality,n,total,top1,top2\nA,12,1000,950,20\nB,4,100,30,20\nC,30,1000,500,460\nD,50,1000,100,90\n"
-    )
-    res = CliRunner().invoke(
-        app, ["check-output", str(bad), "--total", "total", "--top1", "top1", "--top2", "top2"]
-    )
-    assert res.exit_code == 1
-    out = res.output
-    assert "row 2: dominance" in out  # A: top two are 97% of the total
-    assert "row 3: threshold" in out  # B: 4 records
-    # C: remainder 40 < 10% of 500 (with two contributors, a p% failure is always also a
-    # dominance failure at k=90%).
-    assert "row 4: dominance (2,90%); p-ratio (10%)" in out
-    assert "row 5" not in out  # D passes everything
-    res = CliRunner().invoke(app, ["check-output", str(bad), "--count", "nope"])
-    assert res.exit_code == 2 and "no column 'nope'" in res.output

@@ -184,3 +184,59 @@ def test_generalising_in_steps_equals_generalising_at_once(case):
             under[i] == table[f"l{low}"].to_list().count(table[f"l{low}"][i])
             for i in range(table.height)
         )
+
+
+# --- disclosure treatments of research variables (issue 10) ------------------------------------
+
+
+def test_count_bands_top_code_and_nest():
+    from anonymise.hierarchies import count_band_expr, count_band_hierarchy
+
+    df = pl.DataFrame({"c": [0, 1, 2, 3, 5, 6, 10, 11, 20, None]})
+    bands = df.select(count_band_expr(pl.col("c")).alias("c"))["c"].to_list()
+    assert bands == ["0", "1", "2", "3-5", "3-5", "6-10", "6-10", "11+", "11+", "0"]
+    h = count_band_hierarchy("c")
+    assert h.generalise(pl.Series("c", bands), 1).to_list()[3:8] == ["3+"] * 5
+    assert set(h.generalise(pl.Series("c", bands), 3)) == {"*"}
+
+
+def test_percent_bands_and_missing():
+    from anonymise.hierarchies import NOT_RECORDED, percent_band_expr, percent_band_hierarchy
+
+    df = pl.DataFrame({"p": [0.0, 4.99, 5.0, 9.9, 10.0, 49.9, 50.0, 99.0, None]})
+    bands = df.select(percent_band_expr(pl.col("p")).alias("p"))["p"]
+    assert bands.to_list() == [
+        "0-<5%", "0-<5%", "5-<10%", "5-<10%", "10-<20%", "20-<50%", "50%+", "50%+", NOT_RECORDED,
+    ]  # fmt: skip
+    coarse = percent_band_hierarchy("p").generalise(bands, 1).to_list()
+    assert coarse[:4] == ["<10%"] * 4 and coarse[4:8] == ["10%+"] * 4
+
+
+def test_dates_leave_as_quarters_never_months():
+    from anonymise.hierarchies import quarter_expr, quarter_hierarchy
+
+    df = pl.DataFrame({"m": ["2021-01", "2021-03", "2021-04", "2025-12", None]})
+    q = df.select(quarter_expr(pl.col("m")).alias("m"))["m"]
+    assert q.to_list() == ["2021-Q1", "2021-Q1", "2021-Q2", "2025-Q4", "none"]
+    h = quarter_hierarchy("m", first_year=2021, last_year=2025)
+    assert h.generalise(q, 1).to_list() == ["2021", "2021", "2021", "2025", "none"]
+
+
+def test_code_sets_are_never_free_text():
+    from anonymise.hierarchies import code_set_expr, code_set_hierarchy
+
+    df = pl.DataFrame(
+        {"t": ["HEALTH;CRIME", "Mum said dad hits her; HEALTH", "not recorded", None]}
+    )
+    out = df.select(code_set_expr(pl.col("t"), ["HEALTH", "CRIME"]).alias("t"))["t"]
+    assert out.to_list() == ["CRIME;HEALTH", "HEALTH;other", "not recorded", "not recorded"]
+    h = code_set_hierarchy("t", out)
+    assert h.generalise(out, 1).to_list() == ["2 needs", "2 needs", "not recorded", "not recorded"]
+
+
+def test_fixed_level_hierarchy_has_one_level():
+    from anonymise.hierarchies import fixed_level_hierarchy
+
+    h = fixed_level_hierarchy("e1:age", ["0-9", "10-19", None, "0-9"], "as released")
+    assert h.height == 0 and h.levels == ("as released",)
+    assert h.generalise(pl.Series("e1:age", ["10-19", None]), 0).to_list() == ["10-19", None]
