@@ -124,14 +124,27 @@ def test_three_extracts_joined_on_pseudonyms(world):
         ["age", "lsoa", "domestic_abuse_incidents"],
     )
     pid = _project(world, "Three-extract study", tuple(sorted({v for s in sets for v in s})))
-    released = [_extract(world, pid, list(s)) for s in sets]
+    released: list[A.Released] = []
+    refused: list[ExtractRefused] = []
+    for s in sets:
+        # The cumulative check may release an extract (generalised to hold k on the union
+        # of everything the project holds) or refuse it: either way what the project can
+        # join must not name anyone.
+        try:
+            released.append(_extract(world, pid, list(s)))
+        except ExtractRefused as exc:
+            refused.append(exc)
+    assert len(released) >= 2
+    for exc in refused:
+        assert any("released before" in r or "earlier" in r for r in exc.reasons), exc.reasons
     truth = A.truth_of(world["county"], KEY, pid)
     rate = A.joined_extracts_attack(released, world["county"], truth, _generalise(world))
-    print(rate.line())
+    print(rate.line(), f"({len(released)} released, {len(refused)} refused)")
     assert rate.targets > 1000
     assert rate.correct <= rate.targets / K
     # A QI released before keeps its level: age is released at one level for the project.
-    assert released[0].levels["age"] == released[2].levels["age"]
+    if len(released) == 3:
+        assert released[0].levels["age"] == released[2].levels["age"]
 
 
 @pytest.mark.parametrize(
