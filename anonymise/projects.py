@@ -31,6 +31,20 @@ class ProjectStatus(StrEnum):
     CLOSED = "closed"
 
 
+class ProjectKind(StrEnum):
+    """A research project gets record-level extracts; an evaluation share project gets the
+    split identifiers/attributes files of a national evaluation (`portal share`). One
+    register governs both: lawful basis, approver, named people, expiry."""
+
+    RESEARCH = "research"
+    EVALUATION_SHARE = "evaluation_share"
+
+
+# What an evaluation share project approves in place of variables: the programmes whose
+# share layout it may send (pipelines/shares/<programme>.toml).
+SHARE_PROGRAMMES = ("supporting-families",)
+
+
 class ProjectError(ValueError):
     """A project definition is invalid; `problems` lists every problem found."""
 
@@ -52,6 +66,7 @@ class ProjectSpec:
     approved_on: date
     expires_on: date
     family_analysis: bool = False
+    kind: ProjectKind = ProjectKind.RESEARCH
 
 
 @dataclass(frozen=True)
@@ -97,11 +112,20 @@ def validate_spec(spec: ProjectSpec) -> list[str]:
         p.append("purpose: at least 20 characters (it goes on every certificate)")
     if len(spec.lawful_basis.strip()) < 5:
         p.append("lawful basis: required (e.g. 'UK GDPR 6(1)(e) and 9(2)(j)')")
-    if not spec.variables:
-        p.append("variables: approve at least one")
-    unknown = [v for v in spec.variables if v not in REQUESTABLE]
-    if unknown:
-        p.append(f"variables: unknown {unknown}; the catalogue has {', '.join(CATALOGUE)}")
+    if spec.kind is ProjectKind.EVALUATION_SHARE:
+        if not spec.variables:
+            p.append(f"programmes: approve at least one of {', '.join(SHARE_PROGRAMMES)}")
+        unknown = [v for v in spec.variables if v not in SHARE_PROGRAMMES]
+        if unknown:
+            p.append(f"programmes: unknown {unknown}; known: {', '.join(SHARE_PROGRAMMES)}")
+        if spec.family_analysis:
+            p.append("family analysis: applies to research extracts, not evaluation shares")
+    else:
+        if not spec.variables:
+            p.append("variables: approve at least one")
+        unknown = [v for v in spec.variables if v not in REQUESTABLE]
+        if unknown:
+            p.append(f"variables: unknown {unknown}; the catalogue has {', '.join(CATALOGUE)}")
     if len(set(spec.variables)) != len(spec.variables):
         p.append("variables: a variable is listed twice")
     if FAMILY_ID in spec.variables and not spec.family_analysis:
@@ -128,6 +152,28 @@ def checked_spec(spec: ProjectSpec) -> ProjectSpec:
     return spec
 
 
+def share_refusals(
+    project: Project | None, requester: str, programme: str, today: date
+) -> list[str]:
+    """Why this person may not make this programme's evaluation share under this project
+    (empty: may)."""
+    if project is None:
+        return ["no approved project with that id: ask for the share project to be registered"]
+    pid = project.project_id
+    if project.spec.kind is not ProjectKind.EVALUATION_SHARE:
+        return [f"project {pid} is a research project; a share needs an evaluation share project"]
+    out: list[str] = []
+    if project.status is ProjectStatus.CLOSED:
+        out.append(f"project {pid} is closed ({project.closed_reason or 'no reason given'})")
+    elif today > project.expires_on:
+        out.append(f"project {pid} expired on {project.expires_on.isoformat()}")
+    if requester not in project.researchers:
+        out.append(f"{requester!r} is not named on project {pid}")
+    if programme not in project.variables:
+        out.append(f"programme {programme!r} is not approved for project {pid}")
+    return out
+
+
 def refusals(
     project: Project | None, researcher: str, variables: Sequence[str], today: date
 ) -> list[str]:
@@ -136,6 +182,8 @@ def refusals(
         return ["no approved project with that id: ask for the project to be registered"]
     out: list[str] = []
     pid = project.project_id
+    if project.spec.kind is not ProjectKind.RESEARCH:
+        return [f"project {pid} is an evaluation share project, not a research project"]
     if project.status is ProjectStatus.CLOSED:
         out.append(f"project {pid} is closed ({project.closed_reason or 'no reason given'})")
     elif today > project.expires_on:
@@ -178,5 +226,5 @@ def approved_projects(
             family_analysis=p.family_analysis,
         )
         for p in sorted(projects, key=lambda p: p.project_id)
-        if p.is_live(today) and researcher in p.researchers
+        if p.is_live(today) and researcher in p.researchers and p.spec.kind is ProjectKind.RESEARCH
     ]

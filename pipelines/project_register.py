@@ -29,6 +29,7 @@ from anonymise.ledger import PriorExtract, ReleaseHistory
 from anonymise.projects import (
     Project,
     ProjectError,
+    ProjectKind,
     ProjectSpec,
     ProjectStatus,
     checked_spec,
@@ -45,6 +46,8 @@ projects = sa.Table(
     sa.Column("variables", _JSON, nullable=False),
     sa.Column("researchers", _JSON, nullable=False),
     sa.Column("family_analysis", sa.Boolean, nullable=False),
+    # research | evaluation_share (anonymise.projects.ProjectKind)
+    sa.Column("kind", sa.String(24), nullable=False, server_default="research"),
     sa.Column("approver", sa.String(128), nullable=False),
     sa.Column("approved_on", sa.Date, nullable=False),
     sa.Column("expires_on", sa.Date, nullable=False),
@@ -142,6 +145,7 @@ def _project(r: Any) -> Project:
         approved_on=r["approved_on"],
         expires_on=r["expires_on"],
         family_analysis=bool(r["family_analysis"]),
+        kind=ProjectKind(r["kind"]),
     )
     return Project(
         r["project_id"], spec, ProjectStatus(r["status"]), r["closed_on"], r["closed_reason"]
@@ -177,6 +181,7 @@ class ProjectRegister:
                     variables=list(spec.variables),
                     researchers=list(spec.researchers),
                     family_analysis=spec.family_analysis,
+                    kind=spec.kind.value,
                     approver=spec.approver,
                     approved_on=spec.approved_on,
                     expires_on=spec.expires_on,
@@ -190,6 +195,7 @@ class ProjectRegister:
                     "project_added",
                     {
                         "project_id": project.project_id,
+                        "kind": spec.kind.value,
                         "title": spec.title,
                         "variables": list(spec.variables),
                         "researchers": list(spec.researchers),

@@ -62,7 +62,7 @@ class ShareRequest:
     identifiers_recipient: str
     attributes_recipient: str
     expires_on: date
-    project_id: str | None = None
+    project_id: str
 
 
 def _problems(req: ShareRequest, out: Path, work: Path) -> list[str]:
@@ -117,6 +117,17 @@ def make_share(
 ) -> dict[str, Any]:
     """Build, encrypt, write and record one share; return its manifest."""
     problems = _problems(req, out, work)
+    # Safe projects, safe people: the same register that governs research extracts.
+    from anonymise.projects import share_refusals
+    from pipelines.project_register import ProjectRegister
+
+    project = ProjectRegister(store).get(req.project_id)
+    problems.extend(share_refusals(project, req.requester, req.programme, date.today()))
+    if project is not None and req.expires_on > project.expires_on:
+        problems.append(
+            f"--expires {req.expires_on} is after project {project.project_id}'s expiry "
+            f"({project.expires_on}): a share cannot outlive its approval"
+        )
     recipients: dict[str, Any] = {}
     for role, text in (
         ("identifiers", req.identifiers_recipient),
@@ -133,7 +144,11 @@ def make_share(
             "copies are kept only as long as the retention schedule allows)"
         )
     if problems:
-        store.audit(req.requester or "unknown", "evaluation_share_refused", {"reasons": problems})
+        store.audit(
+            req.requester or "unknown",
+            "evaluation_share_refused",
+            {"project_id": req.project_id, "reasons": problems},
+        )
         raise ShareError(problems)
     frames = _frames(work, key, layout, req, share_id := share_id or new_share_id())
     files = {
@@ -204,6 +219,7 @@ def make_share(
         "evaluation_share",
         {
             "share_id": share_id,
+            "project_id": req.project_id,
             "programme": layout.programme,
             "period": req.period,
             "files": [{k: w[k] for k in ("role", "sha256", "rows", "recipient")} for w in written],

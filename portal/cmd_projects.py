@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from anonymise.projects import ProjectError, ProjectSpec
+from anonymise.projects import ProjectError, ProjectKind, ProjectSpec
 from pipelines.project_register import ProjectRegister, UnknownProjectError
 from pipelines.store import Store, default_store_url
 
@@ -50,7 +50,13 @@ def add(
     title: Annotated[str, typer.Option(help="Short title.")],
     purpose: Annotated[str, typer.Option(help="What the project is for (on every certificate).")],
     lawful_basis: Annotated[str, typer.Option(help="Lawful basis for processing.")],
-    variables: Annotated[str, typer.Option(help="Approved variables, comma-separated.")],
+    variables: Annotated[
+        str,
+        typer.Option(
+            help="Approved variables, comma-separated (for an evaluation share: the "
+            "programme, e.g. supporting-families)."
+        ),
+    ],
     researchers: Annotated[str, typer.Option(help="Named researchers' portal accounts.")],
     approver: Annotated[str, typer.Option(help="Who approved the project.")],
     expires: Annotated[str, typer.Option(help="Expiry date, YYYY-MM-DD.")],
@@ -59,6 +65,13 @@ def add(
     ] = None,
     family: Annotated[
         bool, typer.Option("--family", help="Family-level analysis approved (family_id).")
+    ] = False,
+    evaluation_share: Annotated[
+        bool,
+        typer.Option(
+            "--evaluation-share",
+            help="An evaluation share project (portal share evaluation), not research.",
+        ),
     ] = False,
     actor: ActorOpt = None,
     store: StoreOpt = None,
@@ -76,6 +89,7 @@ def add(
             approved_on=date.fromisoformat(approved) if approved else date.today(),
             expires_on=date.fromisoformat(expires),
             family_analysis=family,
+            kind=ProjectKind.EVALUATION_SHARE if evaluation_share else ProjectKind.RESEARCH,
         )
     except ValueError as e:
         raise _fail(console, f"dates must be YYYY-MM-DD: {e}") from None
@@ -131,6 +145,7 @@ def show(project_id: Annotated[str, typer.Argument()], store: StoreOpt = None) -
         ("Title", s.title),
         ("Purpose", s.purpose),
         ("Lawful basis", s.lawful_basis),
+        ("Kind", s.kind.value.replace("_", " ")),
         ("Variables", ", ".join(s.variables)),
         ("Family analysis", "approved" if s.family_analysis else "not approved"),
         ("Researchers", ", ".join(s.researchers)),

@@ -46,6 +46,33 @@ def _demo_recipient(role: str) -> str:
     return str(identity.to_public())
 
 
+def _demo_project(store: object, programme: str, requester: str) -> str:
+    """The demo's own evaluation share project (registered once, approved by a demo IG lead)."""
+    from anonymise.projects import ProjectKind, ProjectSpec
+    from pipelines.project_register import ProjectRegister
+    from pipelines.store import Store
+
+    assert isinstance(store, Store)
+    reg = ProjectRegister(store)
+    today = date.today()
+    for p in reg.all():
+        live = p.spec.kind is ProjectKind.EVALUATION_SHARE and p.is_live(today)
+        if live and requester in p.researchers and programme in p.variables:
+            return p.project_id
+    spec = ProjectSpec(
+        title="Demo: Supporting Families national evaluation share",
+        purpose="Demo of the national impact study share on the synthetic county only.",
+        lawful_basis="Digital Economy Act 2017, s.35 (public service delivery)",
+        variables=(programme,),
+        researchers=(requester,),
+        approver="demo-ig-lead",
+        approved_on=today,
+        expires_on=today + timedelta(days=365),
+        kind=ProjectKind.EVALUATION_SHARE,
+    )
+    return reg.add(spec, actor="demo-ig-lead").project_id
+
+
 @share_app.command("evaluation")
 def evaluation(
     period: Annotated[str, typer.Option(help="Financial year, e.g. 2024/25.")],
@@ -60,7 +87,8 @@ def evaluation(
     reason: Annotated[str, typer.Option(help="Why the share is made (manifest, audit).")] = "",
     requester: Annotated[str, typer.Option(help="Who makes it.")] = os.environ.get("USER", ""),
     project: Annotated[
-        str | None, typer.Option(help="The approved project the share belongs to.")
+        str | None,
+        typer.Option(help="The approved evaluation share project (portal projects add)."),
     ] = None,
     expires: Annotated[
         str | None, typer.Option(help="Expiry date (YYYY-MM-DD); default one year.")
@@ -96,11 +124,21 @@ def evaluation(
         for flag, value in (
             ("--identifiers-recipient", identifiers_recipient),
             ("--attributes-recipient", attributes_recipient),
+            ("--project", project or ("demo" if demo else None)),
         )
         if not value
     ]
     if missing:
-        _error(console, [f"{', '.join(missing)} required (an age public key, age1...)"], 2)
+        lines = [
+            f"{flag} is required"
+            + (
+                " (an age public key, age1...)"
+                if "recipient" in flag
+                else " (an approved project id)"
+            )
+            for flag in missing
+        ]
+        _error(console, lines, 2)
     try:
         key = load_master_key(demo=demo, key_file=key_file)
         secret = load_sdc_secret(demo=demo)
@@ -116,6 +154,8 @@ def evaluation(
         _error(console, [f"--expires must be a date YYYY-MM-DD, got {expires!r}"], 2)
         return
     st = Store(store or default_store_url())
+    if demo and project is None:
+        project = _demo_project(st, lay.programme, requester)
     try:
         manifest = make_share(
             work,
@@ -128,7 +168,7 @@ def evaluation(
                 identifiers_recipient=identifiers_recipient or "",
                 attributes_recipient=attributes_recipient or "",
                 expires_on=expires_on,
-                project_id=project,
+                project_id=project or "",
             ),
             key=key,
             sdc_secret=secret,

@@ -189,10 +189,31 @@ def _recipients(tmp_path):
     return ids, attrs
 
 
+def _share_project(store: Store, *, named=("ig.officer",), kind=None) -> str:
+    from anonymise.projects import ProjectKind, ProjectSpec
+    from pipelines.project_register import ProjectRegister
+
+    kind = kind or ProjectKind.EVALUATION_SHARE
+    research = kind is ProjectKind.RESEARCH
+    spec = ProjectSpec(
+        title="Supporting Families national impact study",
+        purpose="Quarterly identifiers and attributes for the national impact study.",
+        lawful_basis="Digital Economy Act 2017, s.35",
+        variables=("age", "sex") if research else ("supporting-families",),
+        researchers=tuple(named),
+        approver="caldicott.guardian",
+        approved_on=date.today(),
+        expires_on=date.today() + timedelta(days=365),
+        kind=kind,
+    )
+    return ProjectRegister(store).add(spec, actor="caldicott.guardian").project_id
+
+
 def test_make_share_encrypts_for_each_recipient_and_the_manifest_hashes_match(work, zone, tmp_path):
     _, _, events, _ = zone
     ident_id, attr_id = _recipients(tmp_path)
     store = Store(f"sqlite:///{tmp_path / 's.sqlite'}")
+    project = _share_project(store)
     out = tmp_path / "out"
     req = ShareRequest(
         programme="supporting-families",
@@ -202,7 +223,7 @@ def test_make_share_encrypts_for_each_recipient_and_the_manifest_hashes_match(wo
         identifiers_recipient=str(ident_id.to_public()),
         attributes_recipient=str(attr_id.to_public()),
         expires_on=date.today() + timedelta(days=90),
-        project_id="prj-00000000aa",
+        project_id=project,
     )
     man = make_share(
         work, out, req, key=KEY, sdc_secret=SDC, policy=default_policy(), layout=LAYOUT, store=store
@@ -233,6 +254,7 @@ def test_make_share_encrypts_for_each_recipient_and_the_manifest_hashes_match(wo
     )
     excluded = saved["people_excluded_on_objection"]
     assert excluded == "c" or excluded.isdigit()
+    assert saved["project_id"] == project
     # Registered and audited, with hashes, never contents.
     listed = list_shares(store)
     assert [s["share_id"] for s in listed] == [man["share_id"]]
@@ -247,7 +269,9 @@ def test_refusals_are_clear_and_audited(work, tmp_path):
     ident_id, _ = _recipients(tmp_path)
     store = Store(f"sqlite:///{tmp_path / 's.sqlite'}")
     same = str(ident_id.to_public())
-    req = ShareRequest("supporting-families", "2024/25", "short", "", same, same, date.today())
+    req = ShareRequest(
+        "supporting-families", "2024/25", "short", "", same, same, date.today(), "prj-0000000000"
+    )
     with pytest.raises(ShareError) as e:
         make_share(
             work,
@@ -266,6 +290,7 @@ def test_refusals_are_clear_and_audited(work, tmp_path):
         "different recipients",
         "--expires",
         "inside the pipeline's work folder",
+        "no approved project with that id",
     ):
         assert bit in text
     assert not (work / "inside").exists()
@@ -278,6 +303,7 @@ def test_refusals_are_clear_and_audited(work, tmp_path):
         "age1nope",
         same,
         date.today() + timedelta(1),
+        _share_project(store, named=("me",)),
     )
     with pytest.raises(ShareError, match="age public key"):
         make_share(
@@ -304,6 +330,44 @@ def test_refusals_are_clear_and_audited(work, tmp_path):
         )
 
 
+def test_the_register_governs_shares(work, tmp_path):
+    """Only a live evaluation share project, for a person named on it, for its programme;
+    a research project can neither make a share nor is a share project usable for
+    research extracts."""
+    from anonymise.projects import ProjectKind, refusals
+    from pipelines.project_register import ProjectRegister
+
+    ident_id, attr_id = _recipients(tmp_path)
+    store = Store(f"sqlite:///{tmp_path / 'r.sqlite'}")
+    share_p = _share_project(store)
+    research_p = _share_project(store, kind=ProjectKind.RESEARCH)
+
+    def attempt(project: str, requester: str = "ig.officer") -> list[str]:
+        req = ShareRequest(
+            "supporting-families", "2024/25", "a good reason here", requester,
+            str(ident_id.to_public()), str(attr_id.to_public()),
+            date.today() + timedelta(days=30), project,
+        )  # fmt: skip
+        with pytest.raises(ShareError) as e:
+            make_share(
+                work, tmp_path / "o", req, key=KEY, sdc_secret=SDC, policy=default_policy(),
+                layout=LAYOUT, store=store,
+            )  # fmt: skip
+        return e.value.problems
+
+    assert any("is a research project" in p for p in attempt(research_p))
+    assert any("is not named on project" in p for p in attempt(share_p, "someone.else"))
+    reg = ProjectRegister(store)
+    reg.close(share_p, actor="caldicott.guardian", reason="study ended", today=date.today())
+    assert any("is closed" in p for p in attempt(share_p))
+    assert store.read_audit(action="evaluation_share_refused").height == 3
+    # The research door refuses a share project.
+    live_share = reg.require(_share_project(store))
+    assert refusals(live_share, "ig.officer", ["age"], date.today()) == [
+        f"project {live_share.project_id} is an evaluation share project, not a research project"
+    ]
+
+
 def test_cli_makes_a_share_in_one_command(work, tmp_path, monkeypatch):
     from portal.cli import app
 
@@ -317,6 +381,18 @@ def test_cli_makes_a_share_in_one_command(work, tmp_path, monkeypatch):
         assert res.exit_code == 0, res.output
         pubs.append(res.output.split("public key: ")[1].strip())
     store = f"sqlite:///{tmp_path / 'cli.sqlite'}"
+    res = runner.invoke(
+        app,
+        [
+            "projects", "add", "--title", "SF national impact study",
+            "--purpose", "Identifiers and attributes for the national impact study.",
+            "--lawful-basis", "Digital Economy Act 2017 s.35", "--variables", "supporting-families",
+            "--researchers", "ig", "--approver", "cg", "--evaluation-share",
+            "--expires", (date.today() + timedelta(days=365)).isoformat(), "--store", store,
+        ],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    project = res.output.split("Registered project ")[1].split(":")[0]
     res = runner.invoke(
         app,
         [
@@ -334,6 +410,8 @@ def test_cli_makes_a_share_in_one_command(work, tmp_path, monkeypatch):
             "Supporting Families national impact study",
             "--requester",
             "ig",
+            "--project",
+            project,
             "--work",
             str(work),
             "--store",

@@ -32,6 +32,8 @@ def _quarter_months(m: re.Match[str]) -> tuple[int, int, int]:
     year = int(m[1]) + (first - 1) // 12
     month = (first - 1) % 12 + 1
     return year, month, month + 2
+
+
 _M = re.compile(r"^(\d{4})-(\d{2})$")
 _Y = re.compile(r"^(\d{4})$")
 _MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
