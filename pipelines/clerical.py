@@ -62,14 +62,11 @@ def bands(threshold: float, *, width: float = 2.0, count: int = 4) -> list[float
 
 
 def with_bands(decisions: pl.DataFrame, edges: list[float]) -> pl.DataFrame:
-    """Each decision's band: 0 (below the lowest edge) .. len(edges) (above the highest)."""
-    return decisions.with_columns(
-        pl.col("match_weight")
-        .cut(edges, labels=[str(i) for i in range(len(edges) + 1)])
-        .cast(pl.String)
-        .cast(pl.Int32)
-        .alias("band")
-    )
+    """Each decision's band: 0 (at or below the lowest edge) .. len(edges) (above the
+    highest); a weight equal to an edge falls in the band below it."""
+    w = decisions["match_weight"].to_numpy()
+    band = np.searchsorted(np.asarray(edges, dtype=float), w, side="left")
+    return decisions.with_columns(pl.Series("band", band, dtype=pl.Int32))
 
 
 def _key(df: pl.DataFrame) -> pl.DataFrame:
