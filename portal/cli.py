@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import typer
 
-from portal import cmd_extract, cmd_privacy, cmd_run, cmd_synth, cmd_table
+from portal import (
+    cmd_extract,
+    cmd_privacy,
+    cmd_requests,
+    cmd_retention,
+    cmd_run,
+    cmd_synth,
+    cmd_table,
+)
 
 app = typer.Typer(
     name="portal",
@@ -19,7 +27,15 @@ def main() -> None:
     """Synthetic county -> pipeline -> disclosure-controlled statistics and extracts."""
 
 
-for module in (cmd_synth, cmd_run, cmd_table, cmd_extract, cmd_privacy):
+for module in (
+    cmd_synth,
+    cmd_run,
+    cmd_table,
+    cmd_extract,
+    cmd_privacy,
+    cmd_retention,
+    cmd_requests,
+):
     module.register(app)
 
 

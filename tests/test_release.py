@@ -326,7 +326,7 @@ def test_rows_are_in_natural_order_with_totals_last() -> None:
 
 def test_table_carries_footnotes_policy_and_release() -> None:
     table = _tab("service", by="ward", where={"sex": "F"})
-    assert table.policy_id == "council-sdc@1"
+    assert table.policy_id == POLICY.ref == "council-sdc@2"
     assert table.release_id == "test-release"
     assert table.ptable_id == PTABLE.fingerprint
     notes = " ".join(table.footnotes)
