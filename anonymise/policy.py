@@ -71,8 +71,8 @@ class RevisionPolicy:
 
     min_days_between: int  # data as-at dates at least this far apart
     min_people_changed: int  # only when at least this many people's records changed
-    # A cell of revised history changes only when its true count moved by more than
-    # this since the value published before the revision (0: every change shows).
+    # A cell of revised history changes only when the records of at least this many
+    # different people changed in it since the value shown before (0: every change shows).
     materiality: int
 
 

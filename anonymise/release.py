@@ -198,6 +198,7 @@ def clear_cache() -> None:
     """Forget every cached cube (tests; a long-running portal never needs to)."""
     _STORE_CACHE.clear()
     _CUBESET_CACHE.clear()
+    _CHANGES.clear()
 
 
 @dataclass(frozen=True)
@@ -460,6 +461,30 @@ def _zeros_as_confidential(
 _MAX_REFERENCE_DEPTH = 50
 
 
+def _reference_cubes(
+    source: Store | CubeSet, view: _ReleaseView, measures: Sequence[str]
+) -> list[_LoadedCube]:
+    """The cubes of the same measures in every release this one refers back to (its
+    dimension levels and combinations stay on offer; their counts are never shown here)."""
+    out: list[_LoadedCube] = []
+    seen: set[str] = set()
+    ref = view.reference
+    while ref and isinstance(source, Store) and ref not in seen:
+        if len(seen) >= _MAX_REFERENCE_DEPTH:
+            raise StoreError(
+                f"release {view.release_id}: the chain of reference releases is too long"
+            )
+        seen.add(ref)
+        load, ref_view = _loader(source, ref)
+        for m in measures:
+            try:
+                out.append(load(m))
+            except UnknownMeasureError:
+                continue
+        ref = ref_view.reference
+    return out
+
+
 def _shown(
     source: Store | CubeSet,
     view: _ReleaseView,
@@ -474,13 +499,10 @@ def _shown(
     prefix: str,
     depth: int = 0,
 ) -> pl.DataFrame:
-    """What a release shows for each cell of the table: `_cells` order, the breakdown
-    columns, `prefix`, `{prefix}_value`, `_{prefix}_suppressed` and `_{prefix}_n` (the true
-    count behind the value shown, which an immaterial change leaves at the earlier one)."""
+    """What a release shows for each cell of the table, in `_cells` order: the breakdown
+    columns, `prefix`, `{prefix}_value` and `_{prefix}_suppressed`."""
     cells = _cells(load(measure), grid, by, where, margins)
-    table = _protect(cells, ptable, policy, prefix).with_columns(
-        pl.Series(f"_{prefix}_n", cells["n"], dtype=pl.Int64)
-    )
+    table = _protect(cells, ptable, policy, prefix)
     if view.revised_through is None:
         return table
     revised = _revised_history(cells, by, where, view.revised_through)
@@ -489,6 +511,13 @@ def _shown(
         return table
     if depth >= _MAX_REFERENCE_DEPTH:
         raise StoreError(f"release {view.release_id}: the chain of reference releases is too long")
+    changes = _CHANGES.get(source, view.release_id or "", measure)
+    if changes is None:
+        return table  # nothing of this measure to hold back (new in this series)
+    people = _changed_people(changes, cells, by, where, margins)
+    stands = (pl.Series("_revised", revised) & (people < view.materiality)).fill_null(False)
+    if not stands.any():
+        return table
     ref_load, ref_view = _loader(source, view.reference)
     try:
         ref = _shown(
@@ -497,7 +526,7 @@ def _shown(
         )  # fmt: skip
     except UnknownMeasureError:
         return table  # the measure was not published before: nothing stands
-    cols = [prefix, f"{prefix}_value", f"_{prefix}_suppressed", f"_{prefix}_n"]
+    cols = [prefix, f"{prefix}_value", f"_{prefix}_suppressed"]
     if by:
         ref_cols = ref.select(*by, *(pl.col(c).alias(f"{c}_ref") for c in cols))
         joined = (
@@ -509,13 +538,71 @@ def _shown(
         joined = pl.concat(
             [table, ref.select(*(pl.col(c).alias(f"{c}_ref") for c in cols))], how="horizontal"
         )
-    stands = (
-        pl.Series("_revised", revised)
-        & (joined[f"_{prefix}_n"] - joined[f"_{prefix}_n_ref"]).abs().le(view.materiality)
-    ).fill_null(False)
     return joined.with_columns(
         pl.when(stands).then(pl.col(f"{c}_ref")).otherwise(pl.col(c)).alias(c) for c in cols
     ).select(table.columns)
+
+
+def _changed_people(
+    changes: pl.DataFrame,
+    cells: pl.DataFrame,
+    by: tuple[str, ...],
+    where: dict[str, tuple[str, ...]],
+    margins: bool,
+) -> pl.Series:
+    """For each cell (in `_cells` order), how many different people changed in it."""
+    f = changes
+    for dim, values in where.items():
+        if dim not in by:
+            f = f.filter(pl.col(dim).is_in(list(values)))
+    people = pl.col("subject_hash").n_unique().cast(pl.Int64).alias("_people")
+    if not by:
+        return pl.Series("_people", [f.select(people).item() if f.height else 0], dtype=pl.Int64)
+    parts = [f.group_by(list(by)).agg(people)]
+    if margins:
+        for k in range(len(by) - 1, -1, -1):
+            for keep in itertools.combinations(by, k):
+                part = f.group_by(list(keep)).agg(people) if keep else f.select(people)
+                parts.append(
+                    part.with_columns(pl.lit(None, pl.String).alias(d) for d in by if d not in keep)
+                )
+    counts = pl.concat([p.select(*by, "_people") for p in parts], how="vertical")
+    return (
+        cells.select(*by)
+        .with_row_index("_i")
+        .join(counts, on=list(by), how="left", nulls_equal=True)
+        .sort("_i")["_people"]
+        .fill_null(0)
+    )
+
+
+class _ChangeSets:
+    """Change sets per (store, release, measure); like cubes, they never change."""
+
+    def __init__(self) -> None:
+        self._items: dict[tuple[str, str, str], pl.DataFrame | None] = {}
+        self._lock = threading.Lock()
+
+    def get(self, source: Store | CubeSet, release_id: str, measure: str) -> pl.DataFrame | None:
+        if not isinstance(source, Store):
+            return None
+        key = (source.cache_key, release_id, measure)
+        with self._lock:
+            if key in self._items:
+                return self._items[key]
+        found = source.read_change_set(release_id, measure)
+        with self._lock:
+            if len(self._items) > 256:
+                self._items.clear()
+            self._items[key] = found
+        return found
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+_CHANGES = _ChangeSets()
 
 
 def _sort_keys(
@@ -565,6 +652,9 @@ def tabulate(
     if meta.denominator is not None:
         den = load(meta.denominator.measure)
         cubes.append(den)
+    # Levels never disappear from a revised series: a value that only the removed records
+    # had would otherwise vanish from the table (a certain statement, like a zero).
+    cubes += _reference_cubes(source, view, [c.meta.name for c in cubes])
     _check_query(measure, cubes, by_t, where_t, policy)
     if ptable is None:
         ptable = cellkey.ptable_for(policy.max_noise, policy.variance)
@@ -573,12 +663,10 @@ def tabulate(
 
     grid = _grid(cubes, by_t, where_t)
     args = (grid, by_t, where_t, margins, ptable, policy)
-    table = _shown(source, view, load, measure, *args, "count").drop("_count_n")
+    table = _shown(source, view, load, measure, *args, "count")
     sym = policy.symbols
     if den is not None and meta.denominator is not None:
-        d = _shown(source, view, load, meta.denominator.measure, *args, "denominator").drop(
-            "_denominator_n"
-        )
+        d = _shown(source, view, load, meta.denominator.measure, *args, "denominator")
         # Margin rows hold null in their total columns, hence nulls_equal.
         table = (
             table.join(d, on=list(by_t), how="left", nulls_equal=True)

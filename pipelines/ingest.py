@@ -455,14 +455,14 @@ def validate_objections(
     accepted = typed.filter(pl.col("_usable")).select(
         pl.lit(contract.name).alias("source"), "record_id", "line", *cols, "dq_flags"
     )
-    bad = typed.filter(~pl.col("_usable")).select(
+    unusable = typed.filter(~pl.col("_usable")).select(
         "_row",
         pl.concat_list(pl.lit(["no_usable_identifier"]), pl.col("dq_flags"))
         .list.join(";")
         .alias("reasons"),
     )
     quarantined = (
-        df.join(bad, on="_row", how="inner")
+        df.join(unusable, on="_row", how="inner")
         .sort("_row")
         .select(
             pl.lit(contract.name).alias("source"),

@@ -88,10 +88,10 @@ class LinkageModel:
         )
 
 
-OBJECTION_MATCH_SCHEMA = {
-    "record_id": pl.Utf8,
+OBJECTION_MATCH_SCHEMA: dict[str, pl.DataType] = {
+    "record_id": pl.String(),
     "person_keys": pl.List(pl.Int64),
-    "matched_on": pl.List(pl.Utf8),
+    "matched_on": pl.List(pl.String),
 }
 
 

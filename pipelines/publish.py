@@ -24,7 +24,14 @@ Releases over time follow a revisions policy (docs/disclosure-control.md):
   record-key epoch (every unit's key, so every cell's noise, is redrawn) and records
   the date through which history was revised; the release layer then shows a true zero
   in revised history as `c`. It is allowed only when the `[revisions]` policy says so
-  (`check_revision`).
+  (`check_revision_schedule` and the number of people changed).
+- **Materiality by people.** A revision, and every routine release after it, refers back
+  to the release it revised and keeps its *change set* per measure: every unit that
+  differs from that reference (removed, added late, or published with other values), as
+  a keyed hash of the person or family it belongs to and the cell it was (or is) in. The
+  release layer revises a cell of history only when at least `materiality` different
+  people changed in it; otherwise the reference's value stands. So no revised figure
+  can be put down to fewer people than the output threshold.
 """
 
 from __future__ import annotations
@@ -41,7 +48,7 @@ from anonymise.cellkey import build_cube, unit_hashes, with_record_key
 from anonymise.periods import finest_time_dim, period_end
 from anonymise.policy import Policy
 from pipelines.derive import MEASURES, OBJECTIONS_MEASURE, SUSTAIN_DAYS
-from pipelines.store import MeasureMeta, ReleaseInfo, Store
+from pipelines.store import CHANGE_SET_PREFIX, MeasureMeta, ReleaseInfo, Store
 
 OBJECTORS_MEASURE = OBJECTIONS_MEASURE.meta
 # Units that can only be counted some time after the date they are dated by: their period
@@ -54,6 +61,7 @@ SETTLE_DAYS = {
 # series' history was last computed in full: what "changed since the last revision" is
 # measured against. Stored like a ledger, as keyed hashes.
 EXCLUDED_LEDGER = "_excluded_at_baseline"
+UNATTRIBUTED = "unattributed"
 _SUBJECT = re.compile(r"(?:^|\|)([pf][0-9a-f]{32})(?=\||$)")
 
 
@@ -63,6 +71,10 @@ class RevisionRefused(Exception):
 
 class RoutineRefused(Exception):
     """A routine release cannot be built on the latest release (e.g. it has no ledger)."""
+
+
+class NoLedgerError(RoutineRefused):
+    """The latest release predates ledgers: only a revision can follow it."""
 
 
 def measure_meta(name: str) -> MeasureMeta:
@@ -79,16 +91,17 @@ class ReleasePlan:
     revised_through: date | None
     base: ReleaseInfo | None  # the latest published release (its ledger is carried forward)
     baseline: date | None  # data date of the last full computation (first release or revision)
+    legacy: bool = False  # the base kept no ledger (published before the revisions policy)
 
     def reference(self, policy: Policy) -> tuple[str | None, int]:
-        """The release whose values stand for immaterial changes of revised history, and
-        the threshold: a revision refers to the release it revises; a routine release keeps
-        its base's."""
+        """The release a revised series refers back to, and the materiality threshold: a
+        revision refers to the release it revises (whose values stand for immaterial
+        changes, and whose dimension values stay on offer); a routine release keeps its
+        base's."""
         if self.base is None:
             return None, 0
         if self.kind == "revision":
-            m = policy.revisions.materiality
-            return (self.base.release_id, m) if m > 0 else (None, 0)
+            return self.base.release_id, policy.revisions.materiality
         return self.base.reference_release, self.base.materiality
 
 
@@ -105,7 +118,7 @@ def plan_release(store: Store, *, revision: bool, data_as_at: date) -> ReleasePl
     has_ledger = base is not None and bool(store.ledger_measures(base.release_id))
     if not revision:
         if base is not None and not has_ledger:
-            raise RoutineRefused(
+            raise NoLedgerError(
                 f"the latest release {base.release_id} kept no ledger of what it published "
                 "(it predates the revisions policy), so a routine release cannot keep its "
                 "periods as published: run `portal run --revision` to start a new series"
@@ -118,7 +131,9 @@ def plan_release(store: Store, *, revision: bool, data_as_at: date) -> ReleasePl
     if base is None:
         raise RevisionRefused("there is no published release to revise yet; run without --revision")
     epoch = max(r.key_epoch for r in store.list_releases()) + 1
-    return ReleasePlan("revision", epoch, data_as_at, base, _baseline(published))
+    return ReleasePlan(
+        "revision", epoch, data_as_at, base, _baseline(published), legacy=not has_ledger
+    )
 
 
 def _baseline(published: list[ReleaseInfo]) -> date:
@@ -132,7 +147,9 @@ def _baseline(published: list[ReleaseInfo]) -> date:
 def check_revision_schedule(plan: ReleasePlan, policy: Policy, data_as_at: date) -> None:
     """The interval rule of `[revisions]`: data dates at least `min_days_between` apart
     since the last full computation of history (the last revision, else the first release)."""
-    if plan.kind != "revision" or plan.baseline is None:
+    if plan.kind != "revision" or plan.baseline is None or plan.legacy:
+        # Releases without ledgers could never be compared safely: the first revision that
+        # starts a ledger-keeping series is not held back by the schedule.
         return
     rules = policy.revisions
     due = plan.baseline + timedelta(days=rules.min_days_between)
@@ -241,6 +258,57 @@ def compare_with_ledger(
     return out, diff
 
 
+def _subjects(unit_ids: pl.Series) -> pl.Series:
+    """The person (or family) pseudonym inside each unit id; unattributed if none."""
+    return (
+        unit_ids.str.extract(r"(?:^|\|)([pf][0-9a-f]{32})(?:\||$)", 1)
+        .fill_null(UNATTRIBUTED)
+        .alias("subject")
+    )
+
+
+def change_sets(
+    published: Mapping[str, pl.DataFrame],
+    reference: Mapping[str, pl.DataFrame | None],
+    known_units: Mapping[str, pl.DataFrame],
+    secret: bytes,
+) -> dict[str, pl.DataFrame]:
+    """Per measure, every unit that differs between the reference's ledger and what this
+    release publishes (`unit_hash` and its breakdowns): `subject_hash` (keyed hash of its
+    person or family) and the cell it was in (removed, or the old values of a corrected
+    unit) or is in (added, or the new values). Units are attributed to people through
+    `known_units` (`unit_hash`, `unit_id` of every unit this run can derive, objectors
+    included); the rest count together as one unattributed subject, so that they can never
+    on their own make a cell look changed by many people. Pure."""
+    out = {}
+    for name, pub in published.items():
+        dims = list(measure_meta(name).breakdowns)
+        ref = reference.get(name)
+        if ref is None or sorted(ref.columns) != sorted(["unit_hash", *dims]):
+            continue  # not published before with these breakdowns: nothing to revise
+        known = known_units.get(name)
+        who = (
+            known.select("unit_hash", _subjects(known["unit_id"])).unique("unit_hash")
+            if known is not None
+            else pl.DataFrame(schema={"unit_hash": pl.String, "subject": pl.String})
+        )
+        ref = ref.select("unit_hash", *dims)
+        pub = pub.select("unit_hash", *dims)
+        removed = ref.join(pub.select("unit_hash"), on="unit_hash", how="anti")
+        added = pub.join(ref.select("unit_hash"), on="unit_hash", how="anti")
+        both = pub.join(ref, on="unit_hash", how="inner", suffix="_ref")
+        moved = both.filter(pl.any_horizontal(*(pl.col(d) != pl.col(f"{d}_ref") for d in dims)))
+        old_values = moved.select("unit_hash", *(pl.col(f"{d}_ref").alias(d) for d in dims))
+        changed = pl.concat(
+            [removed, added, moved.select("unit_hash", *dims), old_values], how="vertical"
+        ).join(who, on="unit_hash", how="left")
+        changed = changed.with_columns(pl.col("subject").fill_null(UNATTRIBUTED))
+        out[name] = changed.select(
+            unit_hashes("subject|" + changed["subject"], secret).alias("subject_hash"), *dims
+        )
+    return out
+
+
 def full_frames(current: Mapping[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
     return {n: f.select("unit_hash", *measure_meta(n).breakdowns) for n, f in current.items()}
 
@@ -338,12 +406,15 @@ def publish(
     run_metadata: Mapping[str, Any],
     plan: ReleasePlan | None = None,
     excluded_people: Mapping[str, pl.Series] | None = None,
+    attribution: Mapping[str, pl.DataFrame] | None = None,
 ) -> Published:
     """Write a routine or revision release (see the module docstring) in one transaction.
 
     frames: each measure's units (`unit_id` and its breakdowns); excluded_people: person
     pseudonyms left out of statistics, by reason (`objections`, `erasure_or_restriction`),
-    to measure what changed since the last revision.
+    to measure what changed since the last revision; attribution: every unit this run can
+    derive with nobody excluded (`unit_id` per measure), to say whose removed units were
+    (for the change sets of a revised series).
     Raises RevisionRefused when the revisions policy does not allow this revision."""
     plan = plan or plan_release(store, revision=False, data_as_at=data_as_at)
     check_revision_schedule(plan, policy, data_as_at)
@@ -388,12 +459,20 @@ def publish(
             baseline_excluded = before
     cubes = build_cubes(out, secret, epoch=plan.key_epoch)
     meta = {name: measure_meta(name) for name in out}
+    reference, materiality = plan.reference(policy)
+    changes: dict[str, pl.DataFrame] = {}
+    if reference is not None and materiality > 0:
+        ref_ledgers = {m: store.read_ledger(reference, m) for m in out}
+        known = {m: f.select("unit_hash", "unit_id") for m, f in current.items()}
+        for m, f in hashed_frames(attribution or {}, secret).items():
+            extra = f.select("unit_hash", "unit_id")
+            known[m] = pl.concat([known[m], extra]) if m in known else extra
+        changes = change_sets(out, ref_ledgers, known, secret)
     note = (
         revision_note(reasons, policy=policy, baseline=plan.baseline)
         if plan.kind == "revision"
         else None
     )
-    reference, materiality = plan.reference(policy)
     release_id = store.write_release(
         cubes,
         meta,
@@ -413,7 +492,11 @@ def publish(
         key_epoch=plan.key_epoch,
         revised_through=plan.revised_through,
         revision_note=note,
-        ledgers={**out, EXCLUDED_LEDGER: baseline_excluded},
+        ledgers={
+            **out,
+            EXCLUDED_LEDGER: baseline_excluded,
+            **{CHANGE_SET_PREFIX + m: c for m, c in changes.items()},
+        },
         reference_release=reference,
         materiality=materiality,
     )

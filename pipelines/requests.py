@@ -244,17 +244,17 @@ def lift_request(store: Store, request_id: str, *, actor: str) -> None:
     store.audit(actor, "request_lifted", {"request_id": request_id, "type": "restriction"})
 
 
-_LIST_SCHEMA = {
-    "request_id": pl.String,
-    "type": pl.String,
-    "received_on": pl.Date,
-    "status": pl.String,
-    "identifier_kinds": pl.String,
+_LIST_SCHEMA: dict[str, pl.DataType] = {
+    "request_id": pl.String(),
+    "type": pl.String(),
+    "received_on": pl.Date(),
+    "status": pl.String(),
+    "identifier_kinds": pl.String(),
     "created_at": pl.Datetime("us", "UTC"),
-    "created_by": pl.String,
+    "created_by": pl.String(),
     "closed_at": pl.Datetime("us", "UTC"),
     "last_run_at": pl.Datetime("us", "UTC"),
-    "people_matched_last_run": pl.Int64,
+    "people_matched_last_run": pl.Int64(),
 }
 
 

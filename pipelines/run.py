@@ -221,6 +221,14 @@ def run_pipeline(
     progress("derive", "deriving measures (objectors excluded)")
     frames, n_objectors = derive_all(ZoneBFrames(zb.persons, zb.events, as_at))
     research = build_research_table(zb.persons, zb.events, as_at)
+    attribution: dict[str, pl.DataFrame] | None = None
+    if plan is not None and (
+        plan.kind == "revision" or (plan.base and plan.base.reference_release)
+    ):
+        # Whose records a revised series removed: the same measures with nobody left out,
+        # used only to count how many people changed in each cell (materiality).
+        everyone = zb.persons.with_columns(pl.lit(False).alias("objected_statistics"))
+        attribution, _ = derive_all(ZoneBFrames(everyone, zb.events, as_at))
     timings["derive"] = time.perf_counter() - t
     stage("derive")
 
@@ -262,6 +270,7 @@ def run_pipeline(
                 "objections": zb.persons.filter(pl.col("objected_statistics"))["person_id"],
                 "erasure_or_restriction": removed_ids,
             },
+            attribution=attribution,
         )
         result.release_id = result.published.release_id
         record_applied(store, requests, actor=actor, run_id=run_id)

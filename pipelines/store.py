@@ -80,6 +80,9 @@ class ReleaseDataRemovedError(StoreError, LookupError):
 
 
 RELEASE_KINDS = ("routine", "revision")
+# Ledger entries named with this prefix and a measure hold the release's change set for
+# that measure (see pipelines/publish.py); the release layer reads them for materiality.
+CHANGE_SET_PREFIX = "~changes/"
 
 
 # --- dimension registry ----------------------------------------------------------------
@@ -563,8 +566,9 @@ class Store:
         if materiality and reference_release is None:
             problems.append("a materiality threshold needs a reference release")
         for name, ledger in sorted((ledgers or {}).items()):
-            if "unit_hash" not in ledger.columns:
-                problems.append(f"ledger {name!r} has no unit_hash column")
+            key = "subject_hash" if name.startswith(CHANGE_SET_PREFIX) else "unit_hash"
+            if key not in ledger.columns:
+                problems.append(f"ledger {name!r} has no {key} column")
             if name in metas:
                 extra = [
                     c for c in ledger.columns if c not in (*metas[name].breakdowns, "unit_hash")
@@ -838,6 +842,11 @@ class Store:
                 )
             ).scalar_one_or_none()
         return None if blob is None else pl.read_parquet(io.BytesIO(blob))
+
+    def read_change_set(self, release_id: str, measure: str) -> pl.DataFrame | None:
+        """Who changed where since the release's reference (keyed subject hashes and cells):
+        what the release layer counts people in for materiality."""
+        return self.read_ledger(release_id, CHANGE_SET_PREFIX + measure)
 
     def ledger_measures(self, release_id: str) -> list[str]:
         with self.engine.connect() as conn:

@@ -17,7 +17,7 @@ from anonymise.cellkey import SecretNotConfiguredError, load_sdc_secret
 from anonymise.pseudonymise import PseudonymKeyError, load_master_key
 from pipelines.ingest import SourceFileError
 from pipelines.objections import ObjectionError
-from pipelines.publish import RevisionRefused, RoutineRefused
+from pipelines.publish import NoLedgerError, RevisionRefused, RoutineRefused
 from pipelines.run import RunResult, run_pipeline
 from pipelines.store import Store, StoreError, default_store_url
 
@@ -95,8 +95,9 @@ def run(
             "[yellow]demo mode:[/yellow] objections that match nobody are acknowledged "
             "automatically (audited as such)"
         )
-    try:
-        result = run_pipeline(
+
+    def go(revise: bool) -> RunResult:
+        return run_pipeline(
             raw,
             work,
             key,
@@ -104,10 +105,21 @@ def run(
             store=target,
             sdc_secret=sdc_secret,
             progress=progress,
-            revision=revision,
+            revision=revise,
             accept_unmatched_objections=accept,
             actor="demo" if demo and not accept_unmatched_objections else actor_name(),
         )
+
+    try:
+        try:
+            result = go(revision)
+        except NoLedgerError:
+            if not demo:
+                raise
+            # A demo store from before the revisions policy: start a new series.
+            console.print("[yellow]demo mode:[/yellow] the store's releases kept no ledger; "
+                          "publishing a revision to start a new series")  # fmt: skip
+            result = go(True)
     except ObjectionError as e:
         console.print(f"[red]error:[/red] {escape(str(e))}", soft_wrap=True)
         raise typer.Exit(code=3) from None
@@ -173,13 +185,13 @@ def _print_summary(console: Console, result: RunResult) -> None:
             )
         console.print(lq)
     if result.objections:
-        c = result.objections.counts
+        oc = result.objections.counts
         console.print(
-            f"Objections: {c['received']:,} received, {c['matched']:,} matched, "
-            f"{c['unmatched']:,} matching nobody and {c['ambiguous']:,} matching several people "
-            f"({c['acknowledged']:,} acknowledged); applied to "
-            f"{c['people_excluded_from_research']:,} people (research extracts), "
-            f"{c['people_excluded_from_statistics']:,} of them also "
+            f"Objections: {oc['received']:,} received, {oc['matched']:,} matched, "
+            f"{oc['unmatched']:,} matching nobody and {oc['ambiguous']:,} matching several "
+            f"people ({oc['acknowledged']:,} acknowledged); applied to "
+            f"{oc['people_excluded_from_research']:,} people (research extracts), "
+            f"{oc['people_excluded_from_statistics']:,} of them also "
             "left out of statistics."
         )
         warnings = result.objections.warning_counts()

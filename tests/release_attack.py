@@ -96,10 +96,15 @@ def published_cells(
     *,
     max_dims: int = 2,
     total_label: str = "Total",
+    only_with: Sequence[str] = (),
 ) -> dict[Key, str]:
-    """Every published cell of every measure (margins included), as shown."""
+    """Every published cell of every measure (margins included), as shown. only_with: ask
+    only for tables that break down by at least one of these (what an attack on those
+    characteristics uses)."""
     out: dict[Key, str] = {}
     for measure, by in table_plan(breakdowns, max_dims):
+        if only_with and not set(by) & set(only_with):
+            continue
         data = ask(measure, by)
         for row in data.select(*by, "count").iter_rows(named=True):
             cell = frozenset((d, row[d]) for d in by if row[d] != total_label)

@@ -54,6 +54,11 @@ from tests.release_attack import (
 _PERSON = r"\|(p[0-9a-f]{32})(?:\||$)"
 
 
+def _remove_db(path: Path) -> None:
+    for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        p.unlink(missing_ok=True)
+
+
 def units_per_person(frames: dict[str, pl.DataFrame]) -> pl.DataFrame:
     """person_id, measure, age_band: one row per counted unit of a person measure."""
     parts = []
@@ -196,6 +201,7 @@ def run_trials(
     batches: list[list[str]],
     mode: str,
     max_cell_dims: int = 2,
+    only_attribute_tables: bool = False,
 ) -> TrialReport:
     assert mode in ("revision", "recompute")
     clear_cache()
@@ -210,8 +216,7 @@ def run_trials(
     units = units_per_person(base_frames)
     counted = set(units["person_id"].to_list())
     base_db = workdir / "base.sqlite"
-    if base_db.exists():
-        base_db.unlink()
+    _remove_db(base_db)
     store = Store(f"sqlite:///{base_db}")
     already = persons.filter(pl.col("objected_statistics"))["person_id"]
     base = publish_release(
@@ -219,8 +224,13 @@ def run_trials(
         run_metadata={}, excluded_people={"objections": already},
     )  # fmt: skip
     breakdowns = attack_plan(store, base.release_id)
-    before = published_cells(_ask(store, base.release_id, policy, ptable), breakdowns)
+    only = ATTRIBUTES if only_attribute_tables else ()
+    before = published_cells(
+        _ask(store, base.release_id, policy, ptable), breakdowns, only_with=only
+    )
     base_info = store.get_release(base.release_id)
+    with store.engine.connect() as conn:  # everything into the main file before copying it
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     store.dispose()
     priors = population_priors(persons, units, as_at)
     report = TrialReport(mode, len(batches), 0, 0)
@@ -228,6 +238,7 @@ def run_trials(
     guesses: dict[tuple[int, str], list] = {v: [] for v in variants}
     for i, batch in enumerate(batches):
         db = workdir / f"trial{i}.sqlite"
+        _remove_db(db)  # a stale write-ahead log would be replayed into the copy
         shutil.copy(base_db, db)
         st = Store(f"sqlite:///{db}")
         flagged = persons.with_columns(
@@ -246,6 +257,7 @@ def run_trials(
             rid = publish_release(
                 st, frames, policy=sim_policy, secret=secret, data_as_at=as_at,
                 run_metadata={}, plan=plan, excluded_people={"objections": excluded},
+                attribution=base_frames,
             ).release_id  # fmt: skip
         else:
             # The code before the revisions policy: every period recomputed, same keys.
@@ -256,9 +268,9 @@ def run_trials(
                 policy_id=policy.ref,
                 data_as_at=as_at,
             )
-        after = published_cells(_ask(st, rid, policy, ptable), breakdowns)
+        after = published_cells(_ask(st, rid, policy, ptable), breakdowns, only_with=only)
         st.dispose()
-        db.unlink()
+        _remove_db(db)
         cmp = compare(before, after, closed_before=None)
         report.changed_cells.append(cmp.changed)
         report.to_zero.append(cmp.to_zero)
