@@ -252,6 +252,12 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=20, help="revisions in the trials scenario")
     ap.add_argument("--modes", default="recompute,revision", help="trial modes to run")
     ap.add_argument(
+        "--background",
+        action="store_true",
+        help="trials revise a routine release that carries a release three months older "
+        "(so each revision also brings real late records and corrections)",
+    )
+    ap.add_argument(
         "--materiality", default="", help="revision trials with these thresholds, e.g. 0,3,10"
     )
     ap.add_argument("--max-dims", type=int, default=2, help="dimensions per table (1-3)")
@@ -348,19 +354,44 @@ def main() -> None:
 
     if args.scenario in ("trials", "all") and revisions:
         thresholds = [int(x) for x in args.materiality.split(",") if x]
-        _trials(raw, out, args.trials, args.seed, args.modes.split(","), thresholds)
+        _trials(
+            raw, out, args.trials, args.seed, args.modes.split(","), thresholds, args.background
+        )
 
 
 def _trials(
-    raw: Path, out: Path, n: int, seed: int, modes: list[str], thresholds: list[int]
+    raw: Path,
+    out: Path,
+    n: int,
+    seed: int,
+    modes: list[str],
+    thresholds: list[int],
+    background: bool = False,
 ) -> None:
     """Many revisions, each removing a batch of two households and six people."""
     from tests.revision_trials import draw_batches, run_trials, units_per_person
 
-    print(f"\n== {n} revisions, each removing a different batch ==")
+    label = " on top of three months of late records and corrections" if background else ""
+    print(f"\n== {n} revisions, each removing a different batch{label} ==")
     as_at = date(2026, 3, 31)
-    work = out / "work_trials"
-    if not (work / "zone_b" / "persons.parquet").exists():
+    work = out / ("work_trials_bg" if background else "work_trials")
+    base_store: Path | None = None
+    if background:
+        base_store = out / "trials_bg.sqlite"
+        if not base_store.exists():
+            store = Store(f"sqlite:///{base_store}")
+            earlier = date(2025, 12, 31)
+            _run(
+                _with_register(raw, out / "raw_bg_a", earlier, None),
+                out / "work_bg_a",
+                store,
+                earlier,
+            )
+            _run(_with_register(raw, out / "raw_bg_b", as_at, None), work, store, as_at)
+            with store.engine.connect() as conn:
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            store.dispose()
+    elif not (work / "zone_b" / "persons.parquet").exists():
         store = Store(f"sqlite:///{out / 'trials_run.sqlite'}")
         _run(_with_register(raw, out / "raw_trials", as_at, None), work, store, as_at)
         store.dispose()
@@ -386,6 +417,7 @@ def _trials(
         report = run_trials(
             persons, events, as_at=as_at, secret=SECRET, policy=policy,
             workdir=out / "trials", batches=batches, mode=mode, max_cell_dims=MAX_DIMS,
+            base_store=base_store,
         )  # fmt: skip
         for line in report.lines():
             print(line)

@@ -28,7 +28,8 @@ Releases over time follow a revisions policy (docs/disclosure-control.md):
 - **Materiality by people.** A revision, and every routine release after it, refers back
   to the release it revised and keeps its *change set* per measure: every unit that
   differs from that reference (removed, added late, or published with other values), as
-  a keyed hash of the person or family it belongs to and the cell it was (or is) in. The
+  a hash of the person or family it belongs to (under a one-off key, so it links to
+  nothing outside the set) and the cell it was (or is) in. The
   release layer revises a cell of history only when at least `materiality` different
   people changed in it; otherwise the reference's value stands. So no revised figure
   can be put down to fewer people than the output threshold.
@@ -37,6 +38,7 @@ Releases over time follow a revisions policy (docs/disclosure-control.md):
 from __future__ import annotations
 
 import re
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -271,7 +273,7 @@ def change_sets(
     published: Mapping[str, pl.DataFrame],
     reference: Mapping[str, pl.DataFrame | None],
     known_units: Mapping[str, pl.DataFrame],
-    secret: bytes,
+    one_off_key: bytes,
 ) -> dict[str, pl.DataFrame]:
     """Per measure, every unit that differs between the reference's ledger and what this
     release publishes (`unit_hash` and its breakdowns): `subject_hash` (keyed hash of its
@@ -279,7 +281,10 @@ def change_sets(
     unit) or is in (added, or the new values). Units are attributed to people through
     `known_units` (`unit_hash`, `unit_id` of every unit this run can derive, objectors
     included); the rest count together as one unattributed subject, so that they can never
-    on their own make a cell look changed by many people. Pure."""
+    on their own make a cell look changed by many people. `one_off_key` is drawn afresh for
+    each release and kept nowhere: the subject hashes tell people apart inside one change
+    set and can be linked to nothing else, not even with the disclosure-control secret.
+    Pure."""
     out = {}
     for name, pub in published.items():
         dims = list(measure_meta(name).breakdowns)
@@ -304,7 +309,8 @@ def change_sets(
         ).join(who, on="unit_hash", how="left")
         changed = changed.with_columns(pl.col("subject").fill_null(UNATTRIBUTED))
         out[name] = changed.select(
-            unit_hashes("subject|" + changed["subject"], secret).alias("subject_hash"), *dims
+            unit_hashes("subject|" + changed["subject"], one_off_key).alias("subject_hash"),
+            *dims,
         )
     return out
 
@@ -426,6 +432,7 @@ def publish(
     reasons: dict[str, int] = {}
     if base is None:
         out = full_frames(current)
+        diff.added = sum(f.height for f in out.values())
         baseline_excluded = excluded
     else:
         ledgers = {m: store.read_ledger(base.release_id, m) for m in current}
@@ -446,7 +453,7 @@ def publish(
         }
         if plan.kind == "revision":
             needed = policy.revisions.min_people_changed
-            if people_changed < needed:
+            if people_changed < needed and not plan.legacy:
                 raise RevisionRefused(
                     f"the revisions policy ({policy.ref}) needs at least {needed} people's "
                     f"records to have changed since history was last computed in full "
@@ -467,7 +474,7 @@ def publish(
         for m, f in hashed_frames(attribution or {}, secret).items():
             extra = f.select("unit_hash", "unit_id")
             known[m] = pl.concat([known[m], extra]) if m in known else extra
-        changes = change_sets(out, ref_ledgers, known, secret)
+        changes = change_sets(out, ref_ledgers, known, secrets.token_bytes(32))
     note = (
         revision_note(reasons, policy=policy, baseline=plan.baseline)
         if plan.kind == "revision"

@@ -18,7 +18,8 @@ What the attacker does:
    ward, even if each cell's noise was redrawn. The guess is the value with the lowest
    sum (rule "sum") or the lowest sum per square root of the cells summed (rule "z",
    which does not favour values with many cells); `c` is read as the middle of its range
-   and `0` as 0.
+   and `0` as 0, and a `0` that became `c` (the rule for zeros of revised history, not a
+   change) is left out.
 """
 
 from __future__ import annotations
@@ -243,6 +244,8 @@ def attribute_scores(
             end = cell_period_end(key[1])
             if end is None or end >= closed_before:
                 continue
+        if old == "0" and new == symbol:
+            continue  # a zero of revised history shown as c: the rule, not a change
         diff = _as_number(
             new, symbol=symbol, threshold=threshold, max_noise=max_noise
         ) - _as_number(old, symbol=symbol, threshold=threshold, max_noise=max_noise)
@@ -270,6 +273,7 @@ class AttributeResult:
     chance_hits: float  # expected hits of the best blind guess (the population's mode)
     mode: str
     mode_share: float
+    mode_hits: int = 0  # hits the blind guess actually scored on these same targets
 
     @property
     def rate(self) -> float:
@@ -279,7 +283,8 @@ class AttributeResult:
         return (
             f"{self.attribute}: attacker right for {self.hits} of {self.targets} "
             f"({self.rate:.1%}); chance (always guess the population's mode "
-            f"{self.mode!r}, {self.mode_share:.1%} of people) {self.chance_hits:.1f}"
+            f"{self.mode!r}, {self.mode_share:.1%} of people) {self.chance_hits:.1f} expected, "
+            f"{self.mode_hits} on these targets"
         )
 
 
@@ -292,7 +297,7 @@ def score_attack(
     out = {}
     for attribute, prior in priors.items():
         mode = max(prior, key=lambda v: (prior[v], v))
-        hits = targets = 0
+        hits = targets = mode_hits = 0
         for guesses, people in trials:
             for values in people.values():
                 truth = values.get(attribute)
@@ -300,8 +305,9 @@ def score_attack(
                     continue
                 targets += 1
                 hits += guesses.get(attribute) == truth
+                mode_hits += truth == mode
         out[attribute] = AttributeResult(
-            attribute, targets, hits, targets * prior[mode], mode, prior[mode]
+            attribute, targets, hits, targets * prior[mode], mode, prior[mode], mode_hits
         )
     return out
 

@@ -202,7 +202,11 @@ def run_trials(
     mode: str,
     max_cell_dims: int = 2,
     only_attribute_tables: bool = False,
+    base_store: Path | None = None,
 ) -> TrialReport:
+    """base_store: a store whose latest release is the one before (e.g. a routine release
+    carrying an earlier release's ledger, so that the revision also brings real late
+    records and corrections); by default a first release built from these tables."""
     assert mode in ("revision", "recompute")
     clear_cache()
     # A revision may follow at once here: the schedule is not what is being measured.
@@ -217,23 +221,30 @@ def run_trials(
     counted = set(units["person_id"].to_list())
     base_db = workdir / "base.sqlite"
     _remove_db(base_db)
-    store = Store(f"sqlite:///{base_db}")
-    already = persons.filter(pl.col("objected_statistics"))["person_id"]
-    base = publish_release(
-        store, base_frames, policy=sim_policy, secret=secret, data_as_at=as_at,
-        run_metadata={}, excluded_people={"objections": already},
-    )  # fmt: skip
-    breakdowns = attack_plan(store, base.release_id)
+    if base_store is not None:
+        shutil.copy(base_store, base_db)
+        store = Store(f"sqlite:///{base_db}")
+        latest = store.latest_release()
+        assert latest is not None
+        base_id = latest.release_id
+    else:
+        store = Store(f"sqlite:///{base_db}")
+        already = persons.filter(pl.col("objected_statistics"))["person_id"]
+        base_id = publish_release(
+            store, base_frames, policy=sim_policy, secret=secret, data_as_at=as_at,
+            run_metadata={}, excluded_people={"objections": already},
+        ).release_id  # fmt: skip
+    breakdowns = attack_plan(store, base_id)
     only = ATTRIBUTES if only_attribute_tables else ()
-    before = published_cells(
-        _ask(store, base.release_id, policy, ptable), breakdowns, only_with=only
-    )
-    base_info = store.get_release(base.release_id)
+    before = published_cells(_ask(store, base_id, policy, ptable), breakdowns, only_with=only)
+    base_info = store.get_release(base_id)
     with store.engine.connect() as conn:  # everything into the main file before copying it
         conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     store.dispose()
     priors = population_priors(persons, units, as_at)
     report = TrialReport(mode, len(batches), 0, 0)
+    # Both scoring rules: on full grids (every value of a dimension has the same number of
+    # cells) they agree, but a measure whose grid is ragged could favour one.
     variants = [(d, rule) for d in range(1, max_cell_dims + 1) for rule in ("sum", "z")]
     guesses: dict[tuple[int, str], list] = {v: [] for v in variants}
     for i, batch in enumerate(batches):
@@ -253,7 +264,7 @@ def run_trials(
         frames, _ = derive_all(ZoneBFrames(flagged, events, as_at))
         excluded = flagged.filter(pl.col("objected_statistics"))["person_id"]
         if mode == "revision":
-            plan = ReleasePlan("revision", base_info.key_epoch + 1, as_at, base_info, as_at)
+            plan = ReleasePlan("revision", base_info.key_epoch + 1, as_at, base_info, None)
             rid = publish_release(
                 st, frames, policy=sim_policy, secret=secret, data_as_at=as_at,
                 run_metadata={}, plan=plan, excluded_people={"objections": excluded},
