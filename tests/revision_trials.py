@@ -35,14 +35,13 @@ from anonymise import cellkey
 from anonymise.policy import Policy
 from anonymise.release import clear_cache, tabulate
 from pipelines.contracts import ETHNIC_MAJOR_GROUP
-from pipelines.derive import ZoneBFrames, age_band, derive_all
+from pipelines.derive import ZoneBFrames, derive_all
 from pipelines.publish import ReleasePlan, build_cubes, full_frames, hashed_frames, measure_meta
 from pipelines.publish import publish as publish_release
 from pipelines.store import Store
 from tests.release_attack import (
     ATTRIBUTES,
     AttributeResult,
-    Key,
     attribute_scores,
     compare,
     guess,
@@ -105,17 +104,6 @@ def population_priors(
     counted = persons.filter(pl.col("person_id").is_in(units["person_id"].unique().implode()))
     values = target_values(counted, units, counted["person_id"].to_list())
     return {a: shares([v[a] for v in values.values() if v[a] is not None]) for a in ATTRIBUTES}
-
-
-def everyone_priors(persons: pl.DataFrame, as_at: date) -> dict[str, dict[str, float]]:
-    """The share of each value among everyone in the person index (for reference)."""
-    p = persons.select(
-        pl.col("ward").fill_null("Not known"),
-        pl.col("sex").fill_null("U"),
-        pl.col("ethnicity").replace_strict(ETHNIC_MAJOR_GROUP, default="Not known"),
-        age_band(pl.col("birth_month"), pl.lit(as_at)).alias("age_band"),
-    )
-    return {a: shares(p[a].to_list()) for a in ATTRIBUTES}
 
 
 def draw_batches(
@@ -306,7 +294,3 @@ def run_trials(
     for dims, trials in guesses.items():
         report.results[dims] = score_attack(trials, priors)
     return report
-
-
-def cells_changed_to_zero(before: dict[Key, str], after: dict[Key, str]) -> int:
-    return compare(before, after, closed_before=None).to_zero
