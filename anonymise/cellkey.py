@@ -2,8 +2,9 @@
 
 How it works (ONS Census 2021, ABS TableBuilder):
 - every counted unit (person, family or event) carries a record key in 0..255,
-  derived from a keyed HMAC of its pseudonym, so the same person has the same key
-  in every measure and every release;
+  derived from a keyed HMAC of its pseudonym, so the same unit has the same key
+  in every release of one key *epoch*; a revision release starts a new epoch, which
+  redraws every record key (and so every cell's noise) at once;
 - a cell's key is the sum of its records' keys mod 256, so a cell made of the same
   records always has the same key, however the table that contains it was asked for;
 - a secret perturbation table (ptable) maps (true count, cell key) to a bounded,
@@ -43,6 +44,8 @@ PTABLE_ROWS = 1024
 log = logging.getLogger(__name__)
 
 _RECORD_KEY_DOMAIN = b"portal-sdc/record-key/v1"
+_UNIT_HASH_DOMAIN = "ledger-unit"
+UNIT_HASH_BYTES = 16
 _PTABLE_DOMAIN = b"portal-sdc/ptable/v1"
 _FINGERPRINT_DOMAIN = b"portal-sdc/ptable-fingerprint/v1"
 
@@ -121,28 +124,51 @@ def derive_key(secret: bytes, purpose: str) -> bytes:
 # --- record keys and cubes --------------------------------------------------------
 
 
-def record_keys(pseudonyms: pl.Series | Iterable[str], secret: bytes) -> pl.Series:
+def record_keys(
+    pseudonyms: pl.Series | Iterable[str], secret: bytes, *, epoch: int = 0
+) -> pl.Series:
     """Record keys in 0..255: the first byte of HMAC-SHA256(subkey, pseudonym).
 
-    Persistent: the same pseudonym and secret give the same key in every release."""
+    Persistent: the same pseudonym, secret and epoch give the same key in every release.
+    Epoch 0 is the original derivation; each later epoch has its own subkey, so moving
+    to a new epoch redraws every key independently of the old ones."""
     if len(secret) < MIN_SECRET_BYTES:
         raise ValueError(f"record key secret must be at least {MIN_SECRET_BYTES} bytes")
+    if epoch < 0:
+        raise ValueError("a record key epoch is 0 or more")
     values = pseudonyms if isinstance(pseudonyms, pl.Series) else pl.Series(list(pseudonyms))
     if values.null_count():
         raise ValueError("every counted unit needs a pseudonym to derive its record key")
-    subkey = hmac.digest(secret, _RECORD_KEY_DOMAIN, "sha256")
+    domain = _RECORD_KEY_DOMAIN if epoch == 0 else _RECORD_KEY_DOMAIN + f"|epoch={epoch}".encode()
+    subkey = hmac.digest(secret, domain, "sha256")
     digest = hmac.digest
     keys = bytes(digest(subkey, str(v).encode("utf-8"), "sha256")[0] for v in values.to_list())
     return pl.Series(values.name or "record_key", np.frombuffer(keys, dtype=np.uint8))
 
 
+def unit_hashes(unit_ids: pl.Series | Iterable[str], secret: bytes) -> pl.Series:
+    """A keyed hash of each counted unit's id (hex, 128 bits), under a subkey of the
+    disclosure-control secret: what a release's ledger stores instead of the unit id, so
+    the store alone cannot be joined to zone B's pseudonyms."""
+    values = unit_ids if isinstance(unit_ids, pl.Series) else pl.Series(list(unit_ids))
+    if values.null_count():
+        raise ValueError("every counted unit needs an id")
+    subkey = derive_key(secret, _UNIT_HASH_DOMAIN)
+    digest = hmac.digest
+    out = [
+        digest(subkey, str(v).encode("utf-8"), "sha256")[:UNIT_HASH_BYTES].hex()
+        for v in values.to_list()
+    ]
+    return pl.Series("unit_hash", out, dtype=pl.String)
+
+
 def with_record_key(
-    lf: pl.LazyFrame, *, pseudonym: str, secret: bytes, name: str = "record_key"
+    lf: pl.LazyFrame, *, pseudonym: str, secret: bytes, name: str = "record_key", epoch: int = 0
 ) -> pl.LazyFrame:
     """Add the record key column derived from a pseudonym column (lazy)."""
     return lf.with_columns(
         pl.col(pseudonym)
-        .map_batches(lambda s: record_keys(s, secret), return_dtype=pl.UInt8)
+        .map_batches(lambda s: record_keys(s, secret, epoch=epoch), return_dtype=pl.UInt8)
         .alias(name)
     )
 

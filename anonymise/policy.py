@@ -3,6 +3,11 @@
 Pages and pipelines choose breakdowns; they never choose the policy. There is no
 setting that turns protection off: the validator rejects a threshold, noise or
 variance that would (see `MIN_THRESHOLD`).
+
+The same file holds the revisions policy (when a release may rewrite published
+history: `[revisions]`) and the retention schedule (how long each kind of data is
+kept: `[retention]`), so one versioned document governs what is published and for how
+long anything behind it is kept.
 """
 
 from __future__ import annotations
@@ -22,6 +27,12 @@ DEFAULT_POLICY_PATH = Path(__file__).parent / "policies" / "default.toml"
 MIN_THRESHOLD = 3
 METHODS = ("cell_key",)
 ROUNDING = ("none",)
+# A revision compares with the release before it; frequent or tiny ones would let an
+# attacker difference single removals, so the schedule has floors too.
+MIN_REVISION_INTERVAL_DAYS = 90
+MIN_REVISION_PEOPLE = 5
+# The audit log is the record of who saw and changed what: never kept for less than a year.
+MIN_AUDIT_DAYS = 365
 
 
 class PolicyError(ValueError):
@@ -55,6 +66,41 @@ class OutputCheck:
 
 
 @dataclass(frozen=True)
+class RevisionPolicy:
+    """When a revision release (which recomputes published periods) is allowed."""
+
+    min_days_between: int  # data as-at dates at least this far apart
+    min_people_changed: int  # only when at least this many people's records changed
+    # A cell of revised history changes only when the records of at least this many
+    # different people changed in it since the value shown before (0: every change shows).
+    materiality: int
+
+
+@dataclass(frozen=True)
+class RetentionSchedule:
+    """Days each kind of data is kept (0: removed as soon as the run is done with it)."""
+
+    zone_a_working_copies_days: int
+    quarantine_files_days: int
+    zone_b_tables_days: int
+    superseded_cubes_days: int
+    extracts_days: int
+    audit_log_days: int
+    clerical_labels_days: int
+
+    def days(self) -> dict[str, int]:
+        return {
+            "zone_a_working_copies": self.zone_a_working_copies_days,
+            "quarantine_files": self.quarantine_files_days,
+            "zone_b_tables": self.zone_b_tables_days,
+            "superseded_cubes": self.superseded_cubes_days,
+            "extracts": self.extracts_days,
+            "audit_log": self.audit_log_days,
+            "clerical_labels": self.clerical_labels_days,
+        }
+
+
+@dataclass(frozen=True)
 class Policy:
     policy_id: str
     version: int
@@ -68,6 +114,8 @@ class Policy:
     total_label: str
     symbols: Symbols
     output_check: OutputCheck
+    revisions: RevisionPolicy
+    retention: RetentionSchedule
 
     @property
     def ref(self) -> str:
@@ -102,6 +150,20 @@ _SCHEMA: dict[str, dict[str, tuple[type, ...]]] = {
         "dominance_k": (int, float),
         "p_ratio": (int, float),
     },
+    "revisions": {
+        "min_days_between": (int,),
+        "min_people_changed": (int,),
+        "materiality": (int,),
+    },
+    "retention": {
+        "zone_a_working_copies_days": (int,),
+        "quarantine_files_days": (int,),
+        "zone_b_tables_days": (int,),
+        "superseded_cubes_days": (int,),
+        "extracts_days": (int,),
+        "audit_log_days": (int,),
+        "clerical_labels_days": (int,),
+    },
 }
 
 
@@ -133,6 +195,7 @@ def parse_policy(raw: Mapping[str, Any], *, source: str = "<policy>") -> Policy:
 
     pol, ck, tb = values["policy"], values["cell_key"], values["table_builder"]
     sym, oc = values["symbols"], values["output_check"]
+    rev, ret = values["revisions"], values["retention"]
 
     if "policy_id" in pol and not pol["policy_id"].strip():
         problems.append("policy.policy_id must not be empty")
@@ -188,6 +251,28 @@ def parse_policy(raw: Mapping[str, Any], *, source: str = "<policy>") -> Policy:
         if key in oc and not 0 < float(oc[key]) <= 100:
             problems.append(f"output_check.{key} must be a percentage in (0, 100]")
 
+    if "min_days_between" in rev and rev["min_days_between"] < MIN_REVISION_INTERVAL_DAYS:
+        problems.append(
+            f"revisions.min_days_between must be at least {MIN_REVISION_INTERVAL_DAYS}, "
+            f"got {rev['min_days_between']}"
+        )
+    if "min_people_changed" in rev and rev["min_people_changed"] < MIN_REVISION_PEOPLE:
+        problems.append(
+            f"revisions.min_people_changed must be at least {MIN_REVISION_PEOPLE} (a revision "
+            f"batches changes so that no one person's can be told apart), got "
+            f"{rev['min_people_changed']}"
+        )
+    if "materiality" in rev and rev["materiality"] < 0:
+        problems.append(f"revisions.materiality must be 0 or more, got {rev['materiality']}")
+    for key, days in ret.items():
+        if days < 0:
+            problems.append(f"retention.{key} must be 0 or more, got {days}")
+    if "audit_log_days" in ret and ret["audit_log_days"] < MIN_AUDIT_DAYS:
+        problems.append(
+            f"retention.audit_log_days must be at least {MIN_AUDIT_DAYS}, "
+            f"got {ret['audit_log_days']}"
+        )
+
     if problems:
         raise PolicyError(source, problems)
     return Policy(
@@ -207,6 +292,8 @@ def parse_policy(raw: Mapping[str, Any], *, source: str = "<policy>") -> Policy:
             dominance_k=float(oc["dominance_k"]),
             p_ratio=float(oc["p_ratio"]),
         ),
+        revisions=RevisionPolicy(**rev),
+        retention=RetentionSchedule(**ret),
     )
 
 

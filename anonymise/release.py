@@ -30,6 +30,7 @@ import numpy as np
 import polars as pl
 
 from anonymise import cellkey
+from anonymise.periods import TIME_DIMS, period_start
 from anonymise.policy import Policy
 from pipelines.periods import (
     COARSEST_FIRST,
@@ -44,6 +45,7 @@ from pipelines.store import (
     ReleaseValidationError,
     Store,
     StoreError,
+    UnknownMeasureError,
     validate_release,
 )
 
@@ -76,6 +78,9 @@ class CubeSet:
     meta: Mapping[str, MeasureMeta]
     release_id: str | None = None
     data_as_at: date | None = None
+    kind: str = "routine"
+    revised_through: date | None = None
+    revision_note: str | None = None
 
     def __post_init__(self) -> None:
         cubes = {
@@ -119,6 +124,8 @@ class ProtectedTable:
     partial_periods: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     # Rows whose share was capped at 100% (see docs/disclosure-control.md).
     capped: int = 0
+    revision: bool = False  # the release is a revision (see the first footnote)
+    revised_through: date | None = None  # history before this date has been revised
 
     @property
     def value_columns(self) -> tuple[str, ...]:
@@ -218,9 +225,21 @@ def clear_cache() -> None:
     """Forget every cached cube (tests; a long-running portal never needs to)."""
     _STORE_CACHE.clear()
     _CUBESET_CACHE.clear()
+    _CHANGES.clear()
 
 
-def _loader(source: Store | CubeSet, release_id: str | None) -> tuple[Any, str | None, date | None]:
+@dataclass(frozen=True)
+class _ReleaseView:
+    release_id: str | None
+    data_as_at: date | None
+    kind: str = "routine"
+    revised_through: date | None = None
+    revision_note: str | None = None
+    reference: str | None = None  # the release whose values stand for immaterial changes
+    materiality: int = 0
+
+
+def _loader(source: Store | CubeSet, release_id: str | None) -> tuple[Any, _ReleaseView]:
     if isinstance(source, CubeSet):
         per_set = _CUBESET_CACHE.setdefault(source, {})
 
@@ -233,7 +252,14 @@ def _loader(source: Store | CubeSet, release_id: str | None) -> tuple[Any, str |
                 )
             return per_set[measure]
 
-        return load_set, source.release_id, source.data_as_at
+        view = _ReleaseView(
+            source.release_id,
+            source.data_as_at,
+            source.kind,
+            source.revised_through,
+            source.revision_note,
+        )
+        return load_set, view
     if isinstance(source, Store):
         info = source.get_release(release_id) if release_id else source.latest_release()
         if info is None:
@@ -243,7 +269,16 @@ def _loader(source: Store | CubeSet, release_id: str | None) -> tuple[Any, str |
         def load_store(measure: str) -> _LoadedCube:
             return _STORE_CACHE.get(source, rid, measure)
 
-        return load_store, rid, info.data_as_at
+        view = _ReleaseView(
+            rid,
+            info.data_as_at,
+            info.kind,
+            info.revised_through,
+            info.revision_note,
+            info.reference_release,
+            info.materiality,
+        )
+        return load_store, view
     raise TypeError(f"tabulate needs a Store or a CubeSet, got {type(source).__name__}")
 
 
@@ -413,6 +448,190 @@ def _protect(
     )
 
 
+def _revised_history(
+    cells: pl.DataFrame,
+    by: tuple[str, ...],
+    where: dict[str, tuple[str, ...]],
+    revised_through: date,
+) -> pl.Series:
+    """Whether each cell covers some period before `revised_through`: a cell fixing no time
+    dimension covers all time; otherwise its period starts at the latest start of the time
+    values it fixes (breakdown values in the row, single-value filters)."""
+    starts: list[pl.Expr] = []
+    for d in TIME_DIMS:
+        if d in by:
+            values = cells[d].drop_nulls().unique().to_list()
+            mapping = {v: period_start(d, v) for v in values}
+            starts.append(pl.col(d).replace_strict(mapping, default=None, return_dtype=pl.Date))
+        elif d in where and len(where[d]) == 1:
+            starts.append(pl.lit(period_start(d, where[d][0]), dtype=pl.Date))
+    if not starts:
+        return pl.Series("_revised", [True] * cells.height, dtype=pl.Boolean)
+    start = pl.max_horizontal(*starts)
+    return cells.select(
+        (start.is_null() | (start < pl.lit(revised_through))).alias("_revised")
+    ).to_series()
+
+
+def _zeros_as_confidential(
+    table: pl.DataFrame, prefix: str, revised: pl.Series, symbol: str
+) -> pl.DataFrame:
+    """In revised history a true zero is shown as the confidential symbol."""
+    zero = (table[f"{prefix}_value"] == 0).fill_null(False) & revised
+    return table.with_columns(
+        pl.when(zero).then(pl.lit(symbol)).otherwise(pl.col(prefix)).alias(prefix),
+        pl.when(zero).then(None).otherwise(pl.col(f"{prefix}_value")).alias(f"{prefix}_value"),
+        (pl.col(f"_{prefix}_suppressed") | zero).alias(f"_{prefix}_suppressed"),
+    )
+
+
+_MAX_REFERENCE_DEPTH = 50
+
+
+def _reference_cubes(
+    source: Store | CubeSet, view: _ReleaseView, measures: Sequence[str]
+) -> list[_LoadedCube]:
+    """The cubes of the same measures in every release this one refers back to (its
+    dimension levels and combinations stay on offer; their counts are never shown here)."""
+    out: list[_LoadedCube] = []
+    seen: set[str] = set()
+    ref = view.reference
+    while ref and isinstance(source, Store) and ref not in seen:
+        if len(seen) >= _MAX_REFERENCE_DEPTH:
+            raise StoreError(
+                f"release {view.release_id}: the chain of reference releases is too long"
+            )
+        seen.add(ref)
+        load, ref_view = _loader(source, ref)
+        for m in measures:
+            try:
+                out.append(load(m))
+            except UnknownMeasureError:
+                continue
+        ref = ref_view.reference
+    return out
+
+
+def _shown(
+    source: Store | CubeSet,
+    view: _ReleaseView,
+    load: Any,
+    measure: str,
+    grid: pl.DataFrame,
+    by: tuple[str, ...],
+    where: dict[str, tuple[str, ...]],
+    margins: bool,
+    ptable: cellkey.PerturbationTable,
+    policy: Policy,
+    prefix: str,
+    depth: int = 0,
+) -> pl.DataFrame:
+    """What a release shows for each cell of the table, in `_cells` order: the breakdown
+    columns, `prefix`, `{prefix}_value` and `_{prefix}_suppressed`."""
+    cells = _cells(load(measure), grid, by, where, margins)
+    table = _protect(cells, ptable, policy, prefix)
+    if view.revised_through is None:
+        return table
+    revised = _revised_history(cells, by, where, view.revised_through)
+    table = _zeros_as_confidential(table, prefix, revised, policy.symbols.confidential)
+    if not (view.materiality > 0 and view.reference and isinstance(source, Store)):
+        return table
+    if depth >= _MAX_REFERENCE_DEPTH:
+        raise StoreError(f"release {view.release_id}: the chain of reference releases is too long")
+    changes = _CHANGES.get(source, view.release_id or "", measure)
+    if changes is None:
+        return table  # nothing of this measure to hold back (new in this series)
+    people = _changed_people(changes, cells, by, where, margins)
+    stands = (pl.Series("_revised", revised) & (people < view.materiality)).fill_null(False)
+    if not stands.any():
+        return table
+    ref_load, ref_view = _loader(source, view.reference)
+    try:
+        ref = _shown(
+            source, ref_view, ref_load, measure, grid, by, where, margins, ptable, policy,
+            prefix, depth + 1,
+        )  # fmt: skip
+    except UnknownMeasureError:
+        return table  # the measure was not published before: nothing stands
+    cols = [prefix, f"{prefix}_value", f"_{prefix}_suppressed"]
+    if by:
+        ref_cols = ref.select(*by, *(pl.col(c).alias(f"{c}_ref") for c in cols))
+        joined = (
+            table.with_row_index("_i")
+            .join(ref_cols, on=list(by), how="left", nulls_equal=True)
+            .sort("_i")
+        )
+    else:
+        joined = pl.concat(
+            [table, ref.select(*(pl.col(c).alias(f"{c}_ref") for c in cols))], how="horizontal"
+        )
+    return joined.with_columns(
+        pl.when(stands).then(pl.col(f"{c}_ref")).otherwise(pl.col(c)).alias(c) for c in cols
+    ).select(table.columns)
+
+
+def _changed_people(
+    changes: pl.DataFrame,
+    cells: pl.DataFrame,
+    by: tuple[str, ...],
+    where: dict[str, tuple[str, ...]],
+    margins: bool,
+) -> pl.Series:
+    """For each cell (in `_cells` order), how many different people changed in it."""
+    f = changes
+    for dim, values in where.items():
+        if dim not in by:
+            f = f.filter(pl.col(dim).is_in(list(values)))
+    people = pl.col("subject_hash").n_unique().cast(pl.Int64).alias("_people")
+    if not by:
+        return pl.Series("_people", [f.select(people).item() if f.height else 0], dtype=pl.Int64)
+    parts = [f.group_by(list(by)).agg(people)]
+    if margins:
+        for k in range(len(by) - 1, -1, -1):
+            for keep in itertools.combinations(by, k):
+                part = f.group_by(list(keep)).agg(people) if keep else f.select(people)
+                parts.append(
+                    part.with_columns(pl.lit(None, pl.String).alias(d) for d in by if d not in keep)
+                )
+    counts = pl.concat([p.select(*by, "_people") for p in parts], how="vertical")
+    return (
+        cells.select(*by)
+        .with_row_index("_i")
+        .join(counts, on=list(by), how="left", nulls_equal=True)
+        .sort("_i")["_people"]
+        .fill_null(0)
+    )
+
+
+class _ChangeSets:
+    """Change sets per (store, release, measure); like cubes, they never change."""
+
+    def __init__(self) -> None:
+        self._items: dict[tuple[str, str, str], pl.DataFrame | None] = {}
+        self._lock = threading.Lock()
+
+    def get(self, source: Store | CubeSet, release_id: str, measure: str) -> pl.DataFrame | None:
+        if not isinstance(source, Store):
+            return None
+        key = (source.cache_key, release_id, measure)
+        with self._lock:
+            if key in self._items:
+                return self._items[key]
+        found = source.read_change_set(release_id, measure)
+        with self._lock:
+            if len(self._items) > 256:
+                self._items.clear()
+            self._items[key] = found
+        return found
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+_CHANGES = _ChangeSets()
+
+
 def _sort_keys(
     cells: pl.DataFrame, cubes: Sequence[_LoadedCube], by: tuple[str, ...]
 ) -> pl.DataFrame:
@@ -451,7 +670,8 @@ def tabulate(
     the environment (`cellkey.load_sdc_secret`). actor: when given and the source
     is a Store, the query is written to the audit log."""
     by_t, where_t = _normalise(by, where)
-    load, rid, data_as_at = _loader(source, release_id)
+    load, view = _loader(source, release_id)
+    rid, data_as_at = view.release_id, view.data_as_at
     num = load(measure)
     meta = num.meta
     cubes = [num]
@@ -459,6 +679,9 @@ def tabulate(
     if meta.denominator is not None:
         den = load(meta.denominator.measure)
         cubes.append(den)
+    # Levels never disappear from a revised series: a value that only the removed records
+    # had would otherwise vanish from the table (a certain statement, like a zero).
+    cubes += _reference_cubes(source, view, [c.meta.name for c in cubes])
     _check_query(measure, cubes, by_t, where_t, policy)
     if ptable is None:
         ptable = cellkey.ptable_for(policy.max_noise, policy.variance)
@@ -466,13 +689,12 @@ def tabulate(
         raise ValueError("the perturbation table does not match the policy's max_noise/variance")
 
     grid = _grid(cubes, by_t, where_t)
-    cells = _cells(num, grid, by_t, where_t, margins)
-    table = _protect(cells, ptable, policy, "count")
+    args = (grid, by_t, where_t, margins, ptable, policy)
+    table = _shown(source, view, load, measure, *args, "count")
     sym = policy.symbols
     capped = 0
     if den is not None and meta.denominator is not None:
-        den_cells = _cells(den, grid, by_t, where_t, margins)
-        d = _protect(den_cells, ptable, policy, "denominator")
+        d = _shown(source, view, load, meta.denominator.measure, *args, "denominator")
         # Margin rows hold null in their total columns, hence nulls_equal.
         table = (
             table.join(d, on=list(by_t), how="left", nulls_equal=True)
@@ -516,7 +738,7 @@ def tabulate(
 
     covers = _coverage(num, data_as_at)
     partial = _partial_periods(meta, table, by_t, where_t, data_as_at, policy.total_label)
-    notes = list(_footnotes(meta, by_t, where_t, policy, rid, data_as_at, den is not None))
+    notes = list(_footnotes(meta, by_t, where_t, policy, view, den is not None))
     notes[-1:-1] = _period_notes(meta, covers, partial, by_t, where_t, data_as_at, capped)
     result = ProtectedTable(
         measure=measure,
@@ -536,6 +758,8 @@ def tabulate(
         covers=covers,
         partial_periods=partial,
         capped=capped,
+        revision=view.kind == "revision",
+        revised_through=view.revised_through,
     )
     if actor is not None and isinstance(source, Store):
         source.audit(
@@ -559,12 +783,18 @@ def _footnotes(
     by: tuple[str, ...],
     where: dict[str, tuple[str, ...]],
     policy: Policy,
-    release_id: str | None,
-    data_as_at: date | None,
+    view: _ReleaseView,
     is_rate: bool,
 ) -> tuple[str, ...]:
     sym = policy.symbols
-    notes = [
+    release_id, data_as_at = view.release_id, view.data_as_at
+    notes = []
+    if view.kind == "revision":
+        notes.append(
+            view.revision_note
+            or "Revised: this release recalculates every period from current records."
+        )
+    notes += [
         f"Counts are protected by the cell key method: each count may differ from the true "
         f"count by up to {policy.max_noise}, and the same cell always shows the same value.",
         "Totals are protected separately from the cells inside them, so they may not equal "
@@ -587,8 +817,22 @@ def _footnotes(
     if rows:
         parts = "; ".join(f"{k} = {', '.join(v)}" for k, v in sorted(rows.items()))
         notes.append(f"Showing only rows for {parts}; totals cover all values.")
+    if view.revised_through is not None:
+        notes.append(
+            f"Figures for periods before {view.revised_through:%d %B %Y} have been revised; "
+            f"in those periods a true zero is shown as {sym.confidential}, so that a revision "
+            "never reveals that records were removed."
+        )
+    else:
+        notes.append(
+            "Figures for periods that had ended by an earlier release's data date are "
+            "published as they were then; late records, corrections and objections reach "
+            "them only in a scheduled revision."
+        )
     notes.extend(meta.footnotes)
     source = f"Release {release_id}" if release_id else "Unpublished preview"
+    if view.kind == "revision":
+        source = f"Revision release {release_id}" if release_id else "Revision preview"
     if data_as_at:
         source += f", data as at {data_as_at.isoformat()}"
     notes.append(f"{source}; disclosure control policy {policy.ref}.")

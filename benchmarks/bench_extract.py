@@ -46,7 +46,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as d:
         t = time.perf_counter()
         generate_county(args.people, 5, Path(d) / "raw")
-        run_pipeline(Path(d) / "raw", Path(d) / "work", key, as_at=date(2026, 11, 21))
+        run_pipeline(
+            Path(d) / "raw", Path(d) / "work", key, as_at=date(2026, 11, 21),
+            accept_unmatched_objections="all",
+        )  # fmt: skip
         setup = time.perf_counter() - t
         table = pl.read_parquet(Path(d) / "work" / "zone_b" / "research_table.parquet")
         geo = pl.read_parquet(Path(d) / "work" / "zone_b" / "geography.parquet")

@@ -62,6 +62,8 @@ class SourceContract:
     date_formats: tuple[str, ...] = ("%Y-%m-%d",)
     tells: str = ""
     extra: dict[str, str] = field(default_factory=dict)
+    # Columns a file may carry but need not (read when present, else missing values).
+    optional_columns: tuple[Column, ...] = ()
 
     @property
     def file_stem(self) -> str:
@@ -76,6 +78,11 @@ class SourceContract:
     @property
     def column_names(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.columns)
+
+    @property
+    def every_column(self) -> tuple[Column, ...]:
+        """The contract's columns, then its optional ones."""
+        return self.columns + self.optional_columns
 
     def column(self, name: str) -> Column:
         for c in self.columns:
@@ -203,6 +210,9 @@ PUBLISHED_LEVELS: dict[str, tuple[str, ...]] = {
     "need": (*NEED_LABELS.values(), NOT_KNOWN),
     "cin_category": (*CIN_NEED_LABELS.values(), NOT_KNOWN),
 }
+# Objection scopes: research extracts only, or research extracts and statistics.
+OBJECTION_SCOPES = ("ALL_RESEARCH", "PLANNING_AND_RESEARCH")
+SCOPE_RESEARCH_ONLY, SCOPE_PLANNING_AND_RESEARCH = OBJECTION_SCOPES
 
 
 def _person(
@@ -627,14 +637,41 @@ OBJECTIONS = _register(
         name="objections",
         title="Objections register",
         system="Information governance register",
-        description="People who objected to their data being used for research.",
-        tells="people excluded from research outputs",
+        description=(
+            "People who objected to their data being used for research or planning. Matched "
+            "on any usable identifier; a row is never quarantined while one identifier is good."
+        ),
+        tells="people excluded from research extracts and, by scope, from statistics",
         columns=(
             Column("objection_id", Kind.RECORD_ID, "Register reference", Role.KEY),
             *_person(),
             _nhs(),
-            Column("date_received", Kind.DATE, "Objection received"),
-            Column("scope", Kind.CODE, "Scope", codes=("ALL_RESEARCH", "PLANNING_AND_RESEARCH")),
+            Column("date_received", Kind.DATE, "Objection received (applies from this date)"),
+            Column(
+                "scope",
+                Kind.CODE,
+                "ALL_RESEARCH: left out of research extracts; PLANNING_AND_RESEARCH: left out "
+                "of research extracts and of every published statistic",
+                codes=OBJECTION_SCOPES,
+            ),
+        ),
+        # A register often records whichever number the person gave.
+        optional_columns=(
+            Column(
+                "ni_number",
+                Kind.NI_NUMBER,
+                "National Insurance number",
+                Role.DIRECT_IDENTIFIER,
+                required=False,
+            ),
+            Column("upn", Kind.UPN, "Unique Pupil Number", Role.DIRECT_IDENTIFIER, required=False),
+            Column(
+                "lcs_person_id",
+                Kind.TEXT,
+                "Social care person number",
+                Role.DIRECT_IDENTIFIER,
+                required=False,
+            ),
         ),
     )
 )

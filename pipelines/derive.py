@@ -6,8 +6,9 @@ persistent identity (`unit_id`, from which the disclosure-control record key is
 derived) and its breakdown dimensions. The publish step aggregates these into
 release cubes; nothing here is ever shown directly.
 
-People on the objections register are removed before any measure is built
-(`exclude_objectors`); how many were removed is itself a (protected) measure.
+People whose objection covers statistics (scope PLANNING_AND_RESEARCH) are removed
+before any measure is built (`exclude_objectors`); the objections received, by the
+period received, are themselves a (protected) measure (`OBJECTIONS_MEASURE`).
 
 Definitions follow the national guidance and say which, next to each measure in
 `MEASURES` (title, definition, unit, breakdowns, footnotes). The rules every
@@ -91,9 +92,12 @@ class Measure:
 
 
 def exclude_objectors(zb: ZoneBFrames) -> tuple[ZoneBFrames, pl.DataFrame]:
-    """Drop everyone on the objections register from persons and every event table."""
-    objectors = zb.persons.filter(pl.col("objected")).select("person_id")
-    keep = zb.persons.filter(~pl.col("objected"))
+    """Drop everyone whose objection covers statistics from persons and every event table.
+
+    An objection scoped to research only (ALL_RESEARCH) keeps the person out of research
+    extracts (the research table's `objected`) but not out of statistics."""
+    objectors = zb.persons.filter(pl.col("objected_statistics")).select("person_id")
+    keep = zb.persons.filter(~pl.col("objected_statistics"))
     events = {k: v.join(objectors, on="person_id", how="anti") for k, v in zb.events.items()}
     return ZoneBFrames(keep, events, zb.as_at), objectors
 
@@ -1082,10 +1086,38 @@ MEASURES: dict[str, Measure] = {
 }
 
 
+def objections_received(zb: ZoneBFrames) -> pl.DataFrame:
+    """One row per person whose objection covers statistics, dated by when it was received
+    (objections received after the data as-at date count from the period received)."""
+    p = zb.persons.filter(
+        pl.col("objected_statistics") & pl.col("objection_received").is_not_null()
+    )
+    df = p.with_columns(*time_dims("objection_received"), _unit("objection", pl.col("person_id")))
+    return _select(df, TIME)
+
+
+OBJECTIONS_MEASURE = Measure(
+    MeasureMeta(
+        "objectors_excluded",
+        "Objections received",
+        "People who objected to the use of their data for planning and research, by when the "
+        "objection was received. Each is left out of every statistic from then on; earlier "
+        "published figures change only in a revision release. Not broken down by place: "
+        "with so few objections a month, a place would point at the person.",
+        "people",
+        TIME,
+    ),
+    objections_received,
+)
+
+
 def derive_all(zb: ZoneBFrames) -> tuple[dict[str, pl.DataFrame], int]:
-    """Every measure's record-level frame, built without people who objected.
+    """Every measure's record-level frame, built without people whose objection covers
+    statistics, and the objections measure itself.
 
     Returns the frames and the number of people excluded as objectors."""
     kept, objectors = exclude_objectors(zb)
     kept = replace(kept, reference=zb.reference)  # reference data is not about people
-    return {name: m.build(kept) for name, m in MEASURES.items()}, objectors.height
+    frames = {name: m.build(kept) for name, m in MEASURES.items()}
+    frames[OBJECTIONS_MEASURE.meta.name] = OBJECTIONS_MEASURE.build(zb)
+    return frames, objectors.height

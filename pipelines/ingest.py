@@ -15,6 +15,17 @@ row has other ways to be linked (name, date of birth, address): the bad value
 is blanked and a data-quality flag (`invalid_nhs_number`) is kept. Where the
 identifier is the only way to link the row (health's NHS number) the row is
 quarantined instead.
+
+The objections register is validated differently (`validate_objections`): an
+objection must never be lost, so no field problem quarantines its row. A bad
+field is blanked and kept as a warning; the row is used while any identifier is
+usable (NHS, NI or UPN number with a valid checksum, the social care person
+number, or name with date of birth, and postcode when there is one, for the
+linkage model). A row with no usable
+identifier is quarantined with `no_usable_identifier`, and the run refuses to
+publish while any such row exists. A received date after the data as-at date is
+normal (objections apply from the day they are received, whatever the data
+date); one after the run date is a warning, never a reason to drop the row.
 """
 
 from __future__ import annotations
@@ -30,7 +41,14 @@ from pathlib import Path
 import polars as pl
 
 from anonymise.hierarchies import normalise_postcode
-from pipelines.contracts import Column, Kind, SourceContract, all_contracts
+from pipelines.contracts import (
+    OBJECTION_SCOPES,
+    SCOPE_PLANNING_AND_RESEARCH,
+    Column,
+    Kind,
+    SourceContract,
+    all_contracts,
+)
 from pipelines.identifiers import is_valid_nhs_number, is_valid_ni_number, is_valid_upn
 
 # A cell a spreadsheet would execute: '=', '+', '-', '@', or a leading tab/CR
@@ -121,7 +139,10 @@ def read_raw(path: Path, contract: SourceContract) -> pl.DataFrame:
     _check_columns(path, df.columns, contract)
     # Blank cells are missing values, whatever the exporting system wrote.
     return df.select(
-        pl.col(c).str.strip_chars().replace("", None).alias(c) for c in contract.column_names
+        pl.col(c.name).str.strip_chars().replace("", None).alias(c.name)
+        if c.name in df.columns
+        else pl.lit(None, pl.Utf8).alias(c.name)
+        for c in contract.every_column
     )
 
 
@@ -129,7 +150,8 @@ def _check_columns(path: Path, found: list[str], contract: SourceContract) -> No
     missing = [c for c in contract.column_names if c not in found]
     if not missing:
         return
-    extra = [c for c in found if c not in contract.column_names]
+    known = {c.name for c in contract.every_column}
+    extra = [c for c in found if c not in known]
     hint = f"; unexpected column(s) {', '.join(map(repr, extra))} (renamed?)" if extra else ""
     raise SourceFileError(
         f"{path}: missing column(s) {', '.join(map(repr, missing))} required by the "
@@ -162,6 +184,12 @@ def _date_expr(col: str, formats: Iterable[str]) -> pl.Expr:
     )
 
 
+def _with_optional_columns(raw: pl.DataFrame, contract: SourceContract) -> pl.DataFrame:
+    """An optional column the file does not carry is a column of missing values."""
+    absent = [c.name for c in contract.optional_columns if c.name not in raw.columns]
+    return raw.with_columns(pl.lit(None, pl.Utf8).alias(c) for c in absent) if absent else raw
+
+
 _ID_CHECKS = {
     Kind.NHS_NUMBER: ("invalid_nhs_number", is_valid_nhs_number),
     Kind.NI_NUMBER: ("invalid_ni_number", is_valid_ni_number),
@@ -179,6 +207,7 @@ def validate(
     raw: pl.DataFrame, contract: SourceContract, *, file: Path, as_at: date
 ) -> IngestResult:
     """Pure: raw text columns in, accepted (typed, standardised) and quarantined rows out."""
+    raw = _with_optional_columns(raw, contract)
     n = raw.height
     df = raw.with_row_index("_row")
     std: list[pl.Expr] = []
@@ -188,7 +217,7 @@ def validate(
     def reason(cond: pl.Expr, code: str) -> pl.Expr:
         return pl.when(cond).then(pl.lit(code)).otherwise(pl.lit(None, pl.Utf8))
 
-    for col in contract.columns:
+    for col in contract.every_column:
         c = col.name
         v = pl.col(c)
         present = v.is_not_null()
@@ -286,7 +315,7 @@ def validate(
         .select(
             "source",
             "record_id",
-            *[c for c in contract.column_names if c != contract.record_id],
+            *[c.name for c in contract.every_column if c.name != contract.record_id],
             "dq_flags",
         )
     )
@@ -299,17 +328,166 @@ def validate(
             # Line in the file: the header is line 1.
             (pl.col("_row") + 2).cast(pl.Int64).alias("line"),
             pl.col("_fatal").list.join(";").alias("reasons"),
-            *contract.column_names,
+            *[c.name for c in contract.every_column],
+        )
+    )
+    return IngestResult(contract.name, file, n, accepted, quarantined)
+
+
+# --------------------------------------------------------- objections ---
+
+STRONG_OBJECTION_IDS = ("nhs_number", "ni_number", "upn", "lcs_person_id")
+
+
+def _warn(cond: pl.Expr, code: str) -> pl.Expr:
+    return pl.when(cond).then(pl.lit(code)).otherwise(pl.lit(None, pl.Utf8))
+
+
+def validate_objections(
+    raw: pl.DataFrame, contract: SourceContract, *, file: Path, run_date: date
+) -> IngestResult:
+    """Pure: the objections register in, every row it can use out (see the module
+    docstring). Accepted rows carry `line` (the row's line in the file, for reports),
+    typed and standardised fields (a bad one blanked) and their warnings in `dq_flags`;
+    rows with no usable identifier are quarantined with `no_usable_identifier`."""
+    raw = _with_optional_columns(raw, contract)
+    # Padding is never meaningful in a register (read_raw strips files; callers may not).
+    raw = raw.with_columns(pl.col(pl.Utf8).str.strip_chars().replace("", None))
+    n = raw.height
+    df = raw.with_row_index("_row")
+    warnings: list[pl.Expr] = []
+    std: list[pl.Expr] = []
+    for col in contract.every_column:
+        c = col.name
+        v = pl.col(c)
+        present = v.is_not_null()
+        formula = present & v.str.contains(FORMULA_RE)
+        if col.kind is Kind.RECORD_ID:
+            continue
+        if col.kind is not Kind.DATE:
+            warnings.append(_warn(formula, f"formula_like_cell:{c}"))
+            v = pl.when(formula).then(None).otherwise(v)
+            present = v.is_not_null()
+        if col.kind is Kind.NAME:
+            s = pl.when(formula).then(None).otherwise(name_expr(c))
+        elif col.kind is Kind.DATE:
+            s = _date_expr(c, contract.date_formats)
+            warnings.append(_warn(present & s.is_null(), f"bad_date:{c}"))
+            if c == "dob":
+                impossible = s.is_not_null() & (
+                    (s < pl.lit(EARLIEST_DATE)) | (s > pl.lit(run_date))
+                )
+                warnings.append(_warn(impossible, "impossible_date:dob"))
+                s = pl.when(impossible).then(None).otherwise(s)
+            else:
+                # Received after the data date is normal; after today, a typo worth a
+                # warning, but the objection still applies.
+                warnings.append(_warn(s > pl.lit(run_date), f"future_date:{c}"))
+                warnings.append(_warn(s < pl.lit(EARLIEST_DATE), f"impossible_date:{c}"))
+        elif c == "scope":
+            s = v.str.to_uppercase().str.replace_all(r"[\s-]+", "_")
+            bad = ~s.is_in(list(OBJECTION_SCOPES)).fill_null(False)
+            warnings.append(_warn(present & bad, "bad_code:scope"))
+            warnings.append(_warn(~present, "missing:scope"))
+            # An unreadable scope is read as the widest one: never apply less than asked.
+            s = pl.when(bad).then(pl.lit(SCOPE_PLANNING_AND_RESEARCH)).otherwise(s)
+        elif col.kind is Kind.CODE:
+            s = v.str.to_uppercase()
+            bad = present & ~s.is_in(list(col.codes))
+            warnings.append(_warn(bad, f"bad_code:{c}"))
+            s = pl.when(bad).then(None).otherwise(s)
+        elif col.kind is Kind.POSTCODE:
+            pc = normalise_postcode(v)
+            ok = pc.str.contains(POSTCODE_RE)
+            warnings.append(_warn(present & ~ok, "invalid_postcode"))
+            s = pl.when(ok).then(pc).otherwise(None)
+        elif col.kind in _ID_CHECKS:
+            code, check = _ID_CHECKS[col.kind]
+            cleaned = pl.when(formula).then(None).otherwise(_id_clean(col))
+            ok = cleaned.map_elements(check, return_dtype=pl.Boolean).fill_null(False)
+            warnings.append(_warn(present & ~ok, code))
+            s = pl.when(ok).then(cleaned).otherwise(None)
+        elif c == "lcs_person_id":
+            s = v.str.replace_all(r"\s", "").str.to_uppercase()
+        else:
+            s = v.str.replace_all(r"\s+", " ")
+        std.append(s.alias(c))
+
+    rid = pl.col(contract.record_id)
+    typed = df.with_columns(
+        pl.concat_list(warnings).list.drop_nulls().alias("dq_flags"),
+        pl.struct(std).alias("_std"),
+    ).select(
+        "_row",
+        rid.alias("_rid"),
+        "dq_flags",
+        pl.col("_std").struct.unnest(),
+    )
+    # A missing or repeated register reference must not lose the objection: give the row
+    # a reference of its own and say so.
+    typed = typed.with_columns(
+        pl.when(pl.col("_rid").is_null() | pl.col("_rid").str.contains(FORMULA_RE))
+        .then(pl.format("line-{}", pl.col("_row") + 2))
+        .when(pl.col("_rid").is_duplicated())
+        .then(pl.format("{}#line-{}", pl.col("_rid"), pl.col("_row") + 2))
+        .otherwise(pl.col("_rid"))
+        .alias("record_id"),
+        pl.col("dq_flags").list.concat(
+            pl.when(pl.col("_rid").is_null())
+            .then(pl.lit(["missing:objection_id"]))
+            .when(pl.col("_rid").is_duplicated())
+            .then(pl.lit(["duplicate_record_id"]))
+            .otherwise(pl.lit([], pl.List(pl.Utf8)))
+        ),
+        (pl.col("_row") + 2).cast(pl.Int64).alias("line"),
+    )
+    # Received date unreadable: it applies from this run.
+    typed = typed.with_columns(pl.col("date_received").fill_null(pl.lit(run_date)))
+    # Name and date of birth go to the linkage model, with the postcode when there is one
+    # (without it the model can still be sure; if it is not, the objection is reported as
+    # unmatched, which also stops publication).
+    usable = pl.any_horizontal(
+        *(pl.col(c).is_not_null() for c in STRONG_OBJECTION_IDS),
+        pl.all_horizontal(*(pl.col(c).is_not_null() for c in ("forename", "surname", "dob"))),
+    )
+    typed = typed.with_columns(usable.alias("_usable"))
+    cols = [c.name for c in contract.every_column if c.name != contract.record_id]
+    accepted = typed.filter(pl.col("_usable")).select(
+        pl.lit(contract.name).alias("source"), "record_id", "line", *cols, "dq_flags"
+    )
+    unusable = typed.filter(~pl.col("_usable")).select(
+        "_row",
+        pl.concat_list(pl.lit(["no_usable_identifier"]), pl.col("dq_flags"))
+        .list.join(";")
+        .alias("reasons"),
+    )
+    quarantined = (
+        df.join(unusable, on="_row", how="inner")
+        .sort("_row")
+        .select(
+            pl.lit(contract.name).alias("source"),
+            pl.lit(str(file)).alias("file"),
+            (pl.col("_row") + 2).cast(pl.Int64).alias("line"),
+            "reasons",
+            *[c.name for c in contract.every_column],
         )
     )
     return IngestResult(contract.name, file, n, accepted, quarantined)
 
 
 def ingest_all(
-    raw_dir: Path, *, as_at: date | None = None, sources: Iterable[SourceContract] | None = None
+    raw_dir: Path,
+    *,
+    as_at: date | None = None,
+    sources: Iterable[SourceContract] | None = None,
+    run_date: date | None = None,
 ) -> dict[str, IngestResult]:
-    """Read and validate every source. File problems are gathered and raised together."""
+    """Read and validate every source. File problems are gathered and raised together.
+
+    as_at: the data date (later event dates are impossible); run_date: today, the
+    latest possible date for an objection to have been received."""
     as_at = as_at or date.today()
+    run_date = max(run_date or date.today(), as_at)
     contracts = list(sources or all_contracts())
     raws: dict[str, tuple[Path, pl.DataFrame]] = {}
     problems: list[str] = []
@@ -327,10 +505,14 @@ def ingest_all(
             f"{len(problems)} source file problem{plural}; nothing was written:\n  - "
             + "\n  - ".join(problems)
         )
-    return {
-        name: validate(df, next(c for c in contracts if c.name == name), file=path, as_at=as_at)
-        for name, (path, df) in raws.items()
-    }
+    out = {}
+    for name, (path, df) in raws.items():
+        contract = next(c for c in contracts if c.name == name)
+        if name == "objections":
+            out[name] = validate_objections(df, contract, file=path, run_date=run_date)
+        else:
+            out[name] = validate(df, contract, file=path, as_at=as_at)
+    return out
 
 
 def quarantine_report(results: dict[str, IngestResult]) -> pl.DataFrame:

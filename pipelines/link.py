@@ -19,6 +19,16 @@ Persons
        and recall are saved with the run. Persons are the connected components of
        both kinds of link. See docs/linkage.md.
 
+Objections (the register is matched to persons, never linked into them)
+    An objection row takes no part in forming persons: a bad row must not join two
+    people. Each row is matched on every usable identifier it carries: a strong
+    identifier shared with a person's records (NHS number, traced or carried, NI
+    number, UPN, social care person number), and the linkage model's links at
+    `MATCH_THRESHOLD` from its name, date of birth and postcode to a person's records.
+    The persons found are its match: one (matched), none (unmatched) or several
+    (ambiguous). The run reports every row and refuses to publish while any is
+    unmatched or ambiguous, unless acknowledged (see pipelines/objections.py).
+
 Families (the rule, documented in docs/linkage.md)
     Two persons are in the same family when any of these holds:
     - they were recorded at the same address (first line + postcode) in
@@ -48,6 +58,8 @@ from pipelines.identifiers import is_valid_nhs_number
 from pipelines.ingest import IngestResult, SourceFileError
 
 STRONG_IDS = ("nhs_number", "ni_number", "upn", "lcs_person_id")
+OBJECTIONS = "objections"
+MODEL_ROUTE = "name_and_date_of_birth"  # an objection matched through the linkage model
 LINK_COLUMNS = (
     "forename", "surname", "dob", "sex", "postcode", "address_line1",
     "nhs_number", "ni_number", "upn", "lcs_person_id", "ehm_family_ref", "episode_id",
@@ -78,6 +90,13 @@ class LinkageModel:
         )
 
 
+OBJECTION_MATCH_SCHEMA: dict[str, pl.DataType] = {
+    "record_id": pl.String(),
+    "person_keys": pl.List(pl.Int64),
+    "matched_on": pl.List(pl.String),
+}
+
+
 @dataclass(frozen=True)
 class Linked:
     records: pl.DataFrame  # unique_id, source, record_id, person_key, family_key, link columns
@@ -86,6 +105,11 @@ class Linked:
     # One row per merge decision the threshold made (uid_l, uid_r, match_probability,
     # match_weight): zone A, what clerical review samples (pipelines/clerical.py).
     decisions: pl.DataFrame | None = None
+    # One row per accepted objection row: record_id, person_keys (the persons it matched,
+    # sorted), matched_on (the routes that found them).
+    objections: pl.DataFrame = field(
+        default_factory=lambda: pl.DataFrame(schema=OBJECTION_MATCH_SCHEMA)
+    )
 
 
 def person_records(results: dict[str, IngestResult]) -> pl.DataFrame:
@@ -517,6 +541,65 @@ def components(ids: pl.Series, edges: pl.DataFrame) -> pl.Series:
     return pl.Series("component", remap[labels])
 
 
+# ---------------------------------------------------------- objections ---
+
+
+def match_objections(
+    objections: pl.DataFrame, records: pl.DataFrame, model_edges: pl.DataFrame
+) -> pl.DataFrame:
+    """Each objection row's persons, found on every identifier it carries.
+
+    objections: objection rows as `person_records` builds them (unique_id, record_id and
+    the identifier columns); records: every other record with its `person_key`;
+    model_edges: the linkage model's links (uid_l, uid_r) at the match threshold."""
+    found = []
+    for c in STRONG_IDS:
+        value = pl.col(c).str.to_uppercase() if c == "lcs_person_id" else pl.col(c)
+        obj = objections.select("unique_id", value.alias("_id")).drop_nulls()
+        known = records.select(value.alias("_id"), "person_key").drop_nulls().unique()
+        found.append(
+            obj.join(known, on="_id").select(
+                "unique_id", pl.col("person_key").cast(pl.Int64), pl.lit(c).alias("route")
+            )
+        )
+    obj_ids = objections["unique_id"].implode()
+    pairs = pl.concat(
+        [
+            model_edges.filter(
+                pl.col("uid_l").is_in(obj_ids) & ~pl.col("uid_r").is_in(obj_ids)
+            ).select(pl.col("uid_l").alias("unique_id"), pl.col("uid_r").alias("other")),
+            model_edges.filter(
+                pl.col("uid_r").is_in(obj_ids) & ~pl.col("uid_l").is_in(obj_ids)
+            ).select(pl.col("uid_r").alias("unique_id"), pl.col("uid_l").alias("other")),
+        ]
+    )
+    found.append(
+        pairs.join(
+            records.select(pl.col("unique_id").alias("other"), "person_key"), on="other"
+        ).select(
+            "unique_id", pl.col("person_key").cast(pl.Int64), pl.lit(MODEL_ROUTE).alias("route")
+        )
+    )
+    hits = (
+        pl.concat(found)
+        .group_by("unique_id")
+        .agg(
+            pl.col("person_key").unique().sort().alias("person_keys"),
+            pl.col("route").unique().sort().alias("matched_on"),
+        )
+    )
+    return (
+        objections.select("unique_id", "record_id")
+        .join(hits, on="unique_id", how="left")
+        .select(
+            "record_id",
+            pl.col("person_keys").fill_null(pl.lit([], pl.List(pl.Int64))),
+            pl.col("matched_on").fill_null(pl.lit([], pl.List(pl.Utf8))),
+        )
+        .sort("record_id")
+    )
+
+
 # ------------------------------------------------------------ families ---
 
 
@@ -617,11 +700,16 @@ def link(
 ) -> Linked:
     timings: dict[str, float] = {}
     t = time.perf_counter()
-    records, traced = apply_trace(person_records(results), trace)
+    everything, traced = apply_trace(person_records(results), trace)
+    is_objection = pl.col("source") == OBJECTIONS
+    records = everything.filter(~is_objection)
+    objection_rows = everything.filter(is_objection)
     det = deterministic_edges(records)
     timings["deterministic"] = time.perf_counter() - t
     t = time.perf_counter()
-    scored = score_pairs(records, max_pairs=max_pairs)
+    # The model scores objection rows too (that is how they are matched), but only links
+    # between other records form persons, and only those are merge decisions.
+    scored = score_pairs(everything, max_pairs=max_pairs)
     groups = pl.DataFrame(
         {"uid": records["unique_id"], "group": components(records["unique_id"], det)}
     )
@@ -633,8 +721,13 @@ def link(
     training = dict(scored.training, threshold=choice.to_dict(), pairs_at_threshold=prob.height)
     timings["splink"] = time.perf_counter() - t
     t = time.perf_counter()
-    person = components(records["unique_id"], pl.concat([det, prob.select("uid_l", "uid_r")]))
+    obj_ids = objection_rows["unique_id"].implode()
+    person_edges = prob.filter(~pl.col("uid_l").is_in(obj_ids) & ~pl.col("uid_r").is_in(obj_ids))
+    person = components(
+        records["unique_id"], pl.concat([det, person_edges.select("uid_l", "uid_r")])
+    )
     records = records.with_columns(person.alias("person_key"))
+    objections = match_objections(objection_rows, records, prob.select("uid_l", "uid_r"))
     fam_e = family_edges(records)
     persons = records["person_key"].unique().sort()
     fam = components(
@@ -659,4 +752,10 @@ def link(
             "families": int(records["family_key"].n_unique()),
         },
     )
-    return Linked(records=records, model=model, timings=timings, decisions=decisions.drop("a", "b"))
+    return Linked(
+        records=records,
+        model=model,
+        timings=timings,
+        decisions=decisions.drop("a", "b"),
+        objections=objections,
+    )

@@ -9,7 +9,9 @@ Work folder layout (default data/work):
         quarantine/<source>.csv     quarantined rows with their reasons
         quarantine_report.csv       counts by source and reason
         linkage_model.json          Splink settings, threshold, training summary
-        linked_records.parquet      every accepted record with its person/family key
+        linked_records.parquet      every accepted record with its person/family key (kept
+                                    only as long as the retention schedule keeps zone A
+                                    copies: clerical review and evaluation shares read it)
         linkage_decisions.parquet   every merge decision the threshold made (clerical review)
         clerical_labels.parquet     people's labels of sampled decisions, carried from run
                                     to run (`portal linkage review`)
@@ -19,6 +21,12 @@ Work folder layout (default data/work):
         research_table.parquet  one row per person: the source of research extracts
         geography.parquet       LSOA -> ward -> locality
     run.json                summary of the run (no identifiers, no key)
+
+Before anything is written, every objection in the register must be applied or
+acknowledged (pipelines/objections.py) and active erasure and restriction requests
+are applied (pipelines/requests.py). The release is routine or, with `revision=True`
+and when the revisions policy allows it, a revision (pipelines/publish.py). Each run
+lists what the retention schedule says is due (pipelines/retention.py).
 """
 
 from __future__ import annotations
@@ -37,16 +45,26 @@ import polars as pl
 
 from anonymise.policy import Policy, default_policy
 from anonymise.pseudonymise import MasterKey
+from pipelines import objections as obj
+from pipelines import retention
 from pipelines.clerical import CLERICAL_DECISIONS, CLERICAL_LABELS, estimate_quality, read_labels
 from pipelines.derive import ZoneBFrames, derive_all
 from pipelines.ingest import IngestResult, ingest_all, ingest_summary, quarantine_report
 from pipelines.link import Linked, link, load_trace_response
-from pipelines.publish import OBJECTORS_MEASURE, objector_frame, publish
+from pipelines.publish import (
+    Published,
+    ReleasePlan,
+    RevisionRefused,
+    check_revision_schedule,
+    plan_release,
+    publish,
+)
 from pipelines.quality import LinkageQuality, linkage_quality, load_truth
 from pipelines.reference import load_reference
+from pipelines.requests import RequestMatches, active_requests, match_requests, record_applied
 from pipelines.research import build_research_table
 from pipelines.store import Store
-from pipelines.zone_b import ZoneB, build_zone_b, load_postcode_lookup
+from pipelines.zone_b import ZoneB, build_zone_b, load_postcode_lookup, person_pseudonyms
 
 Progress = Callable[[str, str], None]  # (stage, message)
 
@@ -64,6 +82,10 @@ class RunResult:
     release_id: str | None = None
     objectors_excluded: int = 0
     linkage_model: dict[str, Any] = field(default_factory=dict)
+    objections: obj.ObjectionReport | None = None
+    requests: RequestMatches | None = None
+    published: Published | None = None
+    retention_due: list[retention.DueItem] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -79,6 +101,11 @@ class RunResult:
             # No ground truth needed: the model's own estimates, and the clerical
             # review's where people have labelled decisions.
             "linkage_model": self.linkage_model,
+            "objections": self.objections.counts if self.objections else None,
+            "objection_warnings": self.objections.warning_counts() if self.objections else None,
+            "requests": self.requests.counts() if self.requests else None,
+            "release": self.published.summary() if self.published else None,
+            "retention_due": {d.category: d.count for d in self.retention_due},
         }
 
 
@@ -97,23 +124,46 @@ def run_pipeline(
     policy: Policy | None = None,
     progress: Progress = _noop,
     after_stage: Callable[[str], None] | None = None,
+    revision: bool = False,
+    accept_unmatched_objections: obj.Acknowledge = (),
+    actor: str = "pipeline",
+    run_date: date | None = None,
+    keep_zone_a: bool | None = None,
 ) -> RunResult:
-    """ingest -> link -> pseudonymise -> derive -> publish.
+    """ingest -> link -> objections and requests -> pseudonymise -> derive -> publish.
 
     Outputs land in `work_dir` only if every stage succeeds; the release is
-    written (one transaction) only when `store` and `sdc_secret` are given."""
+    written (one transaction) only when `store` and `sdc_secret` are given.
+
+    revision: write a revision release (refused unless the policy's `[revisions]` allows
+    it). accept_unmatched_objections: register references (or "all") whose unmatched or
+    ambiguous objection is acknowledged (kept in the store and audited); any other such
+    objection, or a register row with no usable identifier, stops the run with
+    `ObjectionError` before anything is written. keep_zone_a: keep the identifiable linked
+    records in zone_a/ (default: only if the retention schedule keeps zone A copies)."""
     as_at = as_at or date.today()
     reference = load_reference(raw_dir)  # before the long stages: a missing file stops here
     run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
     timings: dict[str, float] = {}
+    policy = policy or default_policy()
+    publishing = store is not None and sdc_secret is not None
 
     def stage(name: str) -> None:
         if after_stage is not None:
             after_stage(name)
 
+    # Refuse a revision the schedule does not allow before any work is done.
+    plan: ReleasePlan | None = None
+    if publishing:
+        assert store is not None
+        plan = plan_release(store, revision=revision, data_as_at=as_at)
+        check_revision_schedule(plan, policy, as_at)
+    elif revision:
+        raise RevisionRefused("a revision release needs a store and the disclosure-control secret")
+
     t = time.perf_counter()
     progress("ingest", "reading and validating extracts")
-    results: dict[str, IngestResult] = ingest_all(raw_dir, as_at=as_at)
+    results: dict[str, IngestResult] = ingest_all(raw_dir, as_at=as_at, run_date=run_date)
     timings["ingest"] = time.perf_counter() - t
     stage("ingest")
 
@@ -123,6 +173,32 @@ def run_pipeline(
     timings["link"] = time.perf_counter() - t
     timings.update({f"link.{k}": v for k, v in linked.timings.items()})
     stage("link")
+
+    # Every objection is applied or acknowledged before anything is written.
+    report = obj.assess(results["objections"], linked.objections, obj.load_acknowledgements(store))
+    new_acks = obj.to_acknowledge(report, accept_unmatched_objections)
+    if new_acks:
+        report = obj.assess(
+            results["objections"],
+            linked.objections,
+            obj.load_acknowledgements(store) | set(new_acks),
+        )
+    if report.blocking:
+        if store is not None:
+            store.audit(actor, "objections_refused", {"run_id": run_id, **report.counts})
+        raise obj.ObjectionError(report)
+    obj.acknowledge(store, new_acks, actor=actor, run_id=run_id)
+    progress(
+        "objections",
+        f"{report.counts['received']:,} received, {report.counts['matched']:,} matched, "
+        f"{report.counts['people_excluded_from_research']:,} people excluded",
+    )
+
+    requests = match_requests(
+        linked.records,
+        active_requests(store) if store is not None else active_requests_none(),
+        key,
+    )
 
     quality = None
     truth = load_truth(raw_dir)
@@ -134,15 +210,36 @@ def run_pipeline(
 
     t = time.perf_counter()
     progress("pseudonymise", "building the pseudonymous person and family index")
-    zb = build_zone_b(linked.records, results, key, load_postcode_lookup(raw_dir))
+    zb = build_zone_b(
+        linked.records,
+        results,
+        key,
+        load_postcode_lookup(raw_dir),
+        objections=report.applied,
+        removed=requests.removed,
+    )
+    removed_ids = (
+        person_pseudonyms(linked.records, key).filter(
+            pl.col("person_key").is_in(requests.removed.implode())
+        )["person_id"]
+        if requests.removed.len()
+        else pl.Series("person_id", [], dtype=pl.String)
+    )
     timings["pseudonymise"] = time.perf_counter() - t
     stage("pseudonymise")
 
     t = time.perf_counter()
     progress("derive", "deriving measures (objectors excluded)")
     frames, n_objectors = derive_all(ZoneBFrames(zb.persons, zb.events, as_at, reference))
-    frames[OBJECTORS_MEASURE.name] = objector_frame(zb.persons)
     research = build_research_table(zb.persons, zb.events, as_at)
+    attribution: dict[str, pl.DataFrame] | None = None
+    if plan is not None and (
+        plan.kind == "revision" or (plan.base and plan.base.reference_release)
+    ):
+        # Whose records a revised series removed: the same measures with nobody left out,
+        # used only to count how many people changed in each cell (materiality).
+        everyone = zb.persons.with_columns(pl.lit(False).alias("objected_statistics"))
+        attribution, _ = derive_all(ZoneBFrames(everyone, zb.events, as_at, reference))
     timings["derive"] = time.perf_counter() - t
     stage("derive")
 
@@ -164,24 +261,44 @@ def run_pipeline(
             "threshold": linked.model.training.get("threshold"),
             "clerical_review": review,
         },
+        objections=report,
+        requests=requests,
     )
 
     def publish_release() -> None:
-        if store is None or sdc_secret is None:
+        if not publishing:
             return
+        assert store is not None and sdc_secret is not None
         t = time.perf_counter()
-        progress("publish", "protecting and publishing the release (one transaction)")
-        result.release_id = publish(
+        progress("publish", f"protecting and publishing a {plan.kind if plan else 'routine'} "
+                 "release (one transaction)")  # fmt: skip
+        result.published = publish(
             store,
             frames,
-            policy=policy or default_policy(),
+            policy=policy,
             secret=sdc_secret,
             data_as_at=as_at,
-            run_metadata={"run_id": run_id, "counts": result.counts},
+            run_metadata={
+                "run_id": run_id,
+                "counts": result.counts,
+                "objections": report.counts,
+                "requests": requests.counts(),
+            },
+            plan=plan,
+            excluded_people={
+                "objections": zb.persons.filter(pl.col("objected_statistics"))["person_id"],
+                "erasure_or_restriction": removed_ids,
+            },
+            attribution=attribution,
         )
+        result.release_id = result.published.release_id
+        record_applied(store, requests, actor=actor, run_id=run_id)
         timings["publish"] = time.perf_counter() - t
         stage("publish")
 
+    keep_linked = (
+        keep_zone_a if keep_zone_a is not None else policy.retention.zone_a_working_copies_days > 0
+    )
     t = time.perf_counter()
     progress("write", f"writing outputs to {work_dir}")
     _write_outputs(
@@ -193,9 +310,18 @@ def run_pipeline(
         research,
         after_stage=stage,
         before_swap=publish_release,
+        keep_linked=keep_linked,
     )
     timings["write"] = time.perf_counter() - t - timings.get("publish", 0.0)
+    result.retention_due = retention.due(policy.retention, work_dir=work_dir, store=store)
     return result
+
+
+def active_requests_none() -> pl.DataFrame:
+    """No store, no requests."""
+    return pl.DataFrame(
+        schema={"request_id": pl.String, "kind": pl.String, "tokens": pl.List(pl.String)}
+    )
 
 
 def geography(persons: pl.DataFrame) -> pl.DataFrame:
@@ -222,6 +348,7 @@ def _write_outputs(
     *,
     after_stage: Callable[[str], None],
     before_swap: Callable[[], None],
+    keep_linked: bool = True,
 ) -> None:
     work_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = work_dir.parent / f".{work_dir.name}.staging-{result.run_id}"
@@ -232,7 +359,8 @@ def _write_outputs(
             r.quarantined.write_csv(qdir / f"{name}.csv")
         result.quarantine.write_csv(staging / "zone_a" / "quarantine_report.csv")
         (staging / "zone_a" / "linkage_model.json").write_text(linked.model.to_json())
-        linked.records.write_parquet(staging / "zone_a" / "linked_records.parquet")
+        if keep_linked:  # identifiable: kept only under the retention schedule
+            linked.records.write_parquet(staging / "zone_a" / "linked_records.parquet")
         if linked.decisions is not None:
             linked.decisions.write_parquet(staging / "zone_a" / CLERICAL_DECISIONS)
         # Clerical labels outlive a run: a later run re-uses them for the same records.

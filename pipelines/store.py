@@ -14,6 +14,13 @@ breakdowns. Reading a measure is one indexed range scan that returns exactly the
 frame the release layer caches; a key-value layout would need a pivot per read and
 a table per measure would need DDL inside every release. Adding a dimension to the
 registry adds its column on the next `Store(...)` (additive, no data migration).
+
+Releases over time (docs/disclosure-control.md): each release records its `kind`
+(`routine` or `revision`), its record-key epoch and the date through which published
+history has been revised, and keeps, per measure, the ledger of the units it published
+(`release_ledgers`: keyed unit hashes and the dimensions each was published with), so
+that the next routine release can publish closed periods exactly as they were.
+Erasure and restriction requests (`subject_requests`) are kept as keyed tokens only.
 """
 
 from __future__ import annotations
@@ -68,6 +75,16 @@ class UnknownReleaseError(StoreError, LookupError):
 
 class UnknownMeasureError(StoreError, LookupError):
     """The release has no measure with that name."""
+
+
+class ReleaseDataRemovedError(StoreError, LookupError):
+    """The release's cubes were removed under the retention schedule."""
+
+
+RELEASE_KINDS = ("routine", "revision")
+# Ledger entries named with this prefix and a measure hold the release's change set for
+# that measure (see pipelines/publish.py); the release layer reads them for materiality.
+CHANGE_SET_PREFIX = "~changes/"
 
 
 # --- dimension registry ----------------------------------------------------------------
@@ -237,6 +254,17 @@ class ReleaseInfo:
     status: str
     run_metadata: dict[str, Any]
     row_counts: dict[str, int]
+    kind: str = "routine"  # "revision": recomputed published periods (see the note)
+    key_epoch: int = 0  # record-key epoch; a revision starts a new one
+    revised_through: date | None = None  # history up to here has been revised
+    revision_note: str | None = None  # what changed and why (revision releases)
+    cubes_removed_at: datetime | None = None  # retention removed its cubes and ledgers
+    reference_release: str | None = None  # values of immaterial revised cells come from here
+    materiality: int = 0  # revised cells change only when the true count moved more than this
+
+    @property
+    def is_revision(self) -> bool:
+        return self.kind == "revision"
 
 
 def _json(value: Any) -> Any:
@@ -260,8 +288,27 @@ releases = sa.Table(
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("run_metadata", _JSON, nullable=False),
     sa.Column("row_counts", _JSON, nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False, server_default="routine"),
+    sa.Column("key_epoch", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("revised_through", sa.Date, nullable=True),
+    sa.Column("revision_note", sa.Text, nullable=True),
+    sa.Column("cubes_removed_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("reference_release", sa.String(40), nullable=True),
+    sa.Column("materiality", sa.Integer, nullable=False, server_default="0"),
     sa.CheckConstraint("status IN ('published', 'withdrawn')", name="ck_releases_status"),
+    sa.CheckConstraint("kind IN ('routine', 'revision')", name="ck_releases_kind"),
 )
+# Columns added to `releases` after its first version, with the DDL that adds each to an
+# existing database (additive; existing rows get the defaults of a routine release).
+_RELEASE_COLUMNS_ADDED = {
+    "kind": "VARCHAR(16) NOT NULL DEFAULT 'routine'",
+    "key_epoch": "INTEGER NOT NULL DEFAULT 0",
+    "revised_through": "DATE",
+    "revision_note": "TEXT",
+    "cubes_removed_at": "TIMESTAMP",
+    "reference_release": "VARCHAR(40)",
+    "materiality": "INTEGER NOT NULL DEFAULT 0",
+}
 
 measure_meta = sa.Table(
     "measure_meta",
@@ -304,6 +351,52 @@ cube_blobs = sa.Table(
     sa.Column("release_id", sa.String(40), primary_key=True),
     sa.Column("measure", sa.String(64), primary_key=True),
     sa.Column("parquet", sa.LargeBinary, nullable=False),
+)
+
+# The units each release published, per measure: one Parquet blob of `unit_hash` (a keyed
+# hash of the unit id, so the store alone cannot be joined to zone B) and the dimension
+# values the unit was published with. Written in the same transaction as the release; the
+# next routine release reads the latest one back (`read_ledger`). Record-level, so only
+# the pipeline reads it, and retention removes it with the cubes of superseded releases.
+release_ledgers = sa.Table(
+    "release_ledgers",
+    metadata,
+    sa.Column("release_id", sa.String(40), primary_key=True),
+    sa.Column("measure", sa.String(64), primary_key=True),
+    sa.Column("parquet", sa.LargeBinary, nullable=False),
+)
+
+# Erasure and restriction requests, kept as the minimum needed to keep honouring them:
+# keyed tokens of the normalised identifiers (HMAC under a key derived from the
+# pseudonymisation master key) and which kinds of identifier were given, never a value.
+subject_requests = sa.Table(
+    "subject_requests",
+    metadata,
+    sa.Column("request_id", sa.String(40), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("received_on", sa.Date, nullable=False),
+    sa.Column("tokens", _JSON, nullable=False),
+    sa.Column("identifier_kinds", _JSON, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("created_by", sa.String(128), nullable=False),
+    sa.Column("closed_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("last_run_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("last_matched", sa.Integer, nullable=True),
+    sa.CheckConstraint("kind IN ('erasure', 'restriction')", name="ck_subject_requests_kind"),
+    sa.CheckConstraint("status IN ('active', 'lifted')", name="ck_subject_requests_status"),
+)
+
+# Objections register rows that matched nobody or several people, acknowledged by an
+# administrator so that publication can proceed: the register reference and the problem
+# acknowledged (a row whose problem changes needs a new acknowledgement).
+objection_acknowledgements = sa.Table(
+    "objection_acknowledgements",
+    metadata,
+    sa.Column("reference", sa.String(64), primary_key=True),
+    sa.Column("problem", sa.String(16), primary_key=True),
+    sa.Column("acknowledged_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("acknowledged_by", sa.String(128), nullable=False),
 )
 
 audit_log = sa.Table(
@@ -468,8 +561,10 @@ class Store:
         have = {c["name"] for c in inspector.get_columns("cube_cells")}
         missing = [d for d in DIMENSION_NAMES if d not in have]
         meta_have = {c["name"] for c in inspector.get_columns("measure_meta")}
+        have_rel = {c["name"] for c in inspector.get_columns("releases")}
+        missing_rel = [c for c in _RELEASE_COLUMNS_ADDED if c not in have_rel]
         prep = self.engine.dialect.identifier_preparer
-        if missing or "complete_after_days" not in meta_have:
+        if missing or missing_rel or "complete_after_days" not in meta_have:
             with self.engine.begin() as conn:
                 for d in missing:
                     conn.exec_driver_sql(
@@ -480,6 +575,11 @@ class Store:
                     conn.exec_driver_sql(
                         "ALTER TABLE measure_meta ADD COLUMN complete_after_days INTEGER"
                     )
+                for c in missing_rel:
+                    ddl = _RELEASE_COLUMNS_ADDED[c]
+                    if c == "cubes_removed_at" and self.dialect == "postgresql":
+                        ddl = "TIMESTAMP WITH TIME ZONE"
+                    conn.exec_driver_sql(f"ALTER TABLE releases ADD COLUMN {prep.quote(c)} {ddl}")
 
     # -- writing -----------------------------------------------------------------------
 
@@ -492,17 +592,45 @@ class Store:
         data_as_at: date,
         run_metadata: Mapping[str, Any] | None = None,
         actor: str = "pipeline",
+        kind: str = "routine",
+        key_epoch: int = 0,
+        revised_through: date | None = None,
+        revision_note: str | None = None,
+        ledgers: Mapping[str, pl.DataFrame] | None = None,
+        reference_release: str | None = None,
+        materiality: int = 0,
     ) -> str:
         """Write a new release in ONE transaction and return its id.
 
         Validates first (all problems reported together). If anything fails while
         writing, the transaction rolls back, the failure is audited, and the previous
-        release stays the latest."""
+        release stays the latest. `ledgers` (per measure: `unit_hash` and the dimensions
+        each unit was published with) are written in the same transaction."""
         metas = dict(meta) if isinstance(meta, Mapping) else {m.name: m for m in meta}
         frames = {
             name: c.collect() if isinstance(c, pl.LazyFrame) else c for name, c in cubes.items()
         }
         problems = validate_release(frames, metas)
+        if kind not in RELEASE_KINDS:
+            problems.append(f"kind must be one of {RELEASE_KINDS}, got {kind!r}")
+        if key_epoch < 0:
+            problems.append("key_epoch must be 0 or more")
+        if kind == "revision" and revised_through is None:
+            problems.append("a revision release must say through which date it revised history")
+        if materiality < 0:
+            problems.append("materiality must be 0 or more")
+        if materiality and reference_release is None:
+            problems.append("a materiality threshold needs a reference release")
+        for name, ledger in sorted((ledgers or {}).items()):
+            key = "subject_hash" if name.startswith(CHANGE_SET_PREFIX) else "unit_hash"
+            if key not in ledger.columns:
+                problems.append(f"ledger {name!r} has no {key} column")
+            if name in metas:
+                extra = [
+                    c for c in ledger.columns if c not in (*metas[name].breakdowns, "unit_hash")
+                ]
+                if extra:
+                    problems.append(f"ledger {name!r}: column(s) {extra} are not breakdowns")
         try:
             json.dumps(dict(run_metadata or {}))
         except (TypeError, ValueError) as exc:
@@ -524,6 +652,12 @@ class Store:
                         status="published",
                         run_metadata=run_meta,
                         row_counts=row_counts,
+                        kind=kind,
+                        key_epoch=key_epoch,
+                        revised_through=revised_through,
+                        revision_note=revision_note,
+                        reference_release=reference_release,
+                        materiality=materiality,
                     )
                 )
                 for name in sorted(frames):
@@ -531,6 +665,14 @@ class Store:
                         measure_meta.insert().values(release_id=release_id, **metas[name].to_row())
                     )
                     self._insert_cube(conn, release_id, name, frames[name], metas[name].breakdowns)
+                for name, ledger in sorted((ledgers or {}).items()):
+                    blob = io.BytesIO()
+                    ledger.write_parquet(blob, compression="zstd", statistics=False)
+                    conn.execute(
+                        release_ledgers.insert().values(
+                            release_id=release_id, measure=name, parquet=blob.getvalue()
+                        )
+                    )
                 conn.execute(
                     audit_log.insert().values(
                         at=datetime.now(UTC),
@@ -541,6 +683,13 @@ class Store:
                             "policy_id": policy_id,
                             "data_as_at": data_as_at.isoformat(),
                             "row_counts": row_counts,
+                            "kind": kind,
+                            "key_epoch": key_epoch,
+                            "revised_through": revised_through.isoformat()
+                            if revised_through
+                            else None,
+                            "reference_release": reference_release,
+                            "materiality": materiality,
                         },
                     )
                 )
@@ -635,6 +784,13 @@ class Store:
                 status=r["status"],
                 run_metadata=_json(r["run_metadata"]),
                 row_counts=_json(r["row_counts"]),
+                kind=r["kind"],
+                key_epoch=r["key_epoch"],
+                revised_through=r["revised_through"],
+                revision_note=r["revision_note"],
+                cubes_removed_at=_utc(r["cubes_removed_at"]) if r["cubes_removed_at"] else None,
+                reference_release=r["reference_release"],
+                materiality=r["materiality"],
             )
             for r in rows
         ]
@@ -694,6 +850,14 @@ class Store:
                 return pl.read_parquet(io.BytesIO(blob)).select(
                     pl.col(c).cast(t) for c, t in schema.items()
                 )
+            removed = conn.execute(
+                sa.select(releases.c.cubes_removed_at).where(releases.c.release_id == release_id)
+            ).scalar_one_or_none()
+            if removed is not None:
+                raise ReleaseDataRemovedError(
+                    f"the tables of release {release_id} are no longer kept: its cubes were "
+                    f"removed under the retention schedule on {_utc(removed):%Y-%m-%d}"
+                )
             raw: Any = conn.connection.driver_connection
             if self.dialect == "postgresql" and conn.dialect.driver == "psycopg":
                 buf = io.BytesIO()
@@ -720,6 +884,70 @@ class Store:
                 for c, values in zip(cols, columns, strict=True)
             }
         )
+
+    # -- ledgers ------------------------------------------------------------------------
+
+    def read_ledger(self, release_id: str, measure: str) -> pl.DataFrame | None:
+        """The units a release published for a measure (None: it kept no ledger for it).
+        Record-level: only the pipeline's publish step reads it."""
+        with self.engine.connect() as conn:
+            blob = conn.execute(
+                sa.select(release_ledgers.c.parquet).where(
+                    release_ledgers.c.release_id == release_id,
+                    release_ledgers.c.measure == measure,
+                )
+            ).scalar_one_or_none()
+        return None if blob is None else pl.read_parquet(io.BytesIO(blob))
+
+    def read_change_set(self, release_id: str, measure: str) -> pl.DataFrame | None:
+        """Who changed where since the release's reference (keyed subject hashes and cells):
+        what the release layer counts people in for materiality."""
+        return self.read_ledger(release_id, CHANGE_SET_PREFIX + measure)
+
+    def ledger_measures(self, release_id: str) -> list[str]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(release_ledgers.c.measure).where(
+                    release_ledgers.c.release_id == release_id
+                )
+            ).all()
+        return sorted(r[0] for r in rows)
+
+    # -- retention ------------------------------------------------------------------------
+
+    def remove_release_data(self, release_id: str) -> dict[str, int]:
+        """Delete a release's true-count cubes and ledgers (its row, metadata and audit
+        trail stay); returns how many rows of each were deleted. One transaction."""
+        with self.engine.begin() as conn:
+            counts = {
+                "cube_cells": conn.execute(
+                    cube_cells.delete().where(cube_cells.c.release_id == release_id)
+                ).rowcount,
+                "cube_blobs": conn.execute(
+                    cube_blobs.delete().where(cube_blobs.c.release_id == release_id)
+                ).rowcount,
+                "ledgers": conn.execute(
+                    release_ledgers.delete().where(release_ledgers.c.release_id == release_id)
+                ).rowcount,
+            }
+            done = conn.execute(
+                releases.update()
+                .where(releases.c.release_id == release_id)
+                .values(cubes_removed_at=datetime.now(UTC))
+            )
+            if done.rowcount == 0:
+                raise UnknownReleaseError(release_id)
+        return counts
+
+    def count_audit_before(self, cutoff: datetime) -> int:
+        q = sa.select(sa.func.count()).select_from(audit_log).where(audit_log.c.at < cutoff)
+        with self.engine.connect() as conn:
+            return int(conn.execute(q).scalar_one())
+
+    def delete_audit_before(self, cutoff: datetime) -> int:
+        """Delete audit entries older than `cutoff`; returns how many."""
+        with self.engine.begin() as conn:
+            return int(conn.execute(audit_log.delete().where(audit_log.c.at < cutoff)).rowcount)
 
     # -- audit ------------------------------------------------------------------------
 

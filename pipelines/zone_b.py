@@ -14,6 +14,13 @@ What leaves zone A, and in what form:
 - names, dates of birth, addresses, postcodes and NHS/NI/UPN never leave.
 Event tables keep their dates and codes, the person and family pseudonyms, and
 nothing that identifies anyone directly.
+
+Objections and requests (pipelines/objections.py, pipelines/requests.py) arrive as
+person keys. A person under an erasure or restriction request is not carried into
+zone B at all. An objector is, with what the objection covers: `objected` (left out
+of research extracts: any objection), `objected_statistics` (left out of every
+statistic too: scope PLANNING_AND_RESEARCH) and `objection_received` (the day that
+objection was received, for the published count of objections).
 """
 
 from __future__ import annotations
@@ -32,9 +39,9 @@ ZONE_B_PROJECT = "zone-b-internal"
 
 @dataclass(frozen=True)
 class ZoneB:
-    persons: (
-        pl.DataFrame
-    )  # person_id, family_id, sex, birth_month, ethnicity, lsoa/ward/locality, objected
+    # person_id, family_id, sex, birth_month, ethnicity, lsoa/ward/locality, objected,
+    # objected_statistics, objection_received
+    persons: pl.DataFrame
     events: dict[str, pl.DataFrame]  # per source: person_id, family_id, event columns
 
 
@@ -80,18 +87,45 @@ def person_anchors(records: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+OBJECTION_FLAGS_SCHEMA = {
+    "person_key": pl.Int64,
+    "statistics": pl.Boolean,
+    "statistics_from": pl.Date,
+}
+
+
+def person_pseudonyms(linked: pl.DataFrame, key: MasterKey) -> pl.DataFrame:
+    """person_key -> person_id (the zone B pseudonym of each linked person's anchor)."""
+    anchors = person_anchors(linked)
+    return anchors.with_columns(
+        pseudonymise_series(anchors["anchor"], key.project_key(ZONE_B_PROJECT), prefix="p").alias(
+            "person_id"
+        )
+    ).select("person_key", "person_id")
+
+
 def build_zone_b(
     linked: pl.DataFrame,
     results: dict[str, IngestResult],
     key: MasterKey,
     lookup: pl.DataFrame | None,
+    *,
+    objections: pl.DataFrame | None = None,
+    removed: pl.Series | None = None,
 ) -> ZoneB:
-    """Pure: linked zone A records in, pseudonymous persons and events out."""
-    zkey = key.project_key(ZONE_B_PROJECT)
-    anchors = person_anchors(linked)
-    anchors = anchors.with_columns(
-        pseudonymise_series(anchors["anchor"], zkey, prefix="p").alias("person_id")
+    """Pure: linked zone A records in, pseudonymous persons and events out.
+
+    objections: person_key, statistics (bool), statistics_from (date) for every objector;
+    removed: person keys under an erasure or restriction request (left out entirely)."""
+    if removed is not None and removed.len():
+        linked = linked.filter(~pl.col("person_key").is_in(removed.implode()))
+    flags = (
+        pl.DataFrame(schema=OBJECTION_FLAGS_SCHEMA)
+        if objections is None
+        else objections.select(pl.col(c).cast(t) for c, t in OBJECTION_FLAGS_SCHEMA.items())
     )
+    zkey = key.project_key(ZONE_B_PROJECT)
+    anchors = person_pseudonyms(linked, key)
     fam = (
         linked.select("person_key", "family_key")
         .unique()
@@ -128,9 +162,19 @@ def build_zone_b(
             _mode("sex").alias("sex"),
             _mode("dob").dt.strftime("%Y-%m").alias("birth_month"),
             _mode("ethnicity").alias("ethnicity"),
-            (pl.col("source") == "objections").any().alias("objected"),
         )
         .join(latest_pc, on="person_key", how="left")
+        .join(
+            flags.with_columns(pl.col("person_key").cast(rec.schema["person_key"])),
+            on="person_key",
+            how="left",
+        )
+        .with_columns(
+            pl.col("statistics").is_not_null().alias("objected"),
+            pl.col("statistics").fill_null(False).alias("objected_statistics"),
+            pl.col("statistics_from").alias("objection_received"),
+        )
+        .drop("statistics", "statistics_from")
     )
     if lookup is not None:
         persons = persons.join(
@@ -156,7 +200,7 @@ def build_zone_b(
     key_of = linked.select("unique_id", "person_key").join(ids, on="person_key").drop("person_key")
     for name, r in results.items():
         if name == "objections":
-            continue  # the register's only use downstream is the `objected` flag
+            continue  # the register's only use downstream is the objection flags
         c = get_contract(name)
         keep = [col.name for col in c.columns if col.role not in (Role.DIRECT_IDENTIFIER, Role.KEY)]
         keep = [k for k in keep if k not in ("ehm_family_ref",)]

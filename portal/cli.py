@@ -9,6 +9,8 @@ from portal import (
     cmd_linkage,
     cmd_privacy,
     cmd_projects,
+    cmd_requests,
+    cmd_retention,
     cmd_run,
     cmd_share,
     cmd_synth,
@@ -29,7 +31,8 @@ def main() -> None:
 
 
 MODULES = (
-    cmd_synth, cmd_run, cmd_table, cmd_extract, cmd_projects, cmd_privacy, cmd_linkage, cmd_share,
+    cmd_synth, cmd_run, cmd_table, cmd_extract, cmd_projects, cmd_privacy, cmd_linkage,
+    cmd_share, cmd_retention, cmd_requests,
 )  # fmt: skip
 for module in MODULES:
     module.register(app)

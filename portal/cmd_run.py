@@ -1,7 +1,8 @@
-"""`portal run`: ingest -> link -> pseudonymise (-> derive -> publish as they land)."""
+"""`portal run`: ingest -> link -> pseudonymise -> derive -> publish; `portal releases`."""
 
 from __future__ import annotations
 
+import getpass
 import time
 from datetime import date
 from pathlib import Path
@@ -15,6 +16,8 @@ from rich.table import Table
 from anonymise.cellkey import SecretNotConfiguredError, load_sdc_secret
 from anonymise.pseudonymise import PseudonymKeyError, load_master_key
 from pipelines.ingest import SourceFileError
+from pipelines.objections import ObjectionError
+from pipelines.publish import NoLedgerError, RevisionRefused, RoutineRefused
 from pipelines.reference import extract_as_at
 from pipelines.run import RunResult, run_pipeline
 from pipelines.store import Store, StoreError, default_store_url
@@ -22,6 +25,15 @@ from pipelines.store import Store, StoreError, default_store_url
 
 def register(app: typer.Typer) -> None:
     app.command("run")(run)
+    app.command("releases")(releases)
+
+
+def actor_name() -> str:
+    """Who ran a command, for the audit log."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli:unknown"
 
 
 def run(
@@ -45,6 +57,21 @@ def run(
             "extracts' date (declared in extract.json, else their latest event date)."
         ),
     ] = None,
+    revision: Annotated[
+        bool,
+        typer.Option(
+            "--revision",
+            help="Publish a revision release (recomputes published periods); refused unless "
+            "the policy's [revisions] schedule allows one.",
+        ),
+    ] = False,
+    accept_unmatched_objections: Annotated[
+        str | None,
+        typer.Option(
+            help="Acknowledge objections that match nobody or several people: register "
+            "references separated by commas, or 'all' (audited; kept for later runs).",
+        ),
+    ] = None,
 ) -> None:
     """Run the pipeline on a folder of source extracts."""
     console = Console()
@@ -61,9 +88,21 @@ def run(
         elapsed = time.perf_counter() - started
         console.print(f"[bold cyan]{stage:>12}[/bold cyan]  {message}  [dim]{elapsed:6.1f} s[/dim]")
 
-    try:
-        as_at_date = date.fromisoformat(as_at) if as_at else extract_as_at(raw)
-        result = run_pipeline(
+    as_at_date = date.fromisoformat(as_at) if as_at else extract_as_at(raw)
+    accept: str | list[str] = ()  # type: ignore[assignment]
+    if accept_unmatched_objections:
+        text = accept_unmatched_objections.strip()
+        accept = "all" if text.lower() == "all" else [r.strip() for r in text.split(",") if r]
+    elif demo:
+        # The demo county's register, like a real one, holds people who are in no source.
+        accept = "all"
+        console.print(
+            "[yellow]demo mode:[/yellow] objections that match nobody are acknowledged "
+            "automatically (audited as such)"
+        )
+
+    def go(revise: bool) -> RunResult:
+        return run_pipeline(
             raw,
             work,
             key,
@@ -71,16 +110,38 @@ def run(
             store=target,
             sdc_secret=sdc_secret,
             progress=progress,
+            revision=revise,
+            accept_unmatched_objections=accept,
+            actor="demo" if demo and not accept_unmatched_objections else actor_name(),
         )
+
+    try:
+        try:
+            result = go(revision)
+        except NoLedgerError:
+            if not demo:
+                raise
+            # A demo store from before the revisions policy: start a new series.
+            console.print("[yellow]demo mode:[/yellow] the store's releases kept no ledger; "
+                          "publishing a revision to start a new series")  # fmt: skip
+            result = go(True)
+    except ObjectionError as e:
+        console.print(f"[red]error:[/red] {escape(str(e))}", soft_wrap=True)
+        raise typer.Exit(code=3) from None
+    except (RevisionRefused, RoutineRefused) as e:
+        console.print(f"[red]refused:[/red] {escape(str(e))}", soft_wrap=True)
+        raise typer.Exit(code=4) from None
     except (SourceFileError, StoreError) as e:
         console.print(f"[red]error:[/red] {escape(str(e))}", soft_wrap=True)
         raise typer.Exit(code=1) from None
     finally:
         target.dispose()
     _print_summary(console, result)
+    kind = result.published.plan.kind if result.published else "routine"
     console.print(
-        f"Published release [bold]{result.release_id}[/bold] to {escape(target_label(store))}; "
-        f"{result.objectors_excluded:,} people on the objections register were excluded."
+        f"Published {kind} release [bold]{result.release_id}[/bold] to "
+        f"{escape(target_label(store))}; {result.objectors_excluded:,} people whose objection "
+        "covers statistics were left out of every figure."
     )
 
 
@@ -128,5 +189,76 @@ def _print_summary(console: Console, result: RunResult) -> None:
                 f"{q_.merged_clusters:.2%}",
             )
         console.print(lq)
+    if result.objections:
+        oc = result.objections.counts
+        console.print(
+            f"Objections: {oc['received']:,} received, {oc['matched']:,} matched, "
+            f"{oc['unmatched']:,} matching nobody and {oc['ambiguous']:,} matching several "
+            f"people ({oc['acknowledged']:,} acknowledged); applied to "
+            f"{oc['people_excluded_from_research']:,} people (research extracts), "
+            f"{oc['people_excluded_from_statistics']:,} of them also "
+            "left out of statistics."
+        )
+        warnings = result.objections.warning_counts()
+        if warnings:
+            console.print(
+                "  register rows used despite a bad field: "
+                + ", ".join(f"{k} {v}" for k, v in warnings.items())
+            )
+    if result.requests:
+        rc = result.requests.counts()
+        console.print(
+            f"Requests: {rc['erasure_requests']:,} erasure and {rc['restriction_requests']:,} "
+            f"restriction requests active; {rc['people_removed']:,} people left out of zone B "
+            f"({rc['requests_matching_nobody']:,} requests matched nobody)."
+        )
+    if result.published:
+        p = result.published.summary()
+        ch = p["changes_since_published"]
+        console.print(
+            f"Release: {p['kind']} (record-key epoch {p['key_epoch']}"
+            + (f", history revised through {p['revised_through']}" if p["revised_through"] else "")
+            + f"); {ch['carried']:,} units carried as published, {ch['added']:,} new; waiting "
+            f"for a revision: {ch['late']:,} late, {ch['changed']:,} changed, {ch['gone']:,} "
+            "no longer in the data."
+        )
+    if result.retention_due:
+        console.print(
+            "Retention: due for deletion under the schedule: "
+            + "; ".join(d.describe() for d in result.retention_due)
+            + ". Run `portal retention --apply`."
+        )
+    else:
+        console.print("Retention: nothing is due under the schedule.")
     times = ", ".join(f"{k} {v:.1f} s" for k, v in result.timings.items() if "." not in k)
     console.print(f"Run {result.run_id} finished: {times}. Outputs in {result.work_dir}/")
+
+
+def releases(
+    store: Annotated[
+        str | None, typer.Option(help="Store URL (SQLAlchemy); default: SQLite file under data/.")
+    ] = None,
+) -> None:
+    """List every release: routine or revision, key epoch, history revised through."""
+    console = Console()
+    st = Store(store or default_store_url())
+    try:
+        rows = st.list_releases()
+    finally:
+        st.dispose()
+    t = Table(title="Releases (newest first)")
+    for col in ("release", "kind", "status", "data as at", "key epoch", "revised through"):
+        t.add_column(col)
+    for r in rows:
+        t.add_row(
+            r.release_id,
+            "[bold]revision[/bold]" if r.is_revision else "routine",
+            r.status + (" (tables removed)" if r.cubes_removed_at else ""),
+            r.data_as_at.isoformat(),
+            str(r.key_epoch),
+            r.revised_through.isoformat() if r.revised_through else "",
+        )
+    console.print(t)
+    for r in rows:
+        if r.revision_note:
+            console.print(f"{r.release_id}: {escape(r.revision_note)}", soft_wrap=True)

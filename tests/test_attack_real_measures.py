@@ -33,7 +33,15 @@ def store(tmp_path_factory):
     d = tmp_path_factory.mktemp("attack")
     generate_county(3000, 23, d / "raw")
     st = Store(f"sqlite:///{d / 'store.sqlite'}")
-    run_pipeline(d / "raw", d / "work", MasterKey(b"m" * 32, "environment"), as_at=date(2026, 11, 21), store=st, sdc_secret=SECRET)
+    run_pipeline(
+        d / "raw",
+        d / "work",
+        MasterKey(b"m" * 32, "environment"),
+        as_at=date(2026, 11, 21),
+        store=st,
+        sdc_secret=SECRET,
+        accept_unmatched_objections="all",
+    )
     return st
 
 

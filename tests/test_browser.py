@@ -89,7 +89,7 @@ def portal(tmp_path_factory):
     url = f"sqlite:///{d / 'store.sqlite'}"
     result = run_pipeline(
         d / "raw", d / "work", MasterKey(b"b" * 32, "environment"), as_at=date(2026, 11, 21),
-        store=Store(url), sdc_secret=bytes.fromhex(SDC),
+        store=Store(url), sdc_secret=bytes.fromhex(SDC), accept_unmatched_objections="all",
     )  # fmt: skip
     port = _free_port()
     env = {

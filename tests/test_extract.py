@@ -34,7 +34,8 @@ POLICY = load_extract_policy()
 def world(tmp_path_factory):
     d = tmp_path_factory.mktemp("extract")
     generate_county(6000, 17, d / "raw")
-    run_pipeline(d / "raw", d / "work", KEY, as_at=AS_AT)
+    run_pipeline(d / "raw", d / "work", KEY, as_at=AS_AT, accept_unmatched_objections="all",
+                 keep_zone_a=True)  # fmt: skip
     table = pl.read_parquet(d / "work" / "zone_b" / "research_table.parquet")
     geo = pl.read_parquet(d / "work" / "zone_b" / "geography.parquet")
     return d, table, geo

@@ -42,7 +42,14 @@ K = 10
 @pytest.fixture(scope="module")
 def world(county_20k: Path, tmp_path_factory: pytest.TempPathFactory):
     d = tmp_path_factory.mktemp("attacks")
-    run_pipeline(county_20k, d / "work", KEY, as_at=AS_AT)
+    run_pipeline(
+        county_20k,
+        d / "work",
+        KEY,
+        as_at=AS_AT,
+        accept_unmatched_objections="all",
+        keep_zone_a=True,
+    )
     store = Store(f"sqlite:///{d / 'store.sqlite'}")
     table = pl.read_parquet(d / "work" / "zone_b" / "research_table.parquet")
     geo = pl.read_parquet(d / "work" / "zone_b" / "geography.parquet")

@@ -37,7 +37,9 @@ TODAY = date.today()
 def work(tmp_path_factory):
     d = tmp_path_factory.mktemp("door")
     generate_county(3000, 11, d / "raw")
-    run_pipeline(d / "raw", d / "work", KEY, as_at=date(2026, 11, 21))
+    run_pipeline(
+        d / "raw", d / "work", KEY, as_at=date(2026, 11, 21), accept_unmatched_objections="all"
+    )
     return d / "work"
 
 

@@ -71,7 +71,9 @@ def test_traced_nhs_numbers_are_right_and_never_override(county_20k, results_20k
     recs = pl.DataFrame(
         {"source": ["a", "a"], "record_id": ["1", "2"], "nhs_number": ["9434765919", None]}
     )
-    tr = pl.DataFrame({"source": ["a", "a"], "record_id": ["1", "2"], "nhs_traced": ["4010232137", "4010232137"]})
+    tr = pl.DataFrame(
+        {"source": ["a", "a"], "record_id": ["1", "2"], "nhs_traced": ["4010232137", "4010232137"]}
+    )
     out, filled = apply_trace(recs, tr)
     assert out["nhs_number"].to_list() == ["9434765919", "4010232137"] and filled == 1
 

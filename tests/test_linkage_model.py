@@ -326,7 +326,7 @@ def test_run_carries_labels_forward_and_reports_estimates(tmp_path):
     generate_county(1500, 5, raw)
     work = tmp_path / "work"
     key = MasterKey(b"k" * 32, "environment")
-    run_pipeline(raw, work, key, as_at=date(2026, 11, 21))
+    run_pipeline(raw, work, key, as_at=date(2026, 11, 21), accept_unmatched_objections="all")
     dec = pl.read_parquet(work / "zone_a" / CLERICAL_DECISIONS)
     assert dec.height > 0
     first = dec.row(0, named=True)
@@ -334,7 +334,9 @@ def test_run_carries_labels_forward_and_reports_estimates(tmp_path):
         add_label(empty_labels(), first["uid_l"], first["uid_r"], "match", "jo"),
         work / "zone_a" / CLERICAL_LABELS,
     )
-    result = run_pipeline(raw, work, key, as_at=date(2026, 11, 21))
+    result = run_pipeline(
+        raw, work, key, as_at=date(2026, 11, 21), accept_unmatched_objections="all"
+    )
     assert read_labels(work / "zone_a" / CLERICAL_LABELS).height == 1
     review = result.summary()["linkage_model"]["clerical_review"]
     assert review is not None and review["labelled"] == 1

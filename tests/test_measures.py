@@ -51,7 +51,13 @@ def county(tmp_path_factory) -> dict:
     raw = d / "raw"
     generate_county(8000, 17, raw)
     as_at = extract_as_at(raw)
-    res = run_pipeline(raw, d / "work", MasterKey(b"z" * 32, "environment"), as_at=as_at)
+    res = run_pipeline(
+        raw,
+        d / "work",
+        MasterKey(b"z" * 32, "environment"),
+        as_at=as_at,
+        accept_unmatched_objections="all",
+    )
     assert res.zone_b is not None
     zb = ZoneBFrames(res.zone_b.persons, res.zone_b.events, as_at, load_reference(raw))
     frames, _ = derive_all(zb)

@@ -25,8 +25,8 @@ def _raw() -> dict[str, Any]:
 
 def test_default_policy_values() -> None:
     p = default_policy()
-    assert p.policy_id == "council-sdc" and p.version == 1
-    assert p.ref == "council-sdc@1"
+    assert p.policy_id == "council-sdc" and p.version == 2
+    assert p.ref == "council-sdc@2"
     assert p.method == "cell_key"
     assert p.threshold == 10
     assert p.max_noise == 3 and p.variance == 1.0
@@ -115,8 +115,8 @@ def test_bad_files_are_reported(tmp_path: Path) -> None:
 
 def test_a_custom_policy_file_loads(tmp_path: Path) -> None:
     text = DEFAULT_POLICY_PATH.read_text().replace("threshold = 10", "threshold = 8")
-    text = text.replace("version = 1", "version = 2")
+    text = text.replace("version = 2", "version = 3")
     path = tmp_path / "nhs.toml"
     path.write_text(text)
     p = load_policy(path)
-    assert p.threshold == 8 and p.ref == "council-sdc@2"
+    assert p.threshold == 8 and p.ref == "council-sdc@3"

@@ -326,7 +326,7 @@ def test_rows_are_in_natural_order_with_totals_last() -> None:
 
 def test_table_carries_footnotes_policy_and_release() -> None:
     table = _tab("service", by="ward", where={"sex": "F"})
-    assert table.policy_id == "council-sdc@1"
+    assert table.policy_id == POLICY.ref == "council-sdc@2"
     assert table.release_id == "test-release"
     assert table.ptable_id == PTABLE.fingerprint
     notes = " ".join(table.footnotes)
@@ -460,6 +460,8 @@ def test_only_the_release_layer_reads_cubes() -> None:
         for path in paths:
             rel = path.relative_to(root).as_posix()
             text = path.read_text(encoding="utf-8", errors="ignore")
-            if rel not in allowed and any(w in text for w in ("read_cube", "cube_cells", "cube_blobs")):
+            if rel not in allowed and any(
+                w in text for w in ("read_cube", "cube_cells", "cube_blobs")
+            ):
                 offenders.append(rel)
     assert offenders == []

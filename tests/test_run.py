@@ -46,15 +46,20 @@ def test_cli_run_prints_quarantine_and_linkage_quality(small_county, tmp_path, m
             "2026-11-21",
             "--store",
             store,
+            "--accept-unmatched-objections",
+            "all",
         ],
     )
     assert res.exit_code == 0, res.output
-    assert "Published release" in res.output
+    assert "Published routine release" in res.output
     assert "rows in = accepted + quarantined" in res.output
     assert "duplicate_row" in res.output
     assert "Linkage quality" in res.output and "persons" in res.output
     assert (work / "zone_b" / "persons.parquet").exists()
     assert (work / "zone_a" / "linkage_model.json").exists()
+    # Kept for the clerical review and shares, only as long as the schedule says (14 days).
+    assert (work / "zone_a" / "linked_records.parquet").exists()
+    assert "Objections:" in res.output and "Retention:" in res.output
     summary = json.loads((work / "run.json").read_text())
     assert summary["linkage_quality"]["persons"]["precision"] > 0.98
 
@@ -110,8 +115,9 @@ def test_failure_midway_leaves_previous_outputs_and_release_intact(
     store = Store(f"sqlite:///{tmp_path / 'store.sqlite'}")
     work = tmp_path / "work"
     first = run_pipeline(
-        small_county, work, KEY_A, as_at=AS_AT, store=store, sdc_secret=SDC.encode()
-    )
+        small_county, work, KEY_A, as_at=AS_AT, store=store, sdc_secret=SDC.encode(),
+        accept_unmatched_objections="all",
+    )  # fmt: skip
     before = {p: p.read_bytes() for p in sorted(work.rglob("*")) if p.is_file()}
 
     def explode(stage: str) -> None:
@@ -127,6 +133,7 @@ def test_failure_midway_leaves_previous_outputs_and_release_intact(
             store=store,
             sdc_secret=SDC.encode(),
             after_stage=explode,
+            accept_unmatched_objections="all",
         )
     after = {p: p.read_bytes() for p in sorted(work.rglob("*")) if p.is_file()}
     assert before == after
@@ -139,7 +146,7 @@ def test_failure_midway_leaves_previous_outputs_and_release_intact(
 
 def test_zone_b_holds_no_direct_identifiers(small_county, tmp_path):
     work = tmp_path / "work"
-    run_pipeline(small_county, work, KEY_A, as_at=AS_AT)
+    run_pipeline(small_county, work, KEY_A, as_at=AS_AT, accept_unmatched_objections="all")
     people = pl.read_csv(small_county / "truth" / "people.csv", infer_schema=False)
     secrets = set()
     for col in ("forename", "surname", "nhs_number", "ni_number", "upn", "dob"):
@@ -160,9 +167,10 @@ def test_zone_b_holds_no_direct_identifiers(small_county, tmp_path):
 
 
 def test_pseudonyms_stable_per_key_and_differ_across_keys(small_county, tmp_path):
-    a1 = run_pipeline(small_county, tmp_path / "a1", KEY_A, as_at=AS_AT).zone_b
-    a2 = run_pipeline(small_county, tmp_path / "a2", KEY_A, as_at=AS_AT).zone_b
-    b = run_pipeline(small_county, tmp_path / "b", KEY_B, as_at=AS_AT).zone_b
+    kw = {"as_at": AS_AT, "accept_unmatched_objections": "all"}
+    a1 = run_pipeline(small_county, tmp_path / "a1", KEY_A, **kw).zone_b  # type: ignore[arg-type]
+    a2 = run_pipeline(small_county, tmp_path / "a2", KEY_A, **kw).zone_b  # type: ignore[arg-type]
+    b = run_pipeline(small_county, tmp_path / "b", KEY_B, **kw).zone_b  # type: ignore[arg-type]
     assert a1 is not None and a2 is not None and b is not None
     assert a1.persons["person_id"].to_list() == a2.persons["person_id"].to_list()
     assert not set(a1.persons["person_id"]) & set(b.persons["person_id"])

@@ -44,7 +44,9 @@ def work(tmp_path_factory) -> Path:
     raw = tmp_path_factory.mktemp("raw")
     generate_county(4000, 13, raw)
     w = tmp_path_factory.mktemp("share") / "work"
-    run_pipeline(raw, w, KEY, as_at=date(2026, 11, 21))
+    run_pipeline(
+        raw, w, KEY, as_at=date(2026, 11, 21), accept_unmatched_objections="all", keep_zone_a=True
+    )
     return w
 
 

@@ -333,7 +333,9 @@ def test_parquet_copy_and_rows_hold_the_same_cube(db_url):
     )  # fmt: skip
     from_blob = _sorted(store.read_cube(rid, "children"))
     with store.engine.begin() as conn:
-        conn.execute(sa.delete(store_mod.cube_blobs).where(store_mod.cube_blobs.c.release_id == rid))
+        conn.execute(
+            sa.delete(store_mod.cube_blobs).where(store_mod.cube_blobs.c.release_id == rid)
+        )
     from_rows = _sorted(store.read_cube(rid, "children"))
     assert from_blob.equals(from_rows)
     assert from_blob.equals(_sorted(_cube(7)))

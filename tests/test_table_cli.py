@@ -30,7 +30,7 @@ def published(tmp_path_factory):
     url = f"sqlite:///{d / 'store.sqlite'}"
     run_pipeline(
         d / "raw", d / "work", MasterKey(b"m" * 32, "environment"), as_at=date(2026, 11, 21),
-        store=Store(url), sdc_secret=bytes.fromhex(SDC),
+        store=Store(url), sdc_secret=bytes.fromhex(SDC), accept_unmatched_objections="all",
     )  # fmt: skip
     return url
 
