@@ -728,3 +728,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=10000")
     cur.close()
+
+
+# The release service's sign-in tables live on the same metadata, so `Store()` creates them.
+from pipelines import store_auth as _store_auth  # noqa: E402, F401

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import typer
 
-from portal import cmd_extract, cmd_privacy, cmd_run, cmd_synth, cmd_table
+from portal import (
+    cmd_accounts,
+    cmd_db,
+    cmd_extract,
+    cmd_privacy,
+    cmd_run,
+    cmd_serve,
+    cmd_synth,
+    cmd_table,
+    cmd_up,
+)
 
 app = typer.Typer(
     name="portal",
@@ -19,7 +29,17 @@ def main() -> None:
     """Synthetic county -> pipeline -> disclosure-controlled statistics and extracts."""
 
 
-for module in (cmd_synth, cmd_run, cmd_table, cmd_extract, cmd_privacy):
+for module in (
+    cmd_synth,
+    cmd_run,
+    cmd_table,
+    cmd_extract,
+    cmd_privacy,
+    cmd_serve,
+    cmd_up,
+    cmd_accounts,
+    cmd_db,
+):
     module.register(app)
 
 

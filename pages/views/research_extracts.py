@@ -8,10 +8,8 @@ import streamlit as st
 from portal.web import data, downloads, ui
 
 ctx = ui.page("research_extracts")
-policy = data.extract_policy()
-catalogue = data.research_variables()
+policy, catalogue, sensitive_names = ui.guarded(data.research_catalogue, ctx.role_key, ctx.token)
 titles = {v.name: f"{v.title} ({v.name})" for v in catalogue}
-sensitive_names = data.sensitive_variables()
 
 st.markdown(
     "Build a **record-level extract** for an approved research project. Person and family "
@@ -60,7 +58,6 @@ if submitted:
     request = data.ExtractRequest(
         project=project.strip(),
         purpose=purpose.strip(),
-        requester=ctx.user.user_id,
         variables=tuple(variables),
         k=int(k),
         l=int(l_value) if sensitive != "(none)" else None,
@@ -68,14 +65,7 @@ if submitted:
     )
     try:
         with st.spinner("Generalising and checking the extract"):
-            files = data.build_research_extract(
-                ctx.role_key,
-                ctx.config.store_url,
-                ctx.config.work_dir,
-                ctx.config.demo,
-                request,
-                str(ctx.release.data_as_at) if ctx.release else "unknown",
-            )
+            files = ui.guarded(data.build_research_extract, ctx.role_key, ctx.token, request)
     except data.ExtractRefused as refused:
         st.error("**The extract was refused.** " + " ".join(refused.reasons))
         if refused.suggestions:

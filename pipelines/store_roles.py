@@ -1,0 +1,87 @@
+"""PostgreSQL roles for the three processes: the pipeline owns the store, the release service
+reads it and writes only its own records, the portal's web process gets nothing.
+
+`grant_roles` (run by `portal db grant` as the owner, i.e. the pipeline's role) creates the
+schema if it is missing, then:
+
+- the **service** role may SELECT what it serves from, INSERT into the audit log and INSERT
+  and UPDATE its sign-in tables (sessions, lockout state, password upgrades), and nothing
+  else: no DDL, no writes to releases or cubes;
+- the **web** role (if one exists at all) has every privilege on the schema and its tables
+  revoked, so it cannot read `cube_cells`, `cube_blobs` or anything else.
+
+Deny by default: a table not listed in SERVICE_PRIVILEGES gives the service nothing.
+A SQLite store is a file: its protection is the file's mode, not roles.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from pipelines.store import Store, StoreError
+
+SERVICE_PRIVILEGES: dict[str, tuple[str, ...]] = {
+    "releases": ("SELECT",),
+    "measure_meta": ("SELECT",),
+    "cube_cells": ("SELECT",),
+    "cube_blobs": ("SELECT",),
+    "audit": ("SELECT", "INSERT"),
+    "auth_sessions": ("SELECT", "INSERT", "UPDATE"),
+    "auth_sign_in_state": ("SELECT", "INSERT", "UPDATE"),
+    "auth_password_upgrades": ("SELECT", "INSERT", "UPDATE"),
+}
+# Sequences behind the tables the service inserts into (SERIAL ids).
+SERVICE_SEQUENCES: tuple[tuple[str, str], ...] = (("audit", "id"),)
+
+
+class RoleError(StoreError):
+    """The roles cannot be granted (not PostgreSQL, or a role does not exist)."""
+
+
+def grant_roles(store: Store, *, service_role: str, web_role: str | None = None) -> list[str]:
+    """Grant the service role its privileges and revoke everything from the web role, in the
+    store's current schema. Returns the statements run (no secrets in them)."""
+    if store.dialect != "postgresql":
+        raise RoleError(
+            "database roles need PostgreSQL; a SQLite store is protected by its file's "
+            "permissions (owner-only) instead"
+        )
+    quote = store.engine.dialect.identifier_preparer.quote
+    done: list[str] = []
+    with store.engine.begin() as conn:
+        schema = conn.execute(sa.text("SELECT current_schema()")).scalar_one()
+        for role in (service_role, web_role):
+            if role is None:
+                continue
+            found = conn.execute(
+                sa.text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role}
+            ).scalar()
+            if not found:
+                raise RoleError(f"role {role!r} does not exist: create it first (CREATE ROLE)")
+        if web_role == service_role:
+            raise RoleError("the service and the web process must have different roles")
+        s, svc = quote(schema), quote(service_role)
+
+        def run(sql: str) -> None:
+            conn.execute(sa.text(sql))
+            done.append(sql)
+
+        run(f"REVOKE ALL ON ALL TABLES IN SCHEMA {s} FROM {svc}")
+        run(f"REVOKE ALL ON ALL SEQUENCES IN SCHEMA {s} FROM {svc}")
+        run(f"REVOKE CREATE ON SCHEMA {s} FROM {svc}")
+        run(f"GRANT USAGE ON SCHEMA {s} TO {svc}")
+        for table, privileges in SERVICE_PRIVILEGES.items():
+            run(f"GRANT {', '.join(privileges)} ON {s}.{quote(table)} TO {svc}")
+        for table, column in SERVICE_SEQUENCES:
+            seq = conn.execute(
+                sa.text("SELECT pg_get_serial_sequence(:t, :c)"),
+                {"t": f"{schema}.{table}", "c": column},
+            ).scalar()
+            if seq:
+                run(f"GRANT USAGE ON SEQUENCE {seq} TO {svc}")
+        if web_role is not None:
+            web = quote(web_role)
+            run(f"REVOKE ALL ON ALL TABLES IN SCHEMA {s} FROM {web}")
+            run(f"REVOKE ALL ON ALL SEQUENCES IN SCHEMA {s} FROM {web}")
+            run(f"REVOKE ALL ON SCHEMA {s} FROM {web}")
+    return done
