@@ -17,7 +17,7 @@ st.caption(
 )
 run = ui.guarded(data.run_summary, ctx.role_key, ctx.token)
 if run is None:
-    st.info("The release service found no pipeline run summary (run.json) in its work folder.")
+    st.info("The release service found no pipeline run summary in its work folder.")
 else:
     st.caption(f"Run **{run['run_id']}**, published as release **{run['release_id']}**.")
     counts = run.get("counts") or {}

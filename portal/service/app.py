@@ -556,7 +556,7 @@ def create_app(
         """Every release, withdrawn ones included, with its size."""
         return [
             _release_doc(r)
-            | {"measure_count": len(r.row_counts), "cube_cells": sum(r.row_counts.values())}
+            | {"measure_count": len(r.row_counts), "cube_cell_count": sum(r.row_counts.values())}
             for r in state.store.list_releases()
         ]
 

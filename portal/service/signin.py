@@ -190,7 +190,12 @@ class SignIn:
                 self.store.audit(
                     actor,
                     "account_locked",
-                    detail | {"failures": attempt, "locked_seconds": round(locked_for)},
+                    detail
+                    | {
+                        "outcome": "locked",
+                        "failures": attempt,
+                        "locked_seconds": round(locked_for),
+                    },
                 )
             raise BadCredentials(locked_for)
         assert account is not None

@@ -525,7 +525,7 @@ def release_list(role_key: str, _token: str) -> pl.DataFrame:
             ],
             "Policy": [r["policy"] for r in rows],
             "Measures": [r["measure_count"] for r in rows],
-            "Cube cells": [r["cube_cells"] for r in rows],
+            "Cube cells": [r["cube_cell_count"] for r in rows],
         },
         schema={
             "Release": pl.String,
