@@ -3,15 +3,18 @@ portal_web.py --server...` is `streamlit run portal_web.py --server...`.
 
 With $PORTAL_AUDIT_OPENS naming a file, an audit hook is installed before anything else is
 imported. It records, one per line, every file this process opens, every folder it lists,
-every SQLite database it connects to, and every import of a module that could reach data.
-tests/test_process_boundary.py reads it to prove that the web process never opened the
-store or the work folders; open file descriptors alone would only show "not open now".
+every SQLite database it connects to, and every import of a module that could reach data;
+polars' file readers (which open files in Rust, past Python's audit events) are wrapped to
+record their paths too. tests/test_process_boundary.py reads it to prove that the web
+process never opened the store or the work folders; open file descriptors alone would only
+show "not open now".
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 AUDIT_ENV = "PORTAL_AUDIT_OPENS"
 # Top-level packages the web process must never import.
@@ -37,6 +40,25 @@ def record_opens(path: str) -> None:
             pass
 
     sys.addaudithook(hook)
+    _record_polars_reads(log)
+
+
+def _record_polars_reads(log: Any) -> None:
+    import polars as pl
+
+    def wrap(name: str) -> None:
+        real = getattr(pl, name)
+
+        def reader(source: Any = None, *args: Any, **kwargs: Any) -> Any:
+            if isinstance(source, str | bytes | os.PathLike):
+                log.write(f"polars.{name}\t{os.fsdecode(source)}\n")
+            return real(source, *args, **kwargs)
+
+        setattr(pl, name, reader)
+
+    for name in dir(pl):
+        if name.startswith(("read_", "scan_")) and callable(getattr(pl, name)):
+            wrap(name)
 
 
 def main() -> None:
