@@ -6,9 +6,14 @@ portal_web.py`); it holds no key, no secret, no store and no work folder.
   sets it as an HttpOnly, SameSite=Strict cookie, and redirects to the page;
 - /session/end: deletes the cookie (the session was already revoked at the service) and
   redirects home, or to Streamlit's /auth/logout after an OpenID Connect sign-in.
+
+Both answer only a navigation started by this site's own pages (Sec-Fetch-Site, else the
+Referer), so another site cannot sign a visitor in to its own session or out of theirs.
 """
 
 from __future__ import annotations
+
+from urllib.parse import urlsplit
 
 import streamlit as st
 from starlette.requests import Request
@@ -17,6 +22,8 @@ from starlette.routing import Route
 
 from portal.web import cookies
 
+HOME = "/"
+
 cookies.ROUTES_ACTIVE = True
 
 
@@ -24,7 +31,17 @@ def _secure(request: Request) -> bool:
     return request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https"
 
 
+def _same_site(request: Request) -> bool:
+    fetch_site = request.headers.get("sec-fetch-site")
+    if fetch_site is not None:
+        return fetch_site == "same-origin"
+    referer = request.headers.get("referer", "")
+    return bool(referer) and urlsplit(referer).netloc == request.headers.get("host")
+
+
 async def complete(request: Request) -> Response:
+    if not _same_site(request):
+        return RedirectResponse(HOME, 303)
     token = cookies.take(request.query_params.get("code", ""))
     response = RedirectResponse(cookies.safe_next(request.query_params.get("next")), 303)
     response.headers["Cache-Control"] = "no-store"
@@ -41,6 +58,8 @@ async def complete(request: Request) -> Response:
 
 
 async def end(request: Request) -> Response:
+    if not _same_site(request):
+        return RedirectResponse(HOME, 303)
     oidc = request.query_params.get("oidc") == "1"
     response = RedirectResponse(cookies.OIDC_LOGOUT_PATH if oidc else "/", 303)
     response.headers["Cache-Control"] = "no-store"

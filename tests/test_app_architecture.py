@@ -56,6 +56,7 @@ STDLIB_OK = {
     "time",
     "tomllib",
     "typing",
+    "urllib.parse",
     "xml",
     "zipfile",
 }

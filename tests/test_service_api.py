@@ -238,6 +238,7 @@ def test_table_queries_are_audited_once_per_session(api):
     for _ in range(3):
         client.get("/v1/tables/children?by=ward", headers=headers)
     client.get("/v1/tables/children?by=sex", headers=headers)
+    api["app"].state.service.audits.flush()  # written by the service's audit thread
     log = api["store"].read_audit(action="table_query").filter(pl.col("actor") == "rae")
     assert log.height == 2
     detail = json.loads(log["detail"][-1])
@@ -333,3 +334,14 @@ def test_activity_keeps_a_session_alive_and_sign_out_ends_it(api, monkeypatch):
     assert client.get("/v1/session", headers=headers).status_code == 401
     log = api["store"].read_audit(action="sign_out")
     assert log["actor"].to_list() == ["pat"]
+
+
+def test_the_api_is_documented(api):
+    client = api["client"]
+    spec = client.get("/openapi.json").json()
+    paths = set(spec["paths"])
+    assert {"/v1/tables/{measure}", "/v1/measures", "/v1/releases", "/v1/extracts",
+            "/v1/admin/quarantine", "/v1/sessions/local"} <= paths  # fmt: skip
+    params = {p["name"] for p in spec["paths"]["/v1/tables/{measure}"]["get"]["parameters"]}
+    assert {"by", "where", "margins", "release", "format"} <= params
+    assert client.get("/docs").status_code == 200

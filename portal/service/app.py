@@ -12,7 +12,9 @@ of three dependencies, and a test calls every route without credentials:
 
 Table responses are `portal.documents.table_document` (exactly what `portal table --format
 json` prints) or its CSV; both name the release, so a figure can be cited and asked for
-again. Every distinct table query of a session is written to the audit log once.
+again. Every distinct table query of a session is written to the audit log once, by a
+writer thread of its own (`AuditWriter`) so that no answer waits for the log's commit;
+the queue is flushed when the service stops.
 """
 
 # No `from __future__ import annotations` here: FastAPI reads the dependency annotations
@@ -22,14 +24,17 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
+import queue
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
-from fastapi import BackgroundTasks, Depends, FastAPI, HTTPException, Query, Request, Response
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from anonymise import cellkey
@@ -58,6 +63,7 @@ API_VERSION = "1"
 SERVICE_HEADER = "x-service-token"
 ADMIN, RESEARCHER = "admin", "researcher"
 LATEST_TTL_S = 5.0
+log = logging.getLogger(__name__)
 
 
 class _LRU:
@@ -82,6 +88,10 @@ class _LRU:
             while len(self._items) > self.maxsize:
                 self._items.popitem(last=False)
 
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
     def add_if_new(self, key: Any) -> bool:
         with self._lock:
             if key in self._items:
@@ -92,6 +102,41 @@ class _LRU:
             return True
 
 
+class AuditWriter:
+    """Writes table-query audit entries in order on one thread of its own, so an answer is
+    not held up by the audit log's commit (or, on a kept-alive connection, the next answer).
+    `flush` waits until everything queued is written; the app flushes when it stops."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._queue: queue.Queue[tuple[str, str, dict[str, Any], str | None] | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
+        self._thread.start()
+
+    def put(self, actor: str, action: str, detail: dict[str, Any], release_id: str | None) -> None:
+        self._queue.put((actor, action, detail, release_id))
+
+    def flush(self) -> None:
+        self._queue.join()
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            try:
+                if item is None:
+                    return
+                actor, action, detail, release_id = item
+                self.store.audit(actor, action, detail, release_id=release_id)
+            except Exception:
+                log.exception("could not write an audit entry")
+            finally:
+                self._queue.task_done()
+
+
 @dataclass
 class ServiceState:
     config: ServiceConfig
@@ -100,15 +145,27 @@ class ServiceState:
     ptable: cellkey.PerturbationTable
     token_digest: bytes
     signin: SignIn
+    audits: AuditWriter
     # A release never changes once written, so a rendered table never goes stale.
     rendered: _LRU = field(default_factory=lambda: _LRU(4096))
     audited: _LRU = field(default_factory=lambda: _LRU(100_000))
     _latest: tuple[float, ReleaseInfo | None] = (0.0, None)
+    _by_id: dict[str, tuple[float, ReleaseInfo]] = field(default_factory=dict)
 
     def use_config(self, config: ServiceConfig) -> None:
         """Apply a new configuration (sign-in mode, accounts, work folder) to a running app."""
         self.config = config
         self.signin.config = config
+
+    def release_info(self, release_id: str) -> ReleaseInfo:
+        """A release by id (looked up again after a few seconds: it may be withdrawn)."""
+        hit = self._by_id.get(release_id)
+        if hit is None or time.monotonic() - hit[0] > LATEST_TTL_S:
+            hit = (time.monotonic(), self.store.get_release(release_id))
+            if len(self._by_id) > 1000:
+                self._by_id.clear()
+            self._by_id[release_id] = hit
+        return hit[1]
 
     def latest_release(self) -> ReleaseInfo | None:
         at, info = self._latest
@@ -206,8 +263,16 @@ def create_app(
         ptable=cellkey.ptable_for(policy.max_noise, policy.variance, sdc_secret),
         token_digest=hashlib.sha256(service_token.encode("utf-8")).digest(),
         signin=SignIn(store, config, environ),
+        audits=AuditWriter(store),
     )
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        state.audits.flush()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="Children's services release service",
         version=API_VERSION,
         description=(
@@ -408,7 +473,7 @@ def create_app(
                 raise _error(404, "no_release", "no release has been published yet")
             return info
         try:
-            info = state.store.get_release(release_id)
+            info = state.release_info(release_id)
         except UnknownReleaseError:
             raise _error(404, "unknown_release", f"no release {release_id!r}") from None
         if info.status != "published":
@@ -441,7 +506,6 @@ def create_app(
     def table(
         measure: str,
         user: AnyRole,
-        background: BackgroundTasks,
         portal: Portal,
         by: Annotated[str, Query(description="Breakdowns, comma-separated.")] = "",
         where: Annotated[
@@ -468,12 +532,11 @@ def create_app(
             cached = (
                 result,
                 json.dumps(table_document(result), ensure_ascii=False).encode("utf-8"),
-                table_csv(result),
             )
             state.rendered.put(key, cached)
-        result, doc_bytes, csv_text = cached
+        result, doc_bytes = cached
         if state.audited.add_if_new((user.token_hash, *key)):
-            background.add_task(_audit_query, user, result, portal, format)
+            _audit_query(user, result, portal, format)
         headers = {
             "X-Release-Id": str(result.release_id),
             "X-Data-As-At": str(result.data_as_at),
@@ -482,7 +545,9 @@ def create_app(
         if format == "csv":
             name = f"{measure}-{result.release_id}.csv"
             headers["Content-Disposition"] = f'attachment; filename="{name}"'
-            return Response(csv_text, media_type="text/csv; charset=utf-8", headers=headers)
+            return Response(
+                table_csv(result), media_type="text/csv; charset=utf-8", headers=headers
+            )
         return Response(doc_bytes, media_type="application/json", headers=headers)
 
     def _tabulate(
@@ -515,7 +580,7 @@ def create_app(
             raise _error(404, "unknown_release", str(exc)) from None
 
     def _audit_query(user: SessionUser, result: ProtectedTable, portal: bool, fmt: str) -> None:
-        state.store.audit(
+        state.audits.put(
             user.user_id,
             "table_query",
             {
@@ -529,7 +594,7 @@ def create_app(
                 "rows": result.data.height,
                 "format": fmt,
             },
-            release_id=result.release_id,
+            result.release_id,
         )
 
     # -- administrators -------------------------------------------------------------------------
