@@ -123,13 +123,20 @@ def main() -> None:
         r.raise_for_status()
         client.headers["Authorization"] = f"Bearer {r.json()['token']}"
 
+        server: dict[str, list[float]] = {"auth": [], "table": []}
+
         def api(measure: str, by: tuple[str, ...]) -> float:
             params = {"by": ",".join(by)} if by else {}
             t = time.perf_counter()
             response = client.get(f"/v1/tables/{measure}", params=params)
             response.raise_for_status()
             response.json()
-            return time.perf_counter() - t
+            elapsed = time.perf_counter() - t
+            for part in response.headers.get("Server-Timing", "").split(","):
+                name, _, dur = part.strip().partition(";dur=")
+                if name in server:
+                    server[name].append(float(dur) / 1000)
+            return elapsed
 
         health = []
         for _ in range(50):
@@ -138,7 +145,10 @@ def main() -> None:
             health.append(time.perf_counter() - t)
         api_cold = [api(m, ()) for m in sorted(meta)]
         fresh = [(m, by) for m, by in queries if by]  # the no-breakdown ones were the cold ones
+        for part in server.values():
+            part.clear()
         api_new = [api(m, by) for m, by in fresh]
+        server_new = {k: list(v) for k, v in server.items()}
         api_repeat = [api(m, by) for _ in range(args.repeat) for m, by in queries]
     finally:
         service.terminate()
@@ -153,6 +163,8 @@ def main() -> None:
     print(_row("API, warm, new query", api_new))
     print(_row("API, warm, repeated query", api_repeat))
     print(_row("API, /v1/health round trip", health))
+    print(_row("  of a new query, in the service: caller checks", server_new["auth"]))
+    print(_row("  of a new query, in the service: table (tabulate + render)", server_new["table"]))
     cold_ratio = max(api_cold) / max(local_cold)
     warm_ratio = _pct(api_new, 95) / _pct(local_warm, 95)
     print(

@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -52,6 +53,9 @@ DEMO_ACCOUNTS: dict[str, tuple[str, str]] = {
 # How often a session's last-seen time is written (at most): a read-mostly API should not
 # write on every request.
 TOUCH_SECONDS = 30
+# A page asks for a dozen tables at once: a session checked this recently is not read from
+# the store again (a sign-out in this process is seen at once, one in another within this).
+RECHECK_SECONDS = 1.0
 
 
 class SignInError(Exception):
@@ -149,6 +153,8 @@ class SignIn:
         self.store = store
         self.config = config
         self.environ = os.environ if environ is None else environ
+        self._recent: dict[str, tuple[datetime, SessionUser, datetime]] = {}
+        self._lock = threading.Lock()
 
     # -- the ways in ------------------------------------------------------------------------
 
@@ -266,6 +272,27 @@ class SignIn:
         if not token or len(token) > 200:
             return None
         digest = token_hash(token)
+        now = _now()
+        with self._lock:
+            hit = self._recent.get(digest)
+        if hit is not None and 0 <= (now - hit[0]).total_seconds() < RECHECK_SECONDS:
+            cached, hard_until = hit[1], hit[2]
+            if (
+                now < cached.idle_expires_at
+                and now < hard_until
+                and (portal or cached.client != "portal")
+                and cached.method == self.config.auth_mode
+            ):
+                return cached
+        user = self._resolve(digest, now, portal=portal)
+        with self._lock:
+            if len(self._recent) > 10_000:
+                self._recent.clear()
+            if user is None:
+                self._recent.pop(digest, None)
+        return user
+
+    def _resolve(self, digest: str, now: datetime, *, portal: bool) -> SessionUser | None:
         with self.store.engine.connect() as conn:
             row = (
                 conn.execute(sa.select(auth_sessions).where(auth_sessions.c.token_hash == digest))
@@ -274,7 +301,6 @@ class SignIn:
             )
         if row is None or row["revoked_at"] is not None:
             return None
-        now = _now()
         idle_until, hard_until = _utc(row["idle_expires_at"]), _utc(row["expires_at"])
         if now >= idle_until or now >= hard_until:
             return None
@@ -298,9 +324,12 @@ class SignIn:
                     .where(auth_sessions.c.token_hash == digest)
                     .values(last_seen=now, idle_expires_at=idle_until, roles=sorted(roles))
                 )
-        return SessionUser(
+        user = SessionUser(
             row["user_id"], row["name"], roles, row["method"], row["client"], digest, idle_until
         )
+        with self._lock:
+            self._recent[digest] = (now, user, hard_until)
+        return user
 
     def sign_out(self, user: SessionUser) -> None:
         self._revoke(user.token_hash, _now())
@@ -311,6 +340,8 @@ class SignIn:
         )
 
     def _revoke(self, digest: str, now: datetime) -> None:
+        with self._lock:
+            self._recent.pop(digest, None)
         with self.store.engine.begin() as conn:
             conn.execute(
                 auth_sessions.update()
