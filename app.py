@@ -30,9 +30,11 @@ SIGN_IN = "pages/views/sign_in.py"
 if user is None:
     pages = [st.Page(SIGN_IN, title="Sign in", icon=":material/login:", default=True)]
     # A bookmarked page opened while signed out: the sign-in page answers at that page's
-    # address, and the page itself opens once the user has signed in.
+    # address, and the page itself opens once the user has signed in. (Home is "/".)
     pages += [
-        st.Page(SIGN_IN, title=p.title, url_path=p.key, visibility="hidden") for p in access.PAGES
+        st.Page(SIGN_IN, title=p.title, url_path=p.key, visibility="hidden")
+        for p in access.PAGES
+        if p.key != "home"
     ]
 elif not user.roles:
     pages = [st.Page(ui.no_access, title="No access", icon=":material/block:", default=True)]

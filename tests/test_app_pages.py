@@ -89,6 +89,7 @@ def service(published):
 
 def _use(service, published, **kwargs) -> None:
     service.use(service_config(published["url"], work_dir=published["work"], **kwargs))
+    data.forget_auth_config()  # the portal asks again at once (it keeps an answer 2 s)
 
 
 @pytest.fixture

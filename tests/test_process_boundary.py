@@ -88,7 +88,7 @@ def _visit_every_page_as_every_role(base: str) -> dict[str, int]:
             page = ctx.new_page()
             sign_in(page, base, role)
             for spec in PAGES:
-                page.goto(f"{base}/{spec.key}")
+                page.goto(f"{base}/{'' if spec.key == 'home' else spec.key}")  # home is "/"
                 if role in spec.roles:
                     title = "research and statistics portal" if spec.key == "home" else spec.title
                     page.wait_for_selector(f'h1:has-text("{title}")', timeout=30_000)

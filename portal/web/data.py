@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import hashlib
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -312,9 +314,30 @@ def _ok(response: httpx.Response) -> Any:
 # --- sign-in ---------------------------------------------------------------------------------
 
 
+# Every script run needs the sign-in configuration; a burst of reruns (a user moving a
+# slider) asks the service once every couple of seconds, and a reconfigured or restarted
+# service is seen within that.
+AUTH_CONFIG_SECONDS = 2.0
+_auth_configs: dict[tuple[str | None, str], tuple[float, AuthConfig]] = {}
+
+
 def auth_config() -> AuthConfig:
-    """How users sign in here (the service's configuration; asked on every script run, so
-    a reconfigured service is seen at once: it is one small local request)."""
+    """How users sign in here (the service's configuration)."""
+    config = load_config()
+    key = (config.service_url, hashlib.sha256((config.service_token or "").encode()).hexdigest())
+    hit = _auth_configs.get(key)
+    if hit is not None and time.monotonic() - hit[0] < AUTH_CONFIG_SECONDS:
+        return hit[1]
+    answer = _fetch_auth_config()
+    _auth_configs[key] = (time.monotonic(), answer)
+    return answer
+
+
+def forget_auth_config() -> None:
+    _auth_configs.clear()
+
+
+def _fetch_auth_config() -> AuthConfig:
     doc = _ok(_call("GET", "/v1/auth/config"))
     return AuthConfig(
         mode=doc.get("mode"),
