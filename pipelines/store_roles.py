@@ -4,13 +4,14 @@ reads it and writes only its own records, the portal's web process gets nothing.
 `grant_roles` (run by `portal db grant` as the owner, i.e. the pipeline's role) creates the
 schema if it is missing, then:
 
-- the **service** role may SELECT what it serves from, INSERT into the audit log and INSERT
-  and UPDATE its sign-in tables (sessions, lockout state, password upgrades), and nothing
-  else: no DDL, no writes to releases or cubes;
+- the **service** role may SELECT the store's tables (it is the store's only reader besides
+  the pipeline), INSERT into the audit log and INSERT and UPDATE its sign-in tables
+  (sessions, lockout state, password upgrades), and nothing else: no DDL, no writes to
+  releases, measure metadata or cubes;
 - the **web** role (if one exists at all) has every privilege on the schema and its tables
-  revoked, so it cannot read `cube_cells`, `cube_blobs` or anything else.
+  revoked, so it cannot read the cubes, the releases or anything else.
 
-Deny by default: a table not listed in SERVICE_PRIVILEGES gives the service nothing.
+Writes are deny by default: a table not in SERVICE_WRITES is read-only to the service.
 A SQLite store is a file: its protection is the file's mode, not roles.
 """
 
@@ -18,17 +19,14 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from pipelines.store import Store, StoreError
+from pipelines.store import Store, StoreError, metadata
 
-SERVICE_PRIVILEGES: dict[str, tuple[str, ...]] = {
-    "releases": ("SELECT",),
-    "measure_meta": ("SELECT",),
-    "cube_cells": ("SELECT",),
-    "cube_blobs": ("SELECT",),
-    "audit": ("SELECT", "INSERT"),
-    "auth_sessions": ("SELECT", "INSERT", "UPDATE"),
-    "auth_sign_in_state": ("SELECT", "INSERT", "UPDATE"),
-    "auth_password_upgrades": ("SELECT", "INSERT", "UPDATE"),
+# What the service may write, table by table; it may read every table of the store.
+SERVICE_WRITES: dict[str, tuple[str, ...]] = {
+    "audit": ("INSERT",),
+    "auth_sessions": ("INSERT", "UPDATE"),
+    "auth_sign_in_state": ("INSERT", "UPDATE"),
+    "auth_password_upgrades": ("INSERT", "UPDATE"),
 }
 # Sequences behind the tables the service inserts into (SERIAL ids).
 SERVICE_SEQUENCES: tuple[tuple[str, str], ...] = (("audit", "id"),)
@@ -70,8 +68,9 @@ def grant_roles(store: Store, *, service_role: str, web_role: str | None = None)
         run(f"REVOKE ALL ON ALL SEQUENCES IN SCHEMA {s} FROM {svc}")
         run(f"REVOKE CREATE ON SCHEMA {s} FROM {svc}")
         run(f"GRANT USAGE ON SCHEMA {s} TO {svc}")
-        for table, privileges in SERVICE_PRIVILEGES.items():
-            run(f"GRANT {', '.join(privileges)} ON {s}.{quote(table)} TO {svc}")
+        for table in metadata.sorted_tables:
+            privileges = ("SELECT", *SERVICE_WRITES.get(table.name, ()))
+            run(f"GRANT {', '.join(privileges)} ON {s}.{quote(table.name)} TO {svc}")
         for table, column in SERVICE_SEQUENCES:
             seq = conn.execute(
                 sa.text("SELECT pg_get_serial_sequence(:t, :c)"),
