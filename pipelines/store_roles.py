@@ -71,10 +71,10 @@ def grant_roles(store: Store, *, service_role: str, web_role: str | None = None)
         for table in metadata.sorted_tables:
             privileges = ("SELECT", *SERVICE_WRITES.get(table.name, ()))
             run(f"GRANT {', '.join(privileges)} ON {s}.{quote(table.name)} TO {svc}")
-        for table, column in SERVICE_SEQUENCES:
+        for seq_table, column in SERVICE_SEQUENCES:
             seq = conn.execute(
                 sa.text("SELECT pg_get_serial_sequence(:t, :c)"),
-                {"t": f"{schema}.{table}", "c": column},
+                {"t": f"{schema}.{seq_table}", "c": column},
             ).scalar()
             if seq:
                 run(f"GRANT USAGE ON SEQUENCE {seq} TO {svc}")

@@ -14,6 +14,7 @@ symbol is shown, so a client never has to parse "c" or "z".
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from urllib.parse import urlencode
 
@@ -58,9 +59,8 @@ def table_path(table: ProtectedTable) -> str:
     return f"/v1/tables/{table.measure}" + (f"?{query}" if query else "")
 
 
-def table_document(table: ProtectedTable) -> dict[str, Any]:
-    """The JSON document of a protected table (plain Python values, ready for json.dumps)."""
-    frame = safe_frame(table.data)
+def _header(table: ProtectedTable, frame: pl.DataFrame) -> dict[str, Any]:
+    """Everything in the document but the rows (which come last)."""
     value_columns = set(table.value_columns)
     columns = [
         {
@@ -87,9 +87,22 @@ def table_document(table: ProtectedTable) -> dict[str, Any]:
         "query": table_query(table),
         "permalink": table_path(table),
         "columns": columns,
-        "rows": frame.to_dicts(),
         "footnotes": list(table.footnotes),
     }
+
+
+def table_document(table: ProtectedTable) -> dict[str, Any]:
+    """The JSON document of a protected table (plain Python values, ready for json.dumps)."""
+    frame = safe_frame(table.data)
+    return _header(table, frame) | {"rows": frame.to_dicts()}
+
+
+def table_document_json(table: ProtectedTable) -> bytes:
+    """`table_document` as JSON bytes, the rows written by polars (several times faster than
+    building Python dicts; tests/test_service_api.py checks the two documents are equal)."""
+    frame = safe_frame(table.data)
+    head = json.dumps(_header(table, frame), ensure_ascii=False)
+    return (head[:-1] + ',"rows":' + frame.write_json() + "}").encode("utf-8")
 
 
 def table_csv(table: ProtectedTable) -> str:

@@ -345,3 +345,20 @@ def test_the_api_is_documented(api):
     params = {p["name"] for p in spec["paths"]["/v1/tables/{measure}"]["get"]["parameters"]}
     assert {"by", "where", "margins", "release", "format"} <= params
     assert client.get("/docs").status_code == 200
+
+
+def test_the_fast_json_is_the_same_document(api):
+    """The service writes the document's rows with polars; parsed, it is exactly
+    `table_document` (what `portal table --format json` prints)."""
+    from portal.documents import table_document_json
+
+    policy = default_policy()
+    ptable = cellkey.ptable_for(policy.max_noise, policy.variance, SECRET)
+    store = Store(api["url"])
+    for measure, by, margins in (("children", (), False), ("service", ("ward", "sex"), True),
+                                 ("service", ("age_band",), False)):  # fmt: skip
+        t = tabulate(store, measure, by=by, policy=policy, margins=margins, ptable=ptable)
+        doc = json.loads(table_document_json(t))
+        assert doc == json.loads(json.dumps(table_document(t)))
+        assert list(doc) == list(table_document(t)), "the same keys in the same order"
+    store.dispose()

@@ -21,6 +21,7 @@ the queue is flushed when the service stops.
 # (defined inside create_app) at runtime.
 
 import base64
+import functools
 import hashlib
 import hmac
 import json
@@ -35,6 +36,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
+import anyio
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
 
@@ -49,7 +51,7 @@ from pipelines.store import (
     UnknownReleaseError,
     audit_log,
 )
-from portal.documents import table_csv, table_document
+from portal.documents import table_csv, table_document_json
 from portal.service import admin
 from portal.service.config import ServiceConfig
 from portal.service.signin import (
@@ -332,7 +334,7 @@ def create_app(
         if not portal:
             raise _error(401, "service_credential", "this endpoint is for the portal only")
 
-    def _user(request: Request, portal: Portal) -> SessionUser:
+    async def _user(request: Request, portal: Portal) -> SessionUser:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise HTTPException(
@@ -340,7 +342,14 @@ def create_app(
                 {"error": "signed_out", "message": "sign in first"},
                 headers={"WWW-Authenticate": "Bearer"},
             )
-        user = state.signin.resolve(token.strip(), portal=portal)
+        token = token.strip()
+        # A page asks for many tables at once: a session checked a moment ago is answered
+        # here; otherwise the store is asked on a worker thread.
+        user = state.signin.recently_checked(token, portal=portal)
+        if user is None:
+            user = await anyio.to_thread.run_sync(
+                functools.partial(state.signin.resolve, token, portal=portal)
+            )
         if user is None:
             raise HTTPException(
                 401,
@@ -558,10 +567,7 @@ def create_app(
         cached = state.rendered.get(key)
         if cached is None:
             result = _tabulate(measure, by_t, where_map, margins, info.release_id)
-            cached = (
-                result,
-                json.dumps(table_document(result), ensure_ascii=False).encode("utf-8"),
-            )
+            cached = (result, table_document_json(result))
             state.rendered.put(key, cached)
         result, doc_bytes = cached
         done = time.perf_counter()

@@ -273,17 +273,9 @@ class SignIn:
             return None
         digest = token_hash(token)
         now = _now()
-        with self._lock:
-            hit = self._recent.get(digest)
-        if hit is not None and 0 <= (now - hit[0]).total_seconds() < RECHECK_SECONDS:
-            cached, hard_until = hit[1], hit[2]
-            if (
-                now < cached.idle_expires_at
-                and now < hard_until
-                and (portal or cached.client != "portal")
-                and cached.method == self.config.auth_mode
-            ):
-                return cached
+        cached = self._recently_checked(digest, now, portal=portal)
+        if cached is not None:
+            return cached
         user = self._resolve(digest, now, portal=portal)
         with self._lock:
             if len(self._recent) > 10_000:
@@ -291,6 +283,28 @@ class SignIn:
             if user is None:
                 self._recent.pop(digest, None)
         return user
+
+    def recently_checked(self, token: str, *, portal: bool) -> SessionUser | None:
+        """The user of a session checked in the last second and still valid, without asking
+        the store (None: ask `resolve`)."""
+        if not token or len(token) > 200:
+            return None
+        return self._recently_checked(token_hash(token), _now(), portal=portal)
+
+    def _recently_checked(self, digest: str, now: datetime, *, portal: bool) -> SessionUser | None:
+        with self._lock:
+            hit = self._recent.get(digest)
+        if hit is None or not 0 <= (now - hit[0]).total_seconds() < RECHECK_SECONDS:
+            return None
+        user, hard_until = hit[1], hit[2]
+        if (
+            now < user.idle_expires_at
+            and now < hard_until
+            and (portal or user.client != "portal")
+            and user.method == self.config.auth_mode
+        ):
+            return user
+        return None
 
     def _resolve(self, digest: str, now: datetime, *, portal: bool) -> SessionUser | None:
         with self.store.engine.connect() as conn:
