@@ -43,18 +43,8 @@ def main() -> None:
         setup = time.perf_counter() - t
         table = pl.read_parquet(Path(d) / "work" / "zone_b" / "research_table.parquet")
         geo = pl.read_parquet(Path(d) / "work" / "zone_b" / "geography.parquet")
-        print(
-            f"setup (synth + pipeline, not timed): {setup:.0f} s; research table {table.height:,} rows"
-        )
-        req = ExtractRequest(
-            "bench",
-            "Benchmark of the extract builder",
-            "bench",
-            VARIABLES,
-            k=10,
-            l=2,
-            sensitive="sen_latest",
-        )
+        print(f"setup (synth + pipeline, not timed): {setup:.0f} s; research table {table.height:,} rows")
+        req = ExtractRequest("bench", "Benchmark of the extract builder", "bench", VARIABLES, k=10, l=2, sensitive="sen_latest")
         policy = load_extract_policy()
         times = []
         for _ in range(args.repeat):
@@ -65,9 +55,7 @@ def main() -> None:
             times.append((built, time.perf_counter() - t))
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         best = min(times)
-        print(
-            f"{'people':>8} {'rows':>9} {'vars':>4} {'build s':>8} {'build+write s':>13} {'nodes':>6} {'k':>4} {'l':>3} {'suppressed':>10} {'peak MB':>8}"
-        )
+        print(f"{'people':>8} {'rows':>9} {'vars':>4} {'build s':>8} {'build+write s':>13} {'nodes':>6} {'k':>4} {'l':>3} {'suppressed':>10} {'peak MB':>8}")
         print(
             f"{args.people:>8,} {table.height:>9,} {len(VARIABLES):>4} {best[0]:>8.2f} {best[1]:>13.2f} "
             f"{cert['search']['nodes_evaluated']:>6} {cert['achieved']['k_anonymity']:>4} "

@@ -61,9 +61,7 @@ def main() -> None:
         q = statistics.quantiles(warm, n=100)
         print(f"table queries: {len(cold)} cold (cube load), {len(warm)} warm")
         print(f"  cold ms: median {statistics.median(cold):.0f}, max {max(cold):.0f}")
-        print(
-            f"  warm ms: median {statistics.median(warm):.1f}, p95 {q[94]:.1f}, max {max(warm):.1f}"
-        )
+        print(f"  warm ms: median {statistics.median(warm):.1f}, p95 {q[94]:.1f}, max {max(warm):.1f}")
 
 
 if __name__ == "__main__":
