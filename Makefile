@@ -9,6 +9,7 @@ DEMO_PEOPLE ?= 50000
 DEMO_SEED   ?= 7
 DEMO_DIR    ?= data/demo
 PORT        ?= 8501
+SERVICE_PORT ?= 8600
 
 .PHONY: run test setup lint typecheck bench clean demo
 
@@ -34,15 +35,18 @@ $(DEMO_RAW): | $(STAMP)
 demo: $(STAMP) $(DEMO_RAW)
 	$(BIN)/portal run --raw $(DEMO_DIR)/raw --work $(DEMO_DIR)/work --store $(DEMO_STORE) --demo
 
+# Two processes: the release service (the only one with the secrets, the store and the work
+# folder) and the Streamlit portal (its client). Ctrl-C stops both.
 run: demo
-	PORTAL_DEMO=1 PORTAL_STORE_URL=$(DEMO_STORE) PORTAL_WORK_DIR=$(DEMO_DIR)/work \
-		$(BIN)/streamlit run app.py --server.port $(PORT) --server.headless true
+	$(BIN)/portal up --demo --store $(DEMO_STORE) --work $(DEMO_DIR)/work \
+		--port $(PORT) --service-port $(SERVICE_PORT)
 
+# loadgroup keeps each browser module (one `portal up` each) on one worker.
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 tests
+	$(BIN)/python -m pytest -n 2 --dist loadgroup tests
 
 lint: $(STAMP)
-	$(BIN)/ruff check pipelines anonymise synthetic portal tests benchmarks app.py pages
+	$(BIN)/ruff check pipelines anonymise synthetic portal tests benchmarks app.py pages portal_web.py
 	$(BIN)/ruff format --check pipelines anonymise synthetic portal
 	$(BIN)/mypy
 

@@ -31,11 +31,13 @@ lists what the retention schedule says is due (pipelines/retention.py).
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shutil
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -301,17 +303,18 @@ def run_pipeline(
     )
     t = time.perf_counter()
     progress("write", f"writing outputs to {work_dir}")
-    _write_outputs(
-        work_dir,
-        result,
-        results,
-        linked,
-        zb,
-        research,
-        after_stage=stage,
-        before_swap=publish_release,
-        keep_linked=keep_linked,
-    )
+    with owner_only():
+        _write_outputs(
+            work_dir,
+            result,
+            results,
+            linked,
+            zb,
+            research,
+            after_stage=stage,
+            before_swap=publish_release,
+            keep_linked=keep_linked,
+        )
     timings["write"] = time.perf_counter() - t - timings.get("publish", 0.0)
     result.retention_due = retention.due(policy.retention, work_dir=work_dir, store=store)
     return result
@@ -322,6 +325,19 @@ def active_requests_none() -> pl.DataFrame:
     return pl.DataFrame(
         schema={"request_id": pl.String, "kind": pl.String, "tokens": pl.List(pl.String)}
     )
+
+
+@contextlib.contextmanager
+def owner_only() -> Iterator[None]:
+    """Everything created inside is the owner's alone: folders 0700, files 0600. Zone A
+    holds names, dates of birth and NHS numbers; zone B pseudonymous records. The umask is
+    process-wide, which is why only the writing step sets it (the pipeline writes from one
+    thread)."""
+    previous = os.umask(0o077)
+    try:
+        yield
+    finally:
+        os.umask(previous)
 
 
 def geography(persons: pl.DataFrame) -> pl.DataFrame:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import typer
 
 from portal import (
+    cmd_accounts,
+    cmd_db,
     cmd_extract,
     cmd_linkage,
     cmd_privacy,
@@ -12,9 +14,11 @@ from portal import (
     cmd_requests,
     cmd_retention,
     cmd_run,
+    cmd_serve,
     cmd_share,
     cmd_synth,
     cmd_table,
+    cmd_up,
 )
 
 app = typer.Typer(
@@ -32,7 +36,7 @@ def main() -> None:
 
 MODULES = (
     cmd_synth, cmd_run, cmd_table, cmd_extract, cmd_projects, cmd_privacy, cmd_linkage,
-    cmd_share, cmd_retention, cmd_requests,
+    cmd_share, cmd_retention, cmd_requests, cmd_serve, cmd_up, cmd_accounts, cmd_db,
 )  # fmt: skip
 for module in MODULES:
     module.register(app)

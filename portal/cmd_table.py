@@ -1,12 +1,26 @@
-"""`portal measures` and `portal table`: protected tables from the latest release."""
+"""`portal measures` and `portal table`: protected tables from the latest release.
+
+Two ways to run them:
+
+- on the server, as an administrator: the same library code the release service runs
+  (`anonymise.release.tabulate`), in this process. It needs what only the server has: the
+  store and the disclosure-control secret. Every query is audited with `--actor`.
+- anywhere else, with `--service URL`: through the release service's API, signed in as a
+  local account (`--user`, password prompted) or with a session token in
+  $PORTAL_SESSION_TOKEN. No secret or store is needed; the service audits the query.
+
+Either way `--format json` prints `portal.documents.table_document`: the same document the
+API returns, so a table can be cited and asked for again.
+"""
 
 from __future__ import annotations
 
+import getpass
 import json
+import os
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
-import polars as pl
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -15,9 +29,11 @@ from rich.table import Table
 from anonymise import cellkey
 from anonymise.policy import default_policy
 from anonymise.release import NoReleaseError, QueryError, tabulate
-from anonymise.safe_output import safe_frame
 from pipelines.derive import MEASURES
 from pipelines.store import Store, StoreError, default_store_url
+from portal.documents import table_csv, table_document
+
+SESSION_TOKEN_ENV = "PORTAL_SESSION_TOKEN"  # noqa: S105 - a variable's name
 
 
 def register(app: typer.Typer) -> None:
@@ -25,31 +41,117 @@ def register(app: typer.Typer) -> None:
     app.command("table")(table)
 
 
+ServiceOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--service",
+        help="Go through the release service at this URL instead of the local store.",
+    ),
+]
+UserOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--user",
+        help="With --service: a local account (password prompted); else $PORTAL_SESSION_TOKEN.",
+    ),
+]
+
+
+def _fail(console: Console, message: str, code: int = 1) -> None:
+    console.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
+    raise typer.Exit(code=code)
+
+
+class _Service:
+    """A signed-in client of the release service's API."""
+
+    def __init__(self, url: str, user: str | None, console: Console) -> None:
+        import httpx
+
+        self.console = console
+        self.http = httpx.Client(base_url=url.rstrip("/"), timeout=60.0, trust_env=False)
+        token = os.environ.get(SESSION_TOKEN_ENV)
+        if user:
+            password = getpass.getpass(f"Password for {user}: ")
+            response = self._send(
+                "POST", "/v1/sessions/local", json={"username": user, "password": password}
+            )
+            if response.status_code != 200:
+                _fail(console, _message(response), 2)
+            token = response.json()["token"]
+        if not token:
+            _fail(console, f"--service needs --user NAME or ${SESSION_TOKEN_ENV}", 2)
+        self.http.headers["Authorization"] = f"Bearer {token}"
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> Any:
+        import httpx
+
+        try:
+            return self.http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            _fail(self.console, f"cannot reach the release service: {exc}", 2)
+
+    def get(self, path: str, params: Any = None) -> Any:
+        response = self._send("GET", path, params=params)
+        if response.status_code != 200:
+            _fail(self.console, _message(response))
+        return response
+
+    def close(self) -> None:
+        self.http.close()
+
+
+def _message(response: Any) -> str:
+    try:
+        detail = response.json().get("detail")
+    except ValueError:
+        return f"HTTP {response.status_code}"
+    if isinstance(detail, dict):
+        problems = detail.get("problems") or []
+        return "\n".join([str(detail.get("message", "")), *(f"  - {p}" for p in problems)])
+    return str(detail)
+
+
 def measures(
     store: Annotated[
         str | None, typer.Option(help="Store URL; default: SQLite under data/.")
     ] = None,
+    service: ServiceOpt = None,
+    user: UserOpt = None,
 ) -> None:
     """List every published measure with its definition and allowed breakdowns."""
     console = Console()
-    st = Store(store or default_store_url())
-    try:
-        latest = st.latest_release()
-        metas = (
-            st.read_meta(latest.release_id) if latest else {n: m.meta for n, m in MEASURES.items()}
-        )
-    finally:
-        st.dispose()
-    head = f"release {latest.release_id}" if latest else "no release published yet"
+    if service:
+        client = _Service(service, user, console)
+        try:
+            doc = client.get("/v1/measures").json()
+        finally:
+            client.close()
+        head = f"release {doc['release_id']}"
+        rows = {r["measure"]: r for r in doc["measures"]}
+    else:
+        st = Store(store or default_store_url())
+        try:
+            latest = st.latest_release()
+            metas = (
+                st.read_meta(latest.release_id)
+                if latest
+                else {n: m.meta for n, m in MEASURES.items()}
+            )
+        finally:
+            st.dispose()
+        head = f"release {latest.release_id}" if latest else "no release published yet"
+        rows = {name: m.to_row() for name, m in metas.items()}
     console.print(f"[bold]Measures[/bold] ({head})\n", soft_wrap=True)
-    for name in sorted(metas):
-        m = metas[name]
-        console.print(f"[bold]{name}[/bold]: {escape(m.title)} ({m.unit})", soft_wrap=True)
-        console.print(f"  {escape(m.definition)}", soft_wrap=True)
-        console.print(f"  breakdowns: {', '.join(m.breakdowns)}", soft_wrap=True)
-        if m.denominator:
-            per = "%" if m.denominator.per == 100 else f"per {m.denominator.per:,}"
-            console.print(f"  rate: {per} of {m.denominator.measure}", soft_wrap=True)
+    for name in sorted(rows):
+        m = rows[name]
+        console.print(f"[bold]{name}[/bold]: {escape(m['title'])} ({m['unit']})", soft_wrap=True)
+        console.print(f"  {escape(m['definition'])}", soft_wrap=True)
+        console.print(f"  breakdowns: {', '.join(m['breakdowns'])}", soft_wrap=True)
+        den = m.get("denominator")
+        if den:
+            per = "%" if den["per"] == 100 else f"per {den['per']:,}"
+            console.print(f"  rate: {per} of {den['measure']}", soft_wrap=True)
 
 
 def _parse_where(items: list[str]) -> dict[str, list[str]]:
@@ -77,58 +179,80 @@ def table(
         bool, typer.Option("--demo", help="Use the demo disclosure-control secret.")
     ] = False,
     actor: Annotated[str, typer.Option(help="Who is asking (written to the audit log).")] = "cli",
+    release: Annotated[str | None, typer.Option(help="A release id (default: the latest).")] = None,
+    service: ServiceOpt = None,
+    user: UserOpt = None,
 ) -> None:
     """Print a protected table (cell-key perturbed, small counts suppressed)."""
     console = Console()
     if fmt not in ("table", "csv", "json"):
         raise typer.BadParameter("--format must be table, csv or json")
-    policy = default_policy()
-    try:
-        secret = cellkey.load_sdc_secret(demo=demo)
-    except cellkey.SecretNotConfiguredError as e:
-        console.print(f"[red]error:[/red] {escape(str(e))}", soft_wrap=True)
-        raise typer.Exit(code=2) from None
-    ptable = cellkey.ptable_for(policy.max_noise, policy.variance, secret)
-    st = Store(store or default_store_url())
-    try:
-        result = tabulate(
-            st,
-            measure,
-            by=[b for b in by.split(",") if b],
-            where=_parse_where(where or []),
-            policy=policy,
-            margins=margins,
-            ptable=ptable,
-            actor=actor,
-        )
-    except (QueryError, NoReleaseError, StoreError, LookupError) as e:
-        console.print(f"[red]error:[/red] {escape(str(e))}", soft_wrap=True)
-        raise typer.Exit(code=1) from None
-    finally:
-        st.dispose()
-    shown = safe_frame(
-        result.data.select(pl.exclude([c for c in result.data.columns if c.endswith("_value")]))
-    )
+    breakdowns = [b for b in by.split(",") if b]
+    filters = _parse_where(where or [])
+    if service:
+        client = _Service(service, user, console)
+        params: list[tuple[str, str]] = [("format", "csv" if fmt == "csv" else "json")]
+        if breakdowns:
+            params.append(("by", ",".join(breakdowns)))
+        params.extend(("where", f"{k}:{v}") for k, vs in filters.items() for v in vs)
+        if margins:
+            params.append(("margins", "true"))
+        if release:
+            params.append(("release", release))
+        try:
+            response = client.get(f"/v1/tables/{measure}", params=params)
+        finally:
+            client.close()
+        if fmt == "csv":
+            sys.stdout.write(response.text)
+            return
+        doc = response.json()
+        csv_text = None
+    else:
+        policy = default_policy()
+        try:
+            secret = cellkey.load_sdc_secret(demo=demo)
+        except cellkey.SecretNotConfiguredError as e:
+            _fail(console, str(e), 2)
+            return
+        ptable = cellkey.ptable_for(policy.max_noise, policy.variance, secret)
+        st = Store(store or default_store_url())
+        try:
+            result = tabulate(
+                st,
+                measure,
+                by=breakdowns,
+                where=filters,
+                policy=policy,
+                margins=margins,
+                ptable=ptable,
+                release_id=release,
+                actor=actor,
+            )
+        except (QueryError, NoReleaseError, StoreError, LookupError) as e:
+            _fail(console, str(e))
+            return
+        finally:
+            st.dispose()
+        doc = table_document(result)
+        csv_text = table_csv(result)
     if fmt == "csv":
-        sys.stdout.write(shown.write_csv())
+        sys.stdout.write(csv_text or "")
         return
     if fmt == "json":
-        doc = {
-            "measure": result.measure,
-            "title": result.title,
-            "release_id": result.release_id,
-            "data_as_at": str(result.data_as_at),
-            "policy": result.policy_id,
-            "rows": shown.to_dicts(),
-            "footnotes": list(result.footnotes),
-        }
-        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+        sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
         return
-    t = Table(title=f"{result.title} (release {result.release_id}, data as at {result.data_as_at})")
-    for c in shown.columns:
-        t.add_column(c, justify="right" if c in result.value_columns else "left")
-    for row in shown.iter_rows():
-        t.add_row(*[escape(str(v)) for v in row])
+    _print_table(console, doc)
+
+
+def _print_table(console: Console, doc: dict[str, Any]) -> None:
+    shown = [c["name"] for c in doc["columns"] if not c["name"].endswith("_value")]
+    values = {c["name"] for c in doc["columns"] if c["role"] == "value"}
+    t = Table(title=f"{doc['title']} (release {doc['release_id']}, data as at {doc['data_as_at']})")
+    for c in shown:
+        t.add_column(c, justify="right" if c in values else "left")
+    for row in doc["rows"]:
+        t.add_row(*[escape(str(row[c])) for c in shown])
     console.print(t)
-    for f in result.footnotes:
+    for f in doc["footnotes"]:
         console.print(f"[dim]{escape(f)}[/dim]", soft_wrap=True)

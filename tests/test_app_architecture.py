@@ -1,25 +1,28 @@
-"""No page can bypass disclosure control: a static proof over app.py, pages/ and the
-portal's web package.
+"""No page can reach unprotected data, statically: app.py, pages/, the portal's web package and
+the web process's entry (portal_web.py), parsed with `ast`, never imported.
 
-Parsed with `ast`, never imported. The rules:
-- each file imports only from an allow-list; pages cannot import anonymise or pipelines
-  at all, and only portal/web/data.py may import the release layer, the store or the
-  disclosure-control secret code (zone A/B stages, SQL drivers, DuckDB, Splink: never);
-- `anonymise.cellkey` is used only in data.py's one vetted helper, and only to load the
-  secret and get the perturbation table;
-- `tabulate` is called in one place (data.protected_table) and nothing touches the store
-  engine or cubes;
-- no file is read except run.json and the quarantine counts (admin page), the portal's
-  own text and the disclosure-control doc; no parquet, no zone B path, no quarantined rows;
+The web process is a client of the release service. The rules:
+- each file imports only from an allow-list: the standard library, streamlit, polars,
+  plotly, httpx and portal.web (pages: only streamlit, polars and portal.web; the entry
+  also starlette for its two cookie routes). Nothing from anonymise, pipelines, synthetic,
+  the service or the CLI, and no SQL driver, DuckDB, Splink, pandas or pyarrow;
+- no `tabulate`, no cell key code, no store engine or cube anywhere;
+- no file is read except the portal's own text, the disclosure-control doc, the portal's
+  settings (the service credential file, Streamlit's secrets for the OpenID Connect check)
+  and, in boot.py, the test hook's own log; no parquet, zone or work-folder path, and no
+  name of a secret, key or store variable;
 - every cached function takes the role first, so cached data never crosses roles;
 - every page passes the checkpoint (`ui.page("<its key>")`) before anything else, pages
   define no functions (widgets only), and every download goes through portal.web.downloads
   (which sanitises against formula injection).
+tests/test_process_boundary.py proves the same of the running process.
 """
 
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -29,17 +32,17 @@ from portal.web.access import PAGES
 ROOT = Path(__file__).resolve().parents[1]
 PAGE_FILES = sorted((ROOT / "pages").rglob("*.py"))
 WEB_FILES = sorted((ROOT / "portal" / "web").glob("*.py"))
-UI_FILES = [ROOT / "app.py", *PAGE_FILES, *WEB_FILES]
+ENTRY = ROOT / "portal_web.py"
+UI_FILES = [ROOT / "app.py", ENTRY, *PAGE_FILES, *WEB_FILES]
 
 STDLIB_OK = {
     "__future__",
     "base64",
     "collections",
+    "contextlib",
     "dataclasses",
     "datetime",
-    "getpass",
     "hashlib",
-    "hmac",
     "importlib.util",
     "io",
     "json",
@@ -48,33 +51,19 @@ STDLIB_OK = {
     "pathlib",
     "re",
     "secrets",
+    "sys",
+    "threading",
     "time",
     "tomllib",
     "typing",
+    "urllib.parse",
     "xml",
     "zipfile",
 }
-THIRD_PARTY_OK = {"streamlit", "polars", "plotly"}
+THIRD_PARTY_OK = {"streamlit", "polars", "plotly", "httpx"}
 PAGE_OK = {"__future__", "streamlit", "polars", "portal.web"}
-# Modules only the data door may import.
-DATA_ONLY = {
-    "anonymise.release",
-    "anonymise.cellkey",
-    "anonymise.policy",
-    "pipelines.store",
-    # The research extract door (zone B leaves only through the extract builder).
-    "anonymise.extract",
-    "anonymise.catalogue",
-}
-WEB_OK = {"portal.web", "anonymise.safe_output"}
-CELLKEY_OK = {
-    "load_sdc_secret",
-    "ptable_for",
-    "SecretNotConfiguredError",
-    "SECRET_ENV",
-    "SECRET_FILE_ENV",
-    "PerturbationTable",
-}
+WEB_OK = {"portal.web"}
+ENTRY_OK = {"starlette"}
 FILE_READERS = {
     "read_parquet",
     "scan_parquet",
@@ -97,14 +86,26 @@ FILE_READERS = {
 }
 # (file, function) -> readers it may call.
 READS_ALLOWED = {
-    ("data.py", "_quarantine_counts"): {"read_csv"},
-    ("data.py", "_run_summary"): {"read_text"},
     ("ui.py", "content"): {"read_text"},
     ("ui.py", "disclosure_method"): {"read_text"},
-    ("auth.py", "load_accounts"): {"read_text"},
-    ("config.py", "load_config"): {"read_text"},
+    ("config.py", "load_config"): {"read_text"},  # the service credential file
+    ("config.py", "_secrets_auth"): {"read_text"},  # an [auth] section refuses demo mode
+    ("boot.py", "record_opens"): {"open"},  # the test hook's own log
 }
-FORBIDDEN_TEXT = ("zone_b", ".parquet", "linked_records", "persons.parquet", "quarantine/")
+FORBIDDEN_TEXT = (
+    "zone_a",
+    "zone_b",
+    ".parquet",
+    "linked_records",
+    "quarantine/",
+    "quarantine_report",
+    "run.json",
+    "PORTAL_SDC_SECRET",
+    "PORTAL_PSEUDONYM_KEY",
+    "PORTAL_WORK_DIR",
+    "cube_cells",
+    "cube_blobs",
+)
 
 
 def _rel(path: Path) -> str:
@@ -167,34 +168,28 @@ def test_imports_are_on_the_allow_list(path: Path):
     rel = _rel(path)
     if rel == "app.py" or rel.startswith("pages/"):
         allow = PAGE_OK
-    elif rel == "portal/web/data.py":
-        allow = STDLIB_OK | THIRD_PARTY_OK | WEB_OK | DATA_ONLY
+    elif path == ENTRY:
+        allow = STDLIB_OK | THIRD_PARTY_OK | WEB_OK | ENTRY_OK
     else:
         allow = STDLIB_OK | THIRD_PARTY_OK | WEB_OK
     bad = [
         f"{rel}:{line} imports {mod}"
         for mod, line in _imports(_tree(path))
         if not _allowed(mod, allow)
-        # `from portal.web.access import User` is fine; `from portal.web import data` too.
     ]
     assert not bad, "imports that could reach unprotected data:\n" + "\n".join(bad)
 
 
-def test_nothing_reaches_zone_a_or_b_or_a_database():
+def test_nothing_reaches_the_release_layer_zone_a_or_b_or_a_database():
     """Belt and braces over the allow-list: these never appear in any portal file."""
     forbidden = (
-        "pipelines.ingest",
-        "pipelines.link",
-        "pipelines.zone_b",
-        "pipelines.derive",
-        "pipelines.run",
-        "pipelines.publish",
-        "pipelines.quality",
-        "pipelines.contracts",
-        "anonymise.pseudonymise",
-        "anonymise.lattice",
-        "pipelines.research",
+        "anonymise",
+        "pipelines",
         "synthetic",
+        "portal.service",
+        "portal.documents",
+        "portal.cli",
+        "portal.cmd_table",
         "sqlalchemy",
         "duckdb",
         "sqlite3",
@@ -228,47 +223,39 @@ def test_nothing_reaches_zone_a_or_b_or_a_database():
     assert not bad, "\n".join(bad)
 
 
-def test_cellkey_only_through_the_vetted_helper():
-    uses = []
+def test_no_disclosure_control_code_and_no_database_in_the_web_process():
     for path in UI_FILES:
         tree = _tree(path)
-        owner = _enclosing_functions(tree)
-        for node in ast.walk(tree):
-            if (
-                isinstance(node, ast.Attribute)
-                and isinstance(node.value, ast.Name)
-                and node.value.id == "cellkey"
-            ):
-                uses.append((_rel(path), owner.get(node), node.attr, node.lineno))
-    assert uses, "expected the vetted helper to use cellkey"
-    for rel, fn, attr, line in uses:
-        assert rel == "portal/web/data.py", f"{rel}:{line} uses cellkey.{attr}"
-        assert attr in CELLKEY_OK, f"{rel}:{line} uses cellkey.{attr}"
-        # The annotation of the helper's return type is not a call.
-        assert fn in ("_ptable", None) or attr == "PerturbationTable", (rel, fn, attr, line)
-    called_in = {fn for _, fn, attr, _ in uses if attr in ("load_sdc_secret", "ptable_for")}
-    assert called_in == {"_ptable"}
-
-
-def test_tabulate_is_called_in_one_place_and_the_store_is_never_bypassed():
-    calls = []
-    for path in UI_FILES:
-        tree = _tree(path)
-        owner = _enclosing_functions(tree)
         text = path.read_text(encoding="utf-8")
-        assert "read_cube" not in text and "cube_cells" not in text, _rel(path)
+        assert "cellkey" not in text and "read_cube" not in text, _rel(path)
         for node in ast.walk(tree):
             if isinstance(node, ast.Call):
                 f = node.func
                 name = f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", None)
-                if name == "tabulate":
-                    calls.append((_rel(path), owner.get(node)))
-            if isinstance(node, ast.Attribute) and node.attr in ("engine", "connect", "execute"):
-                pytest.fail(f"{_rel(path)}:{node.lineno} touches the database directly")
-    assert calls == [("portal/web/data.py", "protected_table")]
+                assert name not in ("tabulate", "create_engine", "connect"), (
+                    f"{_rel(path)}:{node.lineno} calls {name}"
+                )
+            if isinstance(node, ast.Attribute) and node.attr in ("engine", "execute"):
+                pytest.fail(f"{_rel(path)}:{node.lineno} touches a database")
 
 
-def test_files_read_are_only_the_aggregate_ones():
+def test_the_web_modules_load_without_the_data_layers():
+    """Importing everything the web process runs pulls in no anonymise, pipelines, SQL or
+    DuckDB module (streamlit's own imports included)."""
+    code = (
+        "import sys, portal.web.ui, portal.web.data, portal.web.auth, portal.web.boot\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('anonymise', 'pipelines', 'synthetic', 'sqlalchemy', 'psycopg', 'duckdb', 'splink')"
+        " or m.startswith('portal.service'))\n"
+        "print(','.join(bad))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "", out.stdout
+
+
+def test_files_read_are_only_the_portals_own():
     bad = []
     for path in UI_FILES:
         tree = _tree(path)
@@ -286,9 +273,6 @@ def test_files_read_are_only_the_aggregate_ones():
                 if hit:
                     bad.append(f"{_rel(path)}:{node.lineno} mentions {hit}")
     assert not bad, "\n".join(bad)
-    # and the two admin files are the named aggregate ones
-    data_src = (ROOT / "portal/web/data.py").read_text(encoding="utf-8")
-    assert '"run.json"' in data_src and '"quarantine_report.csv"' in data_src
 
 
 def test_cached_functions_are_partitioned_by_role():

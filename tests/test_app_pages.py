@@ -1,9 +1,12 @@
 """Every page under every role (AppTest), against two real releases built from a small
-synthetic county: what each role can reach, what it cannot, and that every page shows
-protected numbers with their release id, charts with tables and downloads.
+synthetic county and served by the real release service (uvicorn on a free port in this
+process; the pages reach it over HTTP, as in production): what each role can reach, what it
+cannot, and that every page shows protected numbers with their release id, charts with
+tables and downloads.
 
-Also: local accounts (scrypt), OpenID Connect claims -> roles, demo accounts only in
-demo mode, cached data partitioned by role, downloads that cannot carry formulas.
+Also: local accounts and lockout through the service, OpenID Connect claims -> roles (the
+service's role map), demo accounts only in demo mode, cached data partitioned by role,
+downloads that cannot carry formulas.
 """
 
 from __future__ import annotations
@@ -11,22 +14,33 @@ from __future__ import annotations
 import inspect
 import io
 import json
+import re
 import zipfile
 from datetime import date, timedelta
 from pathlib import Path
 from xml.etree import ElementTree
 
+import httpx
 import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from anonymise.policy import default_policy
 from anonymise.pseudonymise import MasterKey
+from anonymise.safe_output import safe_frame
 from pipelines.run import run_pipeline
 from pipelines.store import Store
+from portal.service import accounts
 from portal.web import access, auth, data, downloads, headlines
-from portal.web.config import ROLES, ConfigError, load_config
+from portal.web.config import ROLES
 from synthetic.generator import generate_county
+from tests.service_fixtures import (
+    SERVICE_TOKEN,
+    LiveService,
+    accounts_file,
+    cheap_hasher,
+    service_config,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
@@ -44,7 +58,8 @@ CHARTS = {
     "methodology": 0,
 }
 ENV = ("PORTAL_DEMO", "PORTAL_STORE_URL", "PORTAL_WORK_DIR", "PORTAL_CONFIG",
-       "PORTAL_ACCOUNTS_FILE", "PORTAL_SDC_SECRET", "PORTAL_SDC_SECRET_FILE")  # fmt: skip
+       "PORTAL_ACCOUNTS_FILE", "PORTAL_SDC_SECRET", "PORTAL_SDC_SECRET_FILE",
+       "PORTAL_SERVICE_URL", "PORTAL_SERVICE_TOKEN", "PORTAL_SERVICE_TOKEN_FILE")  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -64,15 +79,58 @@ def published(tmp_path_factory):
     return {"url": url, "work": d / "work", "release_id": latest.release_id}
 
 
+@pytest.fixture(scope="module")
+def service(published):
+    """The release service over the published store, in demo mode unless a test says else."""
+    cheap_hasher()
+    config = service_config(published["url"], demo=True, work_dir=published["work"])
+    with LiveService(config, sdc_secret=bytes.fromhex(SDC)) as live:
+        yield live
+
+
+def _use(service, published, **kwargs) -> None:
+    service.use(service_config(published["url"], work_dir=published["work"], **kwargs))
+    data.forget_auth_config()  # the portal asks again at once (it keeps an answer 2 s)
+
+
 @pytest.fixture
-def demo_env(published, monkeypatch):
+def demo_env(published, service, monkeypatch):
+    """The portal's environment as `portal up --demo` gives it: the service URL and
+    credential, and PORTAL_DEMO. No store, no work folder, no secret."""
     for name in ENV:
         monkeypatch.delenv(name, raising=False)
+    _use(service, published, demo=True)
     monkeypatch.setenv("PORTAL_DEMO", "1")
-    monkeypatch.setenv("PORTAL_STORE_URL", published["url"])
-    monkeypatch.setenv("PORTAL_WORK_DIR", str(published["work"]))
-    monkeypatch.setenv("PORTAL_SDC_SECRET", SDC)
+    monkeypatch.setenv("PORTAL_SERVICE_URL", service.url)
+    monkeypatch.setenv("PORTAL_SERVICE_TOKEN", SERVICE_TOKEN)
     return published
+
+
+def _api_token(service, role: str) -> str:
+    """A demo session opened at the service directly, as the portal opens one."""
+    r = httpx.post(
+        f"{service.url}/v1/sessions/demo",
+        json={"role": role},
+        headers={"X-Service-Token": SERVICE_TOKEN},
+    )
+    assert r.status_code == 200, r.text
+    return r.json()["token"]
+
+
+def _audit(url: str, action: str, actor: str | None = None, wait: float = 3.0) -> pl.DataFrame:
+    """Audit entries (the service writes table queries just after answering: poll)."""
+    import time
+
+    deadline = time.monotonic() + wait
+    while True:
+        store = Store(url)
+        log = store.read_audit(action=action)
+        store.dispose()
+        if actor is not None:
+            log = log.filter(pl.col("actor") == actor)
+        if log.height or time.monotonic() > deadline:
+            return log
+        time.sleep(0.1)
 
 
 @pytest.fixture(autouse=True)
@@ -134,7 +192,7 @@ CASES = [(role, spec) for role in ROLES for spec in access.PAGES]
 @pytest.mark.parametrize(("role", "spec"), CASES, ids=[f"{r}-{s.key}" for r, s in CASES])
 def test_every_page_under_every_role(demo_env, role, spec):
     at = _sign_in(role)
-    user = auth.DEMO_ACCOUNTS[role]
+    user = _demo_user(role)
     if not access.can_view(user, spec.key):
         # Not registered with st.navigation for this role: it cannot be reached at all.
         with pytest.raises(ValueError, match="not a registered page|not registered|page"):
@@ -165,7 +223,7 @@ def test_every_page_under_every_role(demo_env, role, spec):
 def test_navigation_lists_only_the_roles_pages(demo_env):
     for role in ROLES:
         at = _sign_in(role)
-        user = auth.DEMO_ACCOUNTS[role]
+        user = _demo_user(role)
         visible = {p.path for p in access.visible_pages(user)}
         for spec in access.PAGES:
             if spec.path in visible:
@@ -185,18 +243,22 @@ def test_signed_out_sees_only_the_sign_in_page(demo_env):
             at.switch_page(spec.path)
 
 
+def _demo_user(role: str) -> access.User:
+    return access.User(f"demo-{role}", role, frozenset({role}), "demo")
+
+
 @pytest.mark.parametrize("spec", access.PAGES, ids=lambda s: s.key)
-def test_the_checkpoint_refuses_a_page_opened_directly(demo_env, spec):
+def test_the_checkpoint_refuses_a_page_opened_directly(demo_env, service, spec):
     """Run a page script on its own: without a user, or with a role that may not see it,
     it stops at ui.page() before any number is drawn."""
     at = AppTest.from_file(str(ROOT / spec.path), default_timeout=60).run()
     assert [e.value for e in at.error] == ["You do not have access to this page."]
     assert not at.get("plotly_chart") and not at.dataframe and not at.metric
     for role in ROLES:
-        if access.can_view(auth.DEMO_ACCOUNTS[role], spec.key):
+        if access.can_view(_demo_user(role), spec.key):
             continue
         at = AppTest.from_file(str(ROOT / spec.path), default_timeout=60)
-        at.session_state[auth.SESSION_USER] = auth.DEMO_ACCOUNTS[role]
+        at.session_state[auth.SESSION_TOKEN] = _api_token(service, role)
         at.run()
         assert [e.value for e in at.error] == ["You do not have access to this page."]
         assert not at.get("plotly_chart") and not at.dataframe and not at.metric
@@ -207,16 +269,24 @@ def test_a_user_without_a_role_sees_nothing():
     assert access.visible_pages(nobody) == []
     assert not access.can_view(nobody, "home")
     assert not access.can_view(None, "home")
-    assert not access.can_view(auth.DEMO_ACCOUNTS["admin"], "no_such_page")
+    assert not access.can_view(_demo_user("admin"), "no_such_page")
 
 
-def test_sign_out(demo_env):
+def test_sign_out(demo_env, service):
     at = _sign_in("planner")
+    token = at.session_state[auth.SESSION_TOKEN]
     at.button(key="sign_out").click().run()
     _no_errors(at)
-    assert auth.SESSION_USER not in at.session_state
+    assert auth.SESSION_TOKEN not in at.session_state
     with pytest.raises(ValueError):
         at.switch_page("pages/views/service_demand.py")
+    # The service revoked the session: the token is worth nothing now.
+    r = httpx.get(
+        f"{service.url}/v1/session",
+        headers={"X-Service-Token": SERVICE_TOKEN, "Authorization": f"Bearer {token}"},
+    )
+    assert r.status_code == 401
+    assert _audit(demo_env["url"], "sign_out", "demo-planner").height >= 1
 
 
 # --- what the pages show ---------------------------------------------------------------------
@@ -301,10 +371,11 @@ def test_table_builder_builds_protected_tables_and_audits(demo_env):
     }
     # the policy's limit: three dimensions, so the filter list is now closed
     assert at.multiselect(key="tb_filters_cin_referrals").proto.max_selections <= 1
-    audit = Store(demo_env["url"]).read_audit(action="table_query")
-    mine = audit.filter(pl.col("actor") == "demo-researcher")
+    # The service audits every distinct query of a session, the builder's included.
+    mine = _audit(demo_env["url"], "table_query", "demo-researcher")
     assert mine.height >= 1
-    assert "financial_year" in mine["detail"][0]
+    assert any('"financial_year"' in d and '"by": ["locality", "age_band"]' in d
+               for d in mine["detail"])  # fmt: skip
 
 
 def test_table_builder_refuses_a_custom_grouping(demo_env):
@@ -332,54 +403,84 @@ def test_data_quality_page(demo_env):
     _no_errors(at)
 
 
-def _extract_form(at: AppTest, *, project: str, k: int) -> AppTest:
-    at.text_input[0].input(project)
-    at.text_area[0].input("Outcomes of Early Help for families in the county")
+def _extract_form(at: AppTest, *, project: str, variables: list[str], k: int) -> AppTest:
+    at.selectbox(key="rx_project").select(project).run()
+    at.multiselect(key="rx_variables").set_value(variables)
     at.number_input[0].set_value(k)
     at.button(key="FormSubmitter:extract_request-Build extract").click()
     return at.run()
 
 
-def test_researcher_builds_an_extract_with_a_certificate(demo_env, monkeypatch, published):
-    monkeypatch.setenv("PORTAL_PSEUDONYM_KEY", (b"k" * 32).hex())
-    # Extracts are built only for an approved project naming the researcher (issue 10).
+def _register(url: str, title: str, researchers=("demo-researcher",), **kw) -> str:
     from anonymise.projects import ProjectSpec
     from pipelines.project_register import ProjectRegister
 
-    project = ProjectRegister(Store(published["url"])).add(
-        ProjectSpec(
-            title="Portal study",
+    store = Store(url)
+    try:
+        spec = ProjectSpec(
+            title=title,
             purpose="Outcomes of Early Help for families in the county",
             lawful_basis="UK GDPR 6(1)(e)",
-            variables=("age", "sex", "lsoa", "eh_episodes"),
-            researchers=("demo-researcher",),
+            variables=kw.pop("variables", ("age", "sex", "lsoa", "eh_episodes")),
+            researchers=tuple(researchers),
             approver="caldicott",
             approved_on=date.today(),
             expires_on=date.today() + timedelta(days=30),
-        ),
-        actor="admin",
-    )
+            **kw,
+        )
+        return ProjectRegister(store).add(spec, actor="admin").project_id
+    finally:
+        store.dispose()
+
+
+def test_researcher_builds_an_extract_with_a_certificate(demo_env, monkeypatch, published):
+    monkeypatch.setenv("PORTAL_PSEUDONYM_KEY", (b"k" * 32).hex())
+    # Extracts are built only for an approved project naming the researcher (issue 10).
+    mine = _register(published["url"], "Portal study")
+    other = _register(published["url"], "Someone else's study", researchers=("another",))
     at = _sign_in("researcher")
     at.switch_page("pages/views/research_extracts.py").run()
     _no_errors(at)
-    at = _extract_form(at, project=project.project_id, k=10)
+    # Only this researcher's projects, and only each project's approved variables.
+    offered = at.selectbox(key="rx_project").options
+    assert any(mine in o for o in offered) and not any(other in o for o in offered)
+    shown = at.multiselect(key="rx_variables").options
+    assert sorted(o.rsplit("(", 1)[1].rstrip(")") for o in shown) == sorted(
+        ["age", "sex", "lsoa", "eh_episodes"]
+    ), shown
+    # An empty form is a message on the page, not an audited refusal.
+    at = _extract_form(at, project=mine, variables=[], k=10)
+    _no_errors(at)
+    assert any("at least one variable" in w.value for w in at.warning)
+    assert _audit(published["url"], "extract_refused", "demo-researcher", wait=0.5).height == 0
+    at = _extract_form(at, project=mine, variables=["age", "sex", "lsoa", "eh_episodes"], k=10)
     _no_errors(at)
     assert any("Extract built" in s.value and "k = " in s.value for s in at.success), [
         e.value for e in at.error
     ]
+    # Readable figures: a whole k, not 11.0000.
+    assert any(re.search(r"k = \d+[;,]", s.value) for s in at.success)
     assert any("SHA-256" in c.value for c in at.caption)
-    audit = Store(published["url"]).read_audit(action="extract")
-    assert audit.filter(pl.col("detail").cast(pl.Utf8).str.contains(project.project_id)).height == 1
+    audit = _audit(published["url"], "extract", "demo-researcher")
+    assert audit.filter(pl.col("detail").cast(pl.Utf8).str.contains(mine)).height == 1
+    # Every file comes from that one build: another run of the page (what a download
+    # does) shows the same result and builds nothing new.
+    at.run()
+    _no_errors(at)
+    assert any("Extract built" in s.value for s in at.success)
+    assert len(at.get("download_button")) == 4
+    assert _audit(published["url"], "extract", "demo-researcher").height == 1
 
 
 def test_impossible_extract_is_refused_on_the_page(demo_env, monkeypatch, published):
     monkeypatch.setenv("PORTAL_PSEUDONYM_KEY", (b"k" * 32).hex())
+    project = _register(published["url"], "Too strict study")
     at = _sign_in("researcher")
     at.switch_page("pages/views/research_extracts.py").run()
-    at = _extract_form(at, project="too-strict", k=1_000_000)
+    at = _extract_form(at, project=project, variables=["age", "sex", "lsoa"], k=1_000_000)
     assert not at.exception
     assert any("refused" in e.value for e in at.error)
-    audit = Store(published["url"]).read_audit(action="extract_refused")
+    audit = _audit(published["url"], "extract_refused", "demo-researcher")
     assert audit.height >= 1
 
 
@@ -402,77 +503,99 @@ def test_methodology_has_every_section(demo_env):
 
 
 def test_no_release_yet(demo_env, tmp_path, monkeypatch):
-    monkeypatch.setenv("PORTAL_STORE_URL", f"sqlite:///{tmp_path / 'empty.sqlite'}")
-    at = _sign_in("planner")
-    _no_errors(at)
-    assert any("No release has been published yet" in i.value for i in at.info)
+    empty = service_config(f"sqlite:///{tmp_path / 'empty.sqlite'}", demo=True)
+    with LiveService(empty, sdc_secret=bytes.fromhex(SDC)) as other:
+        monkeypatch.setenv("PORTAL_SERVICE_URL", other.url)
+        data.latest_release.clear()
+        at = _sign_in("planner")
+        _no_errors(at)
+        assert any("No release has been published yet" in i.value for i in at.info)
+    data.latest_release.clear()
 
 
-def test_missing_secret_is_a_clear_message(demo_env, monkeypatch, tmp_path):
-    monkeypatch.delenv("PORTAL_SDC_SECRET")
-    monkeypatch.setattr("portal.web.config.DEMO_SDC_SECRET_FILE", tmp_path / "missing.key")
-    monkeypatch.setattr("portal.web.data.DEMO_SDC_SECRET_FILE", tmp_path / "missing.key")
-    data.protected_table.clear()
-    at = _sign_in("planner")
+def test_an_unreachable_service_is_a_clear_message(demo_env, monkeypatch):
+    from tests.service_fixtures import free_port
+
+    monkeypatch.setenv("PORTAL_SERVICE_URL", f"http://127.0.0.1:{free_port()}")
+    at = _app().run()
     assert not at.exception
-    assert any("disclosure-control secret" in e.value for e in at.error)
-    data.protected_table.clear()
+    assert any("cannot reach its release service" in e.value for e in at.error)
+    assert not at.button
+
+
+def test_a_wrong_service_credential_is_refused(demo_env, monkeypatch):
+    monkeypatch.setenv("PORTAL_SERVICE_TOKEN", "not-the-credential-" + "y" * 20)
+    at = _app().run()
+    assert not at.exception
+    assert any("refused the portal's credential" in e.value for e in at.error)
 
 
 # --- sign-in modes ---------------------------------------------------------------------------
 
+PASSWORD = "correct horse battery"
 
-def _accounts_file(tmp_path: Path) -> Path:
-    path = tmp_path / "accounts.toml"
-    path.write_text(
-        "[accounts.jsmith]\n"
-        'name = "Jo Smith"\n'
-        'roles = ["leadership"]\n'
-        f'password_hash = "{auth.hash_password("correct horse battery")}"\n'
+
+def _local(service, published, tmp_path: Path, monkeypatch) -> Path:
+    """The service in local-accounts mode (one leadership account); the portal not in demo."""
+    path = accounts_file(
+        tmp_path / "accounts.toml", {"jsmith": (accounts.hash_password(PASSWORD), ["leadership"])}
     )
+    _use(service, published, env={"PORTAL_ACCOUNTS_FILE": str(path)})
+    monkeypatch.delenv("PORTAL_DEMO")
     return path
 
 
-def test_local_accounts_sign_in(demo_env, tmp_path, monkeypatch):
-    monkeypatch.delenv("PORTAL_DEMO")
-    monkeypatch.setenv("PORTAL_ACCOUNTS_FILE", str(_accounts_file(tmp_path)))
+def _try(at: AppTest, username: str, password: str) -> AppTest:
+    at.text_input[0].input(username)
+    at.text_input[1].input(password)
+    at.button[0].click()
+    return at.run()
+
+
+def test_local_accounts_sign_in(demo_env, service, tmp_path, monkeypatch):
+    _local(service, demo_env, tmp_path, monkeypatch)
     at = _app().run()
     _no_errors(at)
     assert not [b for b in at.button if (b.key or "").startswith("demo_")], "no demo accounts"
-    at.text_input[0].input("jsmith")
-    at.text_input[1].input("wrong password")
-    at.button[0].click().run()
+    _try(at, "jsmith", "wrong password")
     assert any("not right" in e.value for e in at.error)
-    at.text_input[0].input("jsmith")
-    at.text_input[1].input("correct horse battery")
-    at.button[0].click().run()
+    _try(at, "jsmith", PASSWORD)
     _no_errors(at)
     assert not any("Demo mode" in w.value for w in at.warning)
     at.switch_page("pages/views/programme_outcomes.py").run()
     _no_errors(at)
     with pytest.raises(ValueError):
         at.switch_page("pages/views/data_quality.py")
+    outcomes = {a: _audit(demo_env["url"], a, "jsmith").height for a in ("sign_in", "sign_in_failed")}
+    assert outcomes["sign_in"] >= 1 and outcomes["sign_in_failed"] >= 1
 
 
-def test_local_sign_in_locks_out_after_repeated_failures(demo_env, tmp_path, monkeypatch):
-    monkeypatch.delenv("PORTAL_DEMO")
-    monkeypatch.setenv("PORTAL_ACCOUNTS_FILE", str(_accounts_file(tmp_path)))
-    at = _app().run()
-    for _ in range(auth.MAX_FAILURES):
-        at.text_input[0].input("jsmith")
-        at.text_input[1].input("guess")
-        at.button[0].click().run()
+def test_lockout_holds_across_browser_sessions(demo_env, service, tmp_path, monkeypatch):
+    """Five wrong passwords spread over five browser sessions lock the account: a sixth
+    session with the right password is refused (the count lives in the service's store)."""
+    _local(service, demo_env, tmp_path, monkeypatch)
+    for _ in range(5):
+        _try(_app().run(), "jsmith", "guess")
+    at = _try(_app().run(), "jsmith", PASSWORD)
     assert any("Too many failed attempts" in e.value for e in at.error)
+    with pytest.raises(ValueError):
+        at.switch_page("pages/views/programme_outcomes.py")
+    assert _audit(demo_env["url"], "account_locked", "jsmith").height >= 1
+    assert _audit(demo_env["url"], "sign_in_refused", "jsmith").height >= 1
 
 
-def test_demo_accounts_exist_only_in_demo_mode(demo_env, monkeypatch):
+def test_demo_accounts_exist_only_in_demo_mode(demo_env, service, monkeypatch):
+    token = _api_token(service, "admin")
+    _use(service, demo_env)  # the service leaves demo mode (no sign-in configured)
     monkeypatch.delenv("PORTAL_DEMO")
-    config = load_config()
-    with pytest.raises(PermissionError):
-        auth.demo_user(config, "admin")
-    # A demo user left in a session is not a user once demo mode is off.
+    r = httpx.post(
+        f"{service.url}/v1/sessions/demo", json={"role": "admin"},
+        headers={"X-Service-Token": SERVICE_TOKEN},
+    )  # fmt: skip
+    assert r.status_code == 400
+    # A demo session left in a browser is not a user once demo mode is off.
     at = _app()
-    at.session_state[auth.SESSION_USER] = auth.DEMO_ACCOUNTS["admin"]
+    at.session_state[auth.SESSION_TOKEN] = token
     at.run()
     assert not at.exception
     assert any("Sign-in is not configured" in e.value for e in at.error)
@@ -480,7 +603,27 @@ def test_demo_accounts_exist_only_in_demo_mode(demo_env, monkeypatch):
         at.switch_page("pages/views/data_quality.py")
 
 
-def test_no_sign_in_configured_means_nobody_gets_in(demo_env, monkeypatch):
+def test_portal_and_service_must_agree_on_demo_mode(demo_env, service, monkeypatch):
+    _use(service, demo_env)  # the service is not in demo mode, the portal says it is
+    at = _app().run()
+    assert any("DEMO MODE REFUSED" in e.value for e in at.error)
+    assert not at.button
+
+
+def test_portal_refuses_demo_under_a_production_sign_in(demo_env, tmp_path, monkeypatch):
+    secrets = tmp_path / ".streamlit" / "secrets.toml"
+    secrets.parent.mkdir()
+    secrets.write_text('[auth]\nredirect_uri = "https://portal.example/oauth2callback"\n')
+    monkeypatch.chdir(tmp_path)
+    at = _app().run()
+    shown = " ".join(c.value for c in at.code)
+    assert "DEMO MODE REFUSED" in shown and "secrets.toml" in shown
+    assert any("not configured correctly" in e.value for e in at.error)
+    assert not at.button
+
+
+def test_no_sign_in_configured_means_nobody_gets_in(demo_env, service, monkeypatch):
+    _use(service, demo_env)
     monkeypatch.delenv("PORTAL_DEMO")
     at = _app().run()
     assert not at.exception
@@ -488,19 +631,20 @@ def test_no_sign_in_configured_means_nobody_gets_in(demo_env, monkeypatch):
     assert not at.button
 
 
-def _oidc_config(tmp_path: Path) -> Path:
-    path = tmp_path / "portal.toml"
-    path.write_text(
-        '[portal]\ncontact = "stats@council.example"\n'
-        '[auth]\nmode = "oidc"\nroles_claim = "groups"\n'
-        '[auth.role_map]\n"sg-planners" = "planner"\n"sg-admins" = ["admin"]\n'
+def test_oidc_roles_come_from_the_services_role_map(demo_env, service, monkeypatch):
+    _use(
+        service,
+        demo_env,
+        raw={
+            "portal": {"contact": "stats@council.example"},
+            "auth": {
+                "mode": "oidc",
+                "roles_claim": "groups",
+                "role_map": {"sg-planners": "planner", "sg-admins": ["admin"]},
+            },
+        },
     )
-    return path
-
-
-def test_oidc_roles_come_from_mapped_claims(demo_env, tmp_path, monkeypatch):
     monkeypatch.delenv("PORTAL_DEMO")
-    monkeypatch.setenv("PORTAL_CONFIG", str(_oidc_config(tmp_path)))
     at = _app()
     at.user = {"is_logged_in": False}
     at.run()
@@ -517,6 +661,7 @@ def test_oidc_roles_come_from_mapped_claims(demo_env, tmp_path, monkeypatch):
     _no_errors(at)
     with pytest.raises(ValueError):
         at.switch_page("pages/views/data_quality.py")
+    assert _audit(demo_env["url"], "sign_in", "p@council.example").height >= 1
     at = _app()
     at.user = {"is_logged_in": True, "email": "x@council.example", "groups": ["all-staff"]}
     at.run()
@@ -526,66 +671,45 @@ def test_oidc_roles_come_from_mapped_claims(demo_env, tmp_path, monkeypatch):
         at.switch_page("pages/views/home.py")
 
 
-def test_config_problems_are_reported_together(tmp_path):
-    bad = tmp_path / "bad.toml"
-    bad.write_text('[auth]\nmode = "magic"\nfoo = 1\n[auth.role_map]\ng = "wizard"\n[other]\n')
-    with pytest.raises(ConfigError) as err:
-        load_config({"PORTAL_CONFIG": str(bad)})
-    assert len(err.value.problems) >= 4
-
-
-def test_passwords():
-    h = auth.hash_password("s3cret-enough")
-    assert h.startswith("scrypt$") and "s3cret" not in h
-    assert auth.verify_password("s3cret-enough", h)
-    assert not auth.verify_password("wrong", h)
-    assert not auth.verify_password("s3cret-enough", "plain-text")
-    assert not auth.verify_password("x", "scrypt$1$2$3$!!$??")
-    import base64
-    import hashlib
-
-    salt = b"0123456789abcdef"
-    dk = hashlib.pbkdf2_hmac("sha256", b"pw", salt, 1000)
-    pb = f"pbkdf2_sha256$1000${base64.b64encode(salt).decode()}${base64.b64encode(dk).decode()}"
-    assert auth.verify_password("pw", pb)
-    with pytest.raises(auth.AccountsError):
-        auth.parse_accounts(
-            '[accounts.a]\nroles = ["planner"]\npassword_hash = "hunter2"\n', source="t"
-        )
-
-
 # --- data access ----------------------------------------------------------------------------
 
 
-def test_cached_tables_never_cross_roles(published, monkeypatch):
-    monkeypatch.setenv("PORTAL_SDC_SECRET", SDC)
+def test_cached_tables_never_cross_roles(demo_env, service, monkeypatch):
     calls = []
-    real = data.tabulate
+    real = data._call
 
-    def counting(*args, **kwargs):
-        calls.append(args[1])
-        return real(*args, **kwargs)
+    def counting(method, path, **kwargs):
+        if path.startswith("/v1/tables/"):
+            calls.append(path)
+        return real(method, path, **kwargs)
 
-    monkeypatch.setattr(data, "tabulate", counting)
+    monkeypatch.setattr(data, "_call", counting)
     data.protected_table.clear()
-    rid = published["release_id"]
-    for role in ("planner", "planner", "admin", "leadership+planner"):
-        data.protected_table(role, published["url"], rid, False, "contacts", ("locality",))
+    rid = demo_env["release_id"]
+    planner, admin = _api_token(service, "planner"), _api_token(service, "admin")
+    for role, token in (("planner", planner), ("planner", planner), ("admin", admin),
+                        ("leadership+planner", planner)):  # fmt: skip
+        data.protected_table(role, token, rid, "contacts", ("locality",))
     assert len(calls) == 3, "same role: cached; another role: its own entry"
     data.protected_table.clear()
 
 
-def test_admin_records_need_the_admin_role(published):
-    for fn, arg in (
-        (data.run_summary, published["work"]),
-        (data.quarantine_counts, published["work"]),
-        (data.release_list, published["url"]),
-        (data.audit_entries, published["url"]),
-    ):
+def test_admin_records_need_the_admin_role(demo_env, service):
+    planner = _api_token(service, "planner")
+    for fn in (data.run_summary, data.quarantine_counts, data.release_list, data.audit_entries,
+               data.linkage_figures):  # fmt: skip
         with pytest.raises(PermissionError):
-            fn("planner+researcher+leadership", arg)
-    summary = data.run_summary("admin", published["work"])
+            fn("planner-only-" + fn.__name__, planner)
+    summary = data.run_summary("admin", _api_token(service, "admin"))
     assert summary is not None and "counts" in summary
+
+
+def test_web_formula_guard_matches_the_release_layer():
+    """downloads.safe_frame is a copy (the web process may not import anonymise): the two must
+    give the same answer on every kind of cell."""
+    cells = ['=1+1', "+44", "-3", "@SUM(A1)", "\tx", "\rx", "plain", "", None, "a=b", "'=x"]
+    frame = pl.DataFrame({"a": cells, "n": list(range(len(cells)))})
+    assert downloads.safe_frame(frame).equals(safe_frame(frame))
 
 
 # --- downloads and headline helpers ------------------------------------------------------------

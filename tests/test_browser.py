@@ -1,13 +1,18 @@
-"""End to end in a real browser: `streamlit run app.py` on a free port against a small
-release this test builds, driven by headless Chromium (Playwright).
+"""End to end in a real browser: the portal as `make run` starts it (`portal up --demo`: the
+release service and the Streamlit portal, two processes) against a small release this test
+builds, driven by headless Chromium (Playwright).
 
-Signs in with the demo accounts, opens every page, checks there is no exception and
-the charts render, downloads a CSV, runs axe-core on every page (no serious or critical
-violations), and saves screenshots and the axe report under test-output/browser/.
+Signs in with the demo accounts, opens every page, checks there is no exception and the
+charts render, downloads a CSV, runs axe-core on every page (no serious or critical
+violations), and saves screenshots and the axe report under test-output/browser/. Then the
+session: a reload and a bookmarked page keep the user signed in and on that page; a page
+opened while signed out shows sign-in and then that page; a page the user may not see says
+"no access" and an unknown one "not found", neither signing anyone out; the cookie is
+HttpOnly and SameSite=Strict; signing out revokes the session at the service.
 
-Needs /usr/bin/chromium (Debian's; `playwright install` cannot download a browser
-here) and, for the accessibility check, axe-core from npm (.ci/run installs it into
-.ci/axe/, or set PORTAL_AXE_JS to an axe.min.js).
+Needs /usr/bin/chromium (Debian's; `playwright install` cannot download a browser here) and,
+for the accessibility check, axe-core from npm (.ci/run installs it into .ci/axe/, or set
+PORTAL_AXE_JS to an axe.min.js).
 """
 
 from __future__ import annotations
@@ -16,36 +21,29 @@ import csv
 import io
 import json
 import os
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
-from datetime import date
 from pathlib import Path
 
 import pytest
 
 from pipelines.periods import FORMATS
+from tests.portal_processes import (
+    BROWSER_ARGS,
+    CHROMIUM,
+    Portal,
+    build_release,
+    idle,
+    open_link,
+    sign_in,
+)
 
 FINANCIAL_QUARTER = FORMATS["quarter"]
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = Path("/usr/bin/chromium")
 AXE_JS = Path(os.environ.get("PORTAL_AXE_JS") or ROOT / ".ci/axe/node_modules/axe-core/axe.min.js")
 OUT = ROOT / "test-output" / "browser"
-SDC = "3c" * 32
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 
 if not CHROMIUM.exists():
     pytest.skip(
@@ -70,98 +68,38 @@ VISITS = [
 MUST_DRAW = {"Service demand", "Children in need", "Data quality and privacy"}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def portal(tmp_path_factory):
-    """A release of a ~3,000-person county and the portal serving it."""
-    from anonymise.pseudonymise import MasterKey
-    from pipelines.run import run_pipeline
-    from pipelines.store import Store
-    from synthetic.generator import generate_county
-
+    """A release of a ~3,000-person county and `portal up --demo` serving it."""
     d = tmp_path_factory.mktemp("browser")
-    generate_county(3000, 41, d / "raw")
-    url = f"sqlite:///{d / 'store.sqlite'}"
-    result = run_pipeline(
-        d / "raw", d / "work", MasterKey(b"b" * 32, "environment"), as_at=date(2026, 11, 21),
-        store=Store(url), sdc_secret=bytes.fromhex(SDC), accept_unmatched_objections="all",
-    )  # fmt: skip
-    port = _free_port()
-    env = {
-        **os.environ,
-        "PORTAL_DEMO": "1",
-        "PORTAL_STORE_URL": url,
-        "PORTAL_WORK_DIR": str(d / "work"),
-        "PORTAL_SDC_SECRET": SDC,
-    }
-    for name in ("PORTAL_CONFIG", "PORTAL_ACCOUNTS_FILE", "PORTAL_SDC_SECRET_FILE"):
-        env.pop(name, None)
-    log = open(d / "streamlit.log", "w")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true",
-         "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
+    release = build_release(d, seed=41)
+    running = Portal(release, log=d / "portal-up.log").start()
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as r:
-                    if r.read().decode().strip() == "ok":
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError((d / "streamlit.log").read_text())
-            time.sleep(0.3)
-        yield {"base": base, "release_id": result.release_id}
+        yield {"base": running.base, "release_id": release.release_id, "portal": running}
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+        running.stop()
 
 
 @pytest.fixture(scope="module")
 def browser():
     with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=BROWSER_ARGS)
         yield b
         b.close()
 
 
-def _idle(page) -> None:
-    """Wait until the script run has finished and the page has settled."""
-    page.wait_for_selector(
-        '[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=30_000
-    )
-    page.wait_for_timeout(300)
-    page.wait_for_selector(
-        '[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=30_000
-    )
+def _context(browser):
+    return browser.new_context(viewport={"width": 1400, "height": 2000}, accept_downloads=True)
 
 
 def _sign_in(page, base: str, role: str) -> None:
-    page.goto(base)
-    page.get_by_role("button", name=f"Sign in as demo {role}").click()
-    page.wait_for_selector("h1:has-text('research and statistics portal')", timeout=30_000)
+    sign_in(page, base, role)
     page.wait_for_selector("text=Headline figures", timeout=30_000)
-    _idle(page)
+    idle(page)
 
 
 def _open(page, link: str, title: str) -> None:
-    page.locator('[data-testid="stSidebarNav"] a', has_text=link).first.click()
-    page.wait_for_selector(f'h1:has-text("{title}")', timeout=30_000)
-    _idle(page)
+    open_link(page, link, title)
 
 
 def _axe(page) -> list[dict]:
@@ -176,7 +114,7 @@ def walk(portal, browser):
     OUT.mkdir(parents=True, exist_ok=True)
     axe_report: dict[str, list[dict]] = {}
     errors: list[str] = []
-    ctx = browser.new_context(viewport={"width": 1400, "height": 2000}, accept_downloads=True)
+    ctx = _context(browser)
     page = ctx.new_page()
     page.on("pageerror", lambda e: errors.append(str(e)))
     current = None
@@ -189,7 +127,7 @@ def walk(portal, browser):
             else:
                 page.goto(portal["base"])
                 page.wait_for_selector("text=Sign in with a demo account", timeout=30_000)
-                _idle(page)
+                idle(page)
                 page.screenshot(path=str(OUT / "sign-in.png"))
                 if AXE_JS.exists():
                     axe_report["Sign in"] = _axe(page)
@@ -257,7 +195,7 @@ def test_no_serious_or_critical_accessibility_violations(walk):
 
 def test_csv_download_is_the_table_shown(portal, browser):
     OUT.mkdir(parents=True, exist_ok=True)
-    ctx = browser.new_context(viewport={"width": 1400, "height": 2000}, accept_downloads=True)
+    ctx = _context(browser)
     page = ctx.new_page()
     _sign_in(page, portal["base"], "planner")
     _open(page, "Service demand", "Service demand")
@@ -276,4 +214,80 @@ def test_csv_download_is_the_table_shown(portal, browser):
     # the planner cannot see the administrators' page, not even in the navigation
     nav = " ".join(page.locator('[data-testid="stSidebarNav"] a').all_inner_texts())
     assert "Data quality" not in nav and "Research extracts" not in nav
+    ctx.close()
+
+
+# --- sessions -----------------------------------------------------------------------------------
+
+
+def _main(page) -> str:
+    return page.locator('[data-testid="stMain"]').inner_text()
+
+
+def _signed_in(page) -> bool:
+    return "Signed in as" in page.locator('[data-testid="stSidebar"]').inner_text()
+
+
+def test_a_reload_keeps_the_session_and_the_page(portal, browser):
+    ctx = _context(browser)
+    page = ctx.new_page()
+    _sign_in(page, portal["base"], "planner")
+    _open(page, "Children in need", "Children in need")
+    assert page.url.endswith("/children_in_need")
+    page.reload()
+    page.wait_for_selector('h1:has-text("Children in need")', timeout=30_000)
+    idle(page)
+    assert _signed_in(page) and page.url.endswith("/children_in_need")
+    # A bookmarked page, opened in a new tab of the same browser: straight in.
+    tab = ctx.new_page()
+    tab.goto(portal["base"] + "/table_builder")
+    tab.wait_for_selector('h1:has-text("Table builder")', timeout=30_000)
+    idle(tab)
+    assert _signed_in(tab)
+    ctx.close()
+
+
+def test_a_page_opened_signed_out_shows_sign_in_then_that_page(portal, browser):
+    ctx = _context(browser)
+    page = ctx.new_page()
+    sign_in(page, portal["base"], "leadership", path="/programme_outcomes")
+    page.wait_for_selector('h1:has-text("Programme outcomes")', timeout=30_000)
+    idle(page)
+    assert page.url.endswith("/programme_outcomes") and _signed_in(page)
+    ctx.close()
+
+
+def test_no_access_and_not_found_do_not_sign_anyone_out(portal, browser):
+    ctx = _context(browser)
+    page = ctx.new_page()
+    _sign_in(page, portal["base"], "planner")
+    page.goto(portal["base"] + "/data_quality")
+    page.wait_for_selector("text=You do not have access to this page", timeout=30_000)
+    idle(page)
+    assert _signed_in(page)
+    assert "Rows quarantined" not in _main(page) and "Audit log" not in _main(page)
+    page.goto(portal["base"] + "/no_such_page")
+    page.wait_for_selector("text=Page not found", timeout=30_000)
+    idle(page)
+    assert _signed_in(page)
+    ctx.close()
+
+
+def test_the_cookie_is_httponly_strict_and_signing_out_revokes_it(portal, browser):
+    ctx = _context(browser)
+    page = ctx.new_page()
+    _sign_in(page, portal["base"], "researcher")
+    cookie = next(c for c in ctx.cookies() if c["name"] == "portal_session")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["path"] == "/"
+    assert "portal_session" not in page.evaluate("document.cookie"), "scripts cannot read it"
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_selector("text=Sign in with a demo account", timeout=30_000)
+    idle(page)
+    assert not [c for c in ctx.cookies() if c["name"] == "portal_session"]
+    # The old token, put back in the browser, is worth nothing: the service revoked it.
+    ctx.add_cookies([cookie])
+    page.goto(portal["base"] + "/research_extracts")
+    page.wait_for_selector("text=Sign in with a demo account", timeout=30_000)
+    idle(page)
+    assert not _signed_in(page)
     ctx.close()

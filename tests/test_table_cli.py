@@ -136,3 +136,47 @@ def test_csv_cells_cannot_become_formulas():
         None,
     ]
     assert out["n"].to_list() == [1, 2, 3, 4, 5, 6]
+
+
+def test_the_service_gives_the_same_table_as_the_server(published, tmp_path, monkeypatch):
+    """`portal table --service URL` (any machine, no secret) prints exactly what `portal table`
+    prints on the server, in every format; `portal measures --service` lists the same."""
+    import httpx
+
+    from portal.service import accounts
+    from tests.service_fixtures import LiveService, accounts_file, cheap_hasher, service_config
+
+    cheap_hasher()
+    path = accounts_file(
+        tmp_path / "accounts.toml", {"pat": (accounts.hash_password("p" * 16), ["planner"])}
+    )
+    config = service_config(published, env={"PORTAL_ACCOUNTS_FILE": str(path)})
+    args = ["table", "cin_referrals", "--by", "locality,age_band", "--where",
+            "financial_year=2024/25", "--margins"]  # fmt: skip
+    with LiveService(config, sdc_secret=bytes.fromhex(SDC)) as live:
+        r = httpx.post(f"{live.url}/v1/sessions/local", json={"username": "pat", "password": "p" * 16})
+        monkeypatch.setenv("PORTAL_SESSION_TOKEN", r.json()["token"])
+        for fmt in ("json", "csv", "table"):
+            local = CliRunner().invoke(app, [*args, "--store", published, "--format", fmt])
+            remote = CliRunner().invoke(app, [*args, "--service", live.url, "--format", fmt])
+            assert local.exit_code == 0 and remote.exit_code == 0, (local.output, remote.output)
+            assert remote.output == local.output, fmt
+        listed = CliRunner().invoke(app, ["measures", "--service", live.url])
+        assert listed.exit_code == 0 and "cin_referrals" in listed.output
+        bad = CliRunner().invoke(app, ["table", "contacts", "--by", "nhs_number",
+                                       "--service", live.url])  # fmt: skip
+        assert bad.exit_code == 1 and "nhs_number" in bad.output
+        monkeypatch.delenv("PORTAL_SESSION_TOKEN")
+        refused = CliRunner().invoke(app, ["table", "contacts", "--service", live.url])
+        assert refused.exit_code == 2 and "--user" in refused.output
+
+
+def test_json_carries_typed_values_and_the_release(published):
+    doc = _json_table(published, "cp_plans_at_31_march", ("locality",))
+    assert doc["release_id"] and doc["data_as_at"] and doc["policy"] and doc["ptable_id"]
+    assert doc["is_rate"] and doc["rate_per"] == 10000 and doc["permalink"].startswith("/v1/")
+    for row in doc["rows"]:
+        if row["count"] not in ("c", "z", "x"):
+            assert row["count_value"] == int(row["count"])
+        else:
+            assert row["count_value"] is None

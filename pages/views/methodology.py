@@ -83,4 +83,4 @@ with guidance:
 
 with accessibility:
     st.header("Accessibility statement")
-    st.markdown(ui.content("accessibility", contact=ctx.config.contact))
+    st.markdown(ui.content("accessibility", contact=ctx.contact))

@@ -1,25 +1,30 @@
 """Sign in: demo accounts (demo mode only), a local account, or the council's identity
-provider (OpenID Connect)."""
+provider (OpenID Connect). The release service checks every attempt."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from portal.web import auth, ui
+from portal.web import auth, data, ui
 from portal.web.access import PAGES, ROLE_TITLES
 
 config = ui.config_or_stop()
+auth_config = ui.service_or_stop(config)
 st.title("Children's services research and statistics portal")
 st.write(
     "Anonymised statistics on Early Help and children's social care for planners, "
     "researchers and leadership. No individual is identified in anything published here."
 )
+if st.session_state.pop(auth.SESSION_ENDED, False):
+    st.info("Your session has ended. Please sign in again.", icon=":material/schedule:")
+if auth.next_path() != "/":
+    st.caption("Sign in to open the page you asked for.")
 
-if config.auth_mode == "demo":
+if auth_config.mode == "demo":
     st.warning(ui.DEMO_NOTICE, icon=":material/science:")
     st.header("Sign in with a demo account")
     st.write("Each demo account has one role and sees only the pages for that role.")
-    for role in auth.DEMO_ACCOUNTS:
+    for role in auth_config.demo_roles:
         pages = ", ".join(p.title for p in PAGES if role in p.roles)
         left, right = st.columns([1, 3], vertical_alignment="center")
         if left.button(
@@ -28,36 +33,27 @@ if config.auth_mode == "demo":
             icon=":material/login:",
             width="stretch",
         ):
-            auth.sign_in(auth.demo_user(config, role))
+            auth.sign_in_demo(role)
             st.rerun()
         right.caption(f"Pages: {pages}")
 
-elif config.auth_mode == "local":
+elif auth_config.mode == "local":
     st.header("Sign in")
-    try:
-        accounts = auth.load_accounts(config)
-    except auth.AccountsError as exc:
-        st.error(f"Sign-in is not available: the accounts are not configured ({exc}).")
-        st.stop()
-    wait = auth.locked_out()
     with st.form("sign_in"):
         username = st.text_input("User name", autocomplete="username")
         password = st.text_input("Password", type="password", autocomplete="current-password")
-        submitted = st.form_submit_button("Sign in", disabled=wait > 0)
-    if wait > 0:
-        st.error(f"Too many failed attempts. Try again in {wait:.0f} seconds.")
-    elif submitted:
-        user = auth.check_local(accounts, username, password)
-        if user is None:
-            auth.record_failure()
-            st.error("The user name or password is not right.")
-            if auth.locked_out():
-                st.error(f"Too many failed attempts. Try again in {auth.LOCKOUT_SECONDS} seconds.")
+        submitted = st.form_submit_button("Sign in")
+    if submitted:
+        try:
+            auth.sign_in_local(username, password)
+        except data.SignInFailed as failed:
+            st.error(f"Sign-in failed: {failed}.")
+            if failed.locked_for:
+                st.error(f"Too many failed attempts. Try again in {failed.locked_for:.0f} seconds.")
         else:
-            auth.sign_in(user)
             st.rerun()
 
-elif config.auth_mode == "oidc":
+elif auth_config.mode == "oidc":
     st.header("Sign in with your council account")
     st.write("You will be sent to the council's sign-in page and brought back here.")
     if not auth.oidc_available():
@@ -72,14 +68,14 @@ elif config.auth_mode == "oidc":
         type="primary",
         disabled=not auth.oidc_available(),
     ):
-        if config.oidc_provider:
-            st.login(config.oidc_provider)
+        if auth_config.oidc_provider:
+            st.login(auth_config.oidc_provider)
         else:
             st.login()
 
 else:
     st.error(
         "Sign-in is not configured, so nobody can use this portal yet. An administrator "
-        "sets PORTAL_CONFIG (OpenID Connect or local accounts) or PORTAL_DEMO=1 for the "
-        "demo. See docs/portal.md."
+        "configures the release service (PORTAL_CONFIG: OpenID Connect or local accounts), "
+        "or starts the demo with `portal up --demo`. See docs/portal.md."
     )

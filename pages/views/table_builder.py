@@ -81,7 +81,6 @@ try:
 except data.QueryError as exc:
     st.error("This table cannot be built:\n\n" + "\n".join(f"- {p}" for p in exc.problems))
     st.stop()
-ui.audit_once(ctx, table)
 
 subtitle = ui.describe_query(table)
 ui.headline(table.title, subtitle)

@@ -1,13 +1,17 @@
-"""The Streamlit portal's support code: configuration, sign-in and roles, the one cached
-door to protected tables, chart and download helpers.
+"""The Streamlit portal's support code: a client of the release service.
 
-`app.py` and `pages/` import from here and from nothing that can reach zone A or B
-(tests/test_app_architecture.py proves it):
+`app.py` and `pages/` import from here, and this package imports nothing but the standard
+library, streamlit, polars, plotly and httpx: no key, no secret, no store, no work folder
+and no disclosure-control code can be reached from the web process
+(tests/test_app_architecture.py proves it statically, tests/test_process_boundary.py on
+the running process):
 
-- `config`: settings from the environment and the TOML file named by $PORTAL_CONFIG;
+- `config`: the service URL and credential from the environment; demo refused under a
+  production configuration;
 - `access`: roles and the page registry (deny by default);
-- `auth`: demo accounts, local accounts with scrypt hashes, OpenID Connect claims;
-- `data`: every number a page shows, as a protected table, cached per role and release;
+- `auth`, `cookies`: sign-in through the service and the session cookie;
+- `data`: every number a page shows, from the service's API, cached per role and release;
 - `charts`, `downloads`, `headlines`: pure helpers (figures, files, sentences);
-- `ui`: the page checkpoint and the widgets every page shares.
+- `ui`: the page checkpoint and the widgets every page shares;
+- `boot`: starts this process (`portal up`), optionally recording every file it opens.
 """

@@ -8,7 +8,6 @@ A page that is not in the registry, or a user without a role, sees nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from portal.web.config import ROLES
@@ -22,6 +21,18 @@ class User:
     name: str
     roles: frozenset[str]
     method: str  # "demo", "local" or "oidc"
+
+    @classmethod
+    def from_service(cls, info: dict[str, object]) -> User:
+        """The user the release service says a session belongs to."""
+        roles = info.get("roles") or []
+        assert isinstance(roles, list)
+        return cls(
+            str(info["user_id"]),
+            str(info["name"]),
+            frozenset(str(r) for r in roles if r in ROLES),
+            str(info["method"]),
+        )
 
     @property
     def role_key(self) -> str:
@@ -142,12 +153,3 @@ def can_view(user: User | None, page_key: str) -> bool:
 
 def visible_pages(user: User | None) -> list[PageSpec]:
     return [p for p in PAGES if can_view(user, p.key)]
-
-
-def roles_from_claims(
-    claims: Iterable[str], role_map: dict[str, tuple[str, ...]] | None
-) -> frozenset[str]:
-    """Portal roles for the claim values of an identity token: only values listed in
-    the configured map count (an unmapped group gives nothing)."""
-    mapping = role_map or {}
-    return frozenset(r for c in claims for r in mapping.get(c, ()) if r in ROLES)

@@ -1,52 +1,51 @@
-"""The portal's one door to data: protected tables from the release layer, cached.
+"""The portal's one door to data: an HTTP client of the release service.
 
-Every number a page shows comes from `anonymise.release.tabulate` through
-`protected_table`; nothing here returns a true count, a cube or a record. This is
-also the only portal module that may open the store or touch the disclosure-control
-secret (`_ptable`, the vetted helper), which tests/test_app_architecture.py checks.
+Every number a page shows comes from the service's `/v1` API, already protected; this
+process has no store, no cubes, no secret and no work folder to read them from
+(tests/test_app_architecture.py and tests/test_process_boundary.py prove it). Every call
+carries the service credential and the signed-in user's session token; the service
+checks both and the user's roles (deny by default), so a page cannot get more than its
+user may see even if it asks.
 
-Caching: Streamlit's data cache is shared by every session in the process, so each
-cached function takes the user's `role_key` as its first argument: two users share
-a cached table only if they hold exactly the same roles. Tables are also keyed by
-store and release id; a release never changes once written, so entries never go
-stale. The latest-release lookup is cached for a minute, so a new release shows up
-without a restart.
+The shapes are the ones pages used before the boundary: `ProtectedTable` (rebuilt from
+the table document, with polars frames and typed value columns), `MeasureMeta`,
+`ReleaseRef`, `Policy`, polars frames for the admin tables.
 
-The admin page's pipeline facts come from two files the pipeline writes for that
-purpose, both free of identifiers: `run.json` (counts, timings, linkage quality)
-and `zone_a/quarantine_report.csv` (rows quarantined, by source and reason).
+Caching: Streamlit's data cache is shared by every session in the process, so each cached
+function takes the user's `role_key` first: two users share a cached answer only if they
+hold exactly the same roles, and the service answers the same to both. The session token
+is passed as `_token` (not part of the cache key). Tables are keyed by release id; a
+release never changes once written, so entries never go stale. The latest-release lookup
+is cached for a minute. Whether a user's session is still valid is asked on every script
+run (`whoami`), so a cached answer never outlives its session.
 """
 
 from __future__ import annotations
 
-import json
-import os
+import base64
+import contextlib
+import hashlib
+import threading
+import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
-from pathlib import Path
 from typing import Any
 
+import httpx
 import polars as pl
 import streamlit as st
 
-from anonymise import cellkey
-from anonymise.catalogue import CATALOGUE, VarRole
-from anonymise.extract import (
-    ExtractFiles,
-    ExtractRefused,
-    ExtractRequest,
-    extract_from_work_dir,
-    load_extract_policy,
-)
-from anonymise.policy import Policy, default_policy
-from anonymise.release import NoReleaseError, ProtectedTable, QueryError, tabulate
-from pipelines.store import DIMENSIONS, MeasureMeta, Store, StoreError, default_store_url
-from portal.web.config import DEMO_SDC_SECRET_FILE
+from portal.web.config import DEFAULT_CONTACT, load_config
 
 __all__ = [
+    "ApprovedProject",
+    "AuthConfig",
+    "CatalogueEntry",
     "DataUnavailableError",
     "ExtractFiles",
+    "ExtractInvalid",
+    "ExtractPolicy",
     "ExtractRefused",
     "ExtractRequest",
     "MeasureMeta",
@@ -55,32 +54,71 @@ __all__ = [
     "ProtectedTable",
     "QueryError",
     "ReleaseRef",
-    "StoreError",
+    "ServiceUnavailableError",
+    "SessionEndedError",
+    "SignInFailed",
     "Where",
-    "audit_entries",
-    "build_research_extract",
-    "extract_policy",
-    "research_variables",
-    "dimension_title",
-    "latest_release",
-    "normalise_where",
-    "policy",
-    "previous_release",
-    "protected_table",
-    "quarantine_counts",
-    "record_query",
-    "release_list",
-    "release_measures",
-    "run_summary",
 ]
 
 Where = tuple[tuple[str, tuple[str, ...]], ...]
-ADMIN = "admin"
-_DIMENSION_TITLES = {d.name: d.title for d in DIMENSIONS}
+SERVICE_HEADER = "X-Service-Token"
+_TYPES = {"string": pl.String, "integer": pl.Int64, "number": pl.Float64, "boolean": pl.Boolean}
+
+
+# --- errors ----------------------------------------------------------------------------------
 
 
 class DataUnavailableError(RuntimeError):
-    """The portal cannot serve numbers (no release yet, or no disclosure-control secret)."""
+    """The service cannot serve these numbers (no release yet, or it is unavailable)."""
+
+
+class ServiceUnavailableError(DataUnavailableError):
+    """The release service cannot be reached or is not configured."""
+
+
+class NoReleaseError(DataUnavailableError):
+    """No release has been published yet."""
+
+
+class SessionEndedError(RuntimeError):
+    """The user's session is not valid any more (signed out, idle, expired)."""
+
+
+class QueryError(ValueError):
+    """A table request names a breakdown, filter or value the measure does not allow."""
+
+    def __init__(self, measure: str, problems: list[str]) -> None:
+        self.measure = measure
+        self.problems = problems
+        super().__init__(f"cannot tabulate {measure!r}: " + "; ".join(problems))
+
+
+class ExtractInvalid(ValueError):
+    """The request form is incomplete (nothing was checked or audited); `problems` says what."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("the request is incomplete: " + "; ".join(problems))
+
+
+class ExtractRefused(Exception):
+    """The service refused the extract; `reasons` says why, `suggestions` what would pass."""
+
+    def __init__(self, reasons: list[str], suggestions: list[str]) -> None:
+        self.reasons = reasons
+        self.suggestions = suggestions
+        super().__init__("extract refused: " + "; ".join(reasons))
+
+
+class SignInFailed(Exception):
+    """A sign-in was refused; the message is safe to show."""
+
+    def __init__(self, message: str, *, locked_for: float = 0.0) -> None:
+        self.locked_for = locked_for
+        super().__init__(message)
+
+
+# --- shapes ----------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -91,79 +129,381 @@ class ReleaseRef:
     policy_id: str
 
 
+@dataclass(frozen=True)
+class Denominator:
+    measure: str
+    per: int = 100
+    decimals: int = 1
+
+
+@dataclass(frozen=True)
+class MeasureMeta:
+    name: str
+    title: str
+    definition: str
+    unit: str
+    breakdowns: tuple[str, ...]
+    denominator: Denominator | None = None
+    max_dims: int | None = None
+    footnotes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Symbols:
+    confidential: str
+    low: str
+    unavailable: str
+    not_applicable: str
+    low_reliability: str
+
+
+@dataclass(frozen=True)
+class Policy:
+    ref: str
+    description: str
+    threshold: int
+    max_noise: int
+    max_table_dims: int
+    total_label: str
+    symbols: Symbols
+
+
+@dataclass(frozen=True, eq=False)
+class ProtectedTable:
+    """A protected table as the service published it (see portal/documents.py)."""
+
+    measure: str
+    title: str
+    unit: str
+    by: tuple[str, ...]
+    where: Where
+    margins: bool
+    data: pl.DataFrame
+    footnotes: tuple[str, ...]
+    policy_id: str
+    release_id: str | None
+    data_as_at: date | None
+    ptable_id: str
+    is_rate: bool = False
+    rate_per: int | None = None
+    permalink: str = ""
+    # First and last day the measure's periods cover (None: no time dimension): before it
+    # there is no data, which is not the same as zero.
+    covers: tuple[date, date] | None = None
+    # Periods in this table not complete by the data date, per time dimension: never the
+    # subject of a headline.
+    partial_periods: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    capped: int = 0  # rows whose share was capped at 100%
+    revision: bool = False  # the release is a revision
+    revised_through: date | None = None  # history before this date has been revised
+
+    @property
+    def value_columns(self) -> tuple[str, ...]:
+        cols: tuple[str, ...] = ("count", "count_value")
+        if self.is_rate:
+            cols += ("denominator", "denominator_value", "rate", "rate_value")
+        return cols
+
+
+@dataclass(frozen=True)
+class AuthConfig:
+    mode: str | None
+    demo: bool
+    oidc_provider: str | None
+    contact: str
+    idle_timeout_s: int
+    demo_roles: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ExtractPolicy:
+    ref: str
+    k: int
+    l: int  # noqa: E741 - the model's name
+    suppression_limit: float
+    min_k: int
+
+
+@dataclass(frozen=True)
+class CatalogueEntry:
+    name: str
+    title: str
+    role: str
+    definition: str
+
+
+@dataclass(frozen=True)
+class ExtractRequest:
+    project: str
+    purpose: str
+    variables: tuple[str, ...]
+    k: int | None = None
+    l: int | None = None  # noqa: E741
+    sensitive: str | None = None
+
+
+@dataclass(frozen=True)
+class ApprovedProject:
+    """One of the signed-in researcher's approved, unexpired projects."""
+
+    project_id: str
+    title: str
+    purpose: str
+    expires_on: date
+    variables: tuple[str, ...]
+    family_analysis: bool
+
+
+@dataclass(frozen=True)
+class ExtractFiles:
+    data_name: str
+    data: bytes = field(repr=False)
+    dictionary: bytes = field(repr=False)
+    certificate_json: bytes = field(repr=False)
+    certificate_text: bytes = field(repr=False)
+    certificate: dict[str, Any] = field(repr=False)
+
+
+# --- the connection --------------------------------------------------------------------------
+
+_CLIENTS: dict[str, httpx.Client] = {}
+_CLIENTS_LOCK = threading.Lock()
+
+
+def _client(url: str) -> httpx.Client:
+    """One connection pool per service URL for the whole process."""
+    with _CLIENTS_LOCK:
+        if url not in _CLIENTS:
+            _CLIENTS[url] = httpx.Client(
+                base_url=url, timeout=httpx.Timeout(30.0, connect=5.0), trust_env=False
+            )
+        return _CLIENTS[url]
+
+
+def _detail(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {"message": response.text[:200]}
+    detail = body.get("detail") if isinstance(body, dict) else None
+    return detail if isinstance(detail, dict) else {"message": str(detail)}
+
+
+def _call(
+    method: str,
+    path: str,
+    *,
+    token: str | None = None,
+    params: Any = None,
+    body: Any = None,
+    timeout: float | None = None,
+) -> httpx.Response:
+    """One request to the service with the service credential (and the user's session)."""
+    config = load_config()
+    if not config.service_url or not config.service_token:
+        raise ServiceUnavailableError(
+            "the portal is not connected to a release service (PORTAL_SERVICE_URL and "
+            "PORTAL_SERVICE_TOKEN are not set)"
+        )
+    headers = {SERVICE_HEADER: config.service_token}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    try:
+        response = _client(config.service_url).request(
+            method,
+            path,
+            params=params,
+            json=body,
+            headers=headers,
+            timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
+        )
+    except httpx.HTTPError:
+        raise ServiceUnavailableError("the release service cannot be reached") from None
+    if response.status_code == 401:
+        if _detail(response).get("error") == "service_credential":
+            raise ServiceUnavailableError("the release service refused the portal's credential")
+        if token:
+            raise SessionEndedError("your session has ended; sign in again")
+    if response.status_code == 403:
+        raise PermissionError(_detail(response).get("message", "not allowed"))
+    if response.status_code >= 500:
+        raise DataUnavailableError(_detail(response).get("message", "the service failed"))
+    return response
+
+
+def _ok(response: httpx.Response) -> Any:
+    if response.status_code == 404:
+        detail = _detail(response)
+        if detail.get("error") == "no_release":
+            raise NoReleaseError(detail.get("message", "no release"))
+        raise LookupError(detail.get("message", "not found"))
+    if response.status_code >= 400:
+        raise DataUnavailableError(_detail(response).get("message", "the request failed"))
+    return response.json()
+
+
+# --- sign-in ---------------------------------------------------------------------------------
+
+
+# Every script run needs the sign-in configuration; a burst of reruns (a user moving a
+# slider) asks the service once every couple of seconds, and a reconfigured or restarted
+# service is seen within that.
+AUTH_CONFIG_SECONDS = 2.0
+_auth_configs: dict[tuple[str | None, str], tuple[float, AuthConfig]] = {}
+
+
+def auth_config() -> AuthConfig:
+    """How users sign in here (the service's configuration)."""
+    config = load_config()
+    key = (config.service_url, hashlib.sha256((config.service_token or "").encode()).hexdigest())
+    hit = _auth_configs.get(key)
+    if hit is not None and time.monotonic() - hit[0] < AUTH_CONFIG_SECONDS:
+        return hit[1]
+    answer = _fetch_auth_config()
+    _auth_configs[key] = (time.monotonic(), answer)
+    return answer
+
+
+def forget_auth_config() -> None:
+    _auth_configs.clear()
+
+
+def _fetch_auth_config() -> AuthConfig:
+    doc = _ok(_call("GET", "/v1/auth/config"))
+    return AuthConfig(
+        mode=doc.get("mode"),
+        demo=bool(doc.get("demo")),
+        oidc_provider=doc.get("oidc_provider"),
+        contact=doc.get("contact") or DEFAULT_CONTACT,
+        idle_timeout_s=int(doc.get("idle_timeout_s") or 0),
+        demo_roles=tuple(a["role"] for a in doc.get("demo_accounts") or ()),
+    )
+
+
+def _session(response: httpx.Response) -> tuple[str, dict[str, Any]]:
+    if response.status_code in (401, 429):
+        detail = _detail(response)
+        locked = float(detail.get("retry_after") or detail.get("locked_for") or 0)
+        raise SignInFailed(detail.get("message", "sign-in failed"), locked_for=locked)
+    if response.status_code == 400:
+        raise SignInFailed(_detail(response).get("message", "sign-in is not available"))
+    doc = _ok(response)
+    return str(doc["token"]), dict(doc["user"])
+
+
+def sign_in_local(username: str, password: str) -> tuple[str, dict[str, Any]]:
+    return _session(
+        _call("POST", "/v1/sessions/local", body={"username": username, "password": password})
+    )
+
+
+def sign_in_demo(role: str) -> tuple[str, dict[str, Any]]:
+    return _session(_call("POST", "/v1/sessions/demo", body={"role": role}))
+
+
+def sign_in_oidc(claims: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    plain = {str(k): v for k, v in claims.items() if isinstance(v, str | int | float | bool | list)}
+    return _session(_call("POST", "/v1/sessions/oidc", body={"claims": plain}))
+
+
+def whoami(token: str) -> dict[str, Any] | None:
+    """The signed-in user of a session token, or None if the session has ended."""
+    try:
+        return dict(_ok(_call("GET", "/v1/session", token=token)))
+    except SessionEndedError:
+        return None
+
+
+def sign_out(token: str) -> None:
+    with contextlib.suppress(SessionEndedError):
+        _call("DELETE", "/v1/session", token=token)
+
+
+# --- releases and metadata -------------------------------------------------------------------
+
+
+def _ref(doc: Mapping[str, Any]) -> ReleaseRef:
+    return ReleaseRef(
+        doc["release_id"],
+        date.fromisoformat(doc["data_as_at"]),
+        datetime.fromisoformat(doc["created_at"]),
+        doc["policy"],
+    )
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def latest_release(role_key: str, _token: str) -> ReleaseRef | None:
+    try:
+        return _ref(_ok(_call("GET", "/v1/releases/latest", token=_token)))
+    except NoReleaseError:
+        return None
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def previous_release(role_key: str, _token: str, release_id: str) -> ReleaseRef | None:
+    """The newest published release before `release_id` (None: it is the first)."""
+    doc = _ok(_call("GET", f"/v1/releases/{release_id}", token=_token))
+    previous = doc.get("previous_release_id")
+    if not previous:
+        return None
+    return _ref(_ok(_call("GET", f"/v1/releases/{previous}", token=_token)))
+
+
+def _meta(row: Mapping[str, Any]) -> MeasureMeta:
+    den = row.get("denominator")
+    return MeasureMeta(
+        name=row["measure"],
+        title=row["title"],
+        definition=row["definition"],
+        unit=row["unit"],
+        breakdowns=tuple(row["breakdowns"]),
+        denominator=Denominator(**den) if den else None,
+        max_dims=row.get("max_dims"),
+        footnotes=tuple(row.get("footnotes") or ()),
+    )
+
+
+@st.cache_data(show_spinner=False)
+def release_measures(role_key: str, _token: str, release_id: str) -> dict[str, MeasureMeta]:
+    """Definitions, units and allowed breakdowns of every measure in a release."""
+    doc = _ok(_call("GET", "/v1/measures", token=_token, params={"release": release_id}))
+    return {row["measure"]: _meta(row) for row in doc["measures"]}
+
+
+@st.cache_data(ttl=3600, show_spinner=False)
+def policy(role_key: str, _token: str) -> Policy:
+    """The disclosure-control policy (as the service applies it)."""
+    doc = _ok(_call("GET", "/v1/policy", token=_token))
+    return Policy(
+        ref=doc["ref"],
+        description=doc["description"],
+        threshold=int(doc["threshold"]),
+        max_noise=int(doc["max_noise"]),
+        max_table_dims=int(doc["max_table_dims"]),
+        total_label=doc["total_label"],
+        symbols=Symbols(**doc["symbols"]),
+    )
+
+
+_DIMENSION_TITLES: dict[str, str] = {}
+
+
+@st.cache_data(ttl=3600, show_spinner=False)
+def dimensions(role_key: str, _token: str) -> dict[str, str]:
+    """Dimension name -> title (the service's registry)."""
+    return {d["name"]: d["title"] for d in _ok(_call("GET", "/v1/dimensions", token=_token))}
+
+
+def remember_dimensions(titles: Mapping[str, str]) -> None:
+    """Keep the registry's titles for `dimension_title` (a static registry: no user data)."""
+    _DIMENSION_TITLES.update(titles)
+
+
 def dimension_title(name: str) -> str:
     return _DIMENSION_TITLES.get(name, name.replace("_", " ").capitalize())
 
 
-def policy() -> Policy:
-    return default_policy()
-
-
-@st.cache_resource(show_spinner=False)
-def _store(url: str | None) -> Store:
-    """One connection pool per store URL for the whole process (a resource, not data)."""
-    return Store(url or default_store_url())
-
-
-def _ptable(demo: bool) -> cellkey.PerturbationTable:
-    """The vetted helper: the perturbation table from the disclosure-control secret.
-
-    In demo mode (and only then) the demo secret written by `portal run --demo` is
-    used when the environment names none. Never generates a secret."""
-    pol = default_policy()
-    has_env = bool(os.environ.get(cellkey.SECRET_ENV) or os.environ.get(cellkey.SECRET_FILE_ENV))
-    try:
-        if demo and not has_env:
-            secret = cellkey.load_sdc_secret(key_file=DEMO_SDC_SECRET_FILE)
-        else:
-            secret = cellkey.load_sdc_secret()
-    except cellkey.SecretNotConfiguredError as exc:
-        raise DataUnavailableError(f"no disclosure-control secret is configured: {exc}") from None
-    return cellkey.ptable_for(pol.max_noise, pol.variance, secret)
-
-
-def _roles(role_key: str) -> set[str]:
-    return set(role_key.split("+"))
-
-
-def _require_admin(role_key: str) -> None:
-    if ADMIN not in _roles(role_key):
-        raise PermissionError("only administrators may read pipeline and audit records")
-
-
-# --- releases --------------------------------------------------------------------------
-
-
-def _ref(info: Any) -> ReleaseRef:
-    return ReleaseRef(info.release_id, info.data_as_at, info.created_at, info.policy_id)
-
-
-@st.cache_data(ttl=60, show_spinner=False)
-def latest_release(role_key: str, store_url: str | None) -> ReleaseRef | None:
-    info = _store(store_url).latest_release()
-    return _ref(info) if info else None
-
-
-@st.cache_data(ttl=60, show_spinner=False)
-def previous_release(role_key: str, store_url: str | None, release_id: str) -> ReleaseRef | None:
-    """The newest published release before `release_id` (None: it is the first)."""
-    published = [r for r in _store(store_url).list_releases() if r.status == "published"]
-    ids = [r.release_id for r in published]
-    if release_id not in ids:
-        return None
-    older = published[ids.index(release_id) + 1 :]
-    return _ref(older[0]) if older else None
-
-
-@st.cache_data(show_spinner=False)
-def release_measures(
-    role_key: str, store_url: str | None, release_id: str
-) -> dict[str, MeasureMeta]:
-    """Definitions, units and allowed breakdowns of every measure in a release."""
-    return _store(store_url).read_meta(release_id)
-
-
-# --- the protected table -------------------------------------------------------------------
+# --- the protected table -----------------------------------------------------------------------
 
 
 def normalise_where(where: Mapping[str, str | Sequence[str]] | None) -> Where:
@@ -174,70 +514,83 @@ def normalise_where(where: Mapping[str, str | Sequence[str]] | None) -> Where:
     return tuple(out)
 
 
+def table_from_document(doc: Mapping[str, Any]) -> ProtectedTable:
+    """A `ProtectedTable` from the service's table document (typed columns as published)."""
+    schema = {c["name"]: _TYPES.get(c["type"], pl.String) for c in doc["columns"]}
+    rows = doc["rows"]
+    frame = pl.DataFrame(rows, schema=schema) if rows else pl.DataFrame(schema=schema)
+    as_at = doc.get("data_as_at")
+    return ProtectedTable(
+        measure=doc["measure"],
+        title=doc["title"],
+        unit=doc["unit"],
+        by=tuple(doc["by"]),
+        where=tuple(sorted((k, tuple(v)) for k, v in doc["where"].items())),
+        margins=bool(doc["margins"]),
+        data=frame,
+        footnotes=tuple(doc["footnotes"]),
+        policy_id=doc["policy"],
+        release_id=doc.get("release_id"),
+        data_as_at=date.fromisoformat(as_at) if as_at else None,
+        ptable_id=doc.get("ptable_id", ""),
+        is_rate=bool(doc.get("is_rate")),
+        rate_per=doc.get("rate_per"),
+        permalink=doc.get("permalink", ""),
+        covers=(
+            (date.fromisoformat(doc["covers"][0]), date.fromisoformat(doc["covers"][1]))
+            if doc.get("covers")
+            else None
+        ),
+        partial_periods={k: tuple(v) for k, v in (doc.get("partial_periods") or {}).items()},
+        capped=int(doc.get("capped") or 0),
+        revision=bool(doc.get("revision")),
+        revised_through=(
+            date.fromisoformat(doc["revised_through"]) if doc.get("revised_through") else None
+        ),
+    )
+
+
 @st.cache_data(show_spinner=False, max_entries=5000)
 def protected_table(
     role_key: str,
-    store_url: str | None,
+    _token: str,
     release_id: str,
-    demo: bool,
     measure: str,
     by: tuple[str, ...] = (),
     where: Where = (),
     margins: bool = False,
 ) -> ProtectedTable:
-    """`anonymise.release.tabulate` on one release: counts perturbed, small counts
-    suppressed, symbols and footnotes. Raises QueryError for a table the measure does
-    not allow, LookupError for a measure the release lacks."""
-    try:
-        return tabulate(
-            _store(store_url),
-            measure,
-            by=by,
-            where=dict(where),
-            policy=default_policy(),
-            margins=margins,
-            release_id=release_id,
-            ptable=_ptable(demo),
-        )
-    except NoReleaseError as exc:
-        raise DataUnavailableError(str(exc)) from None
+    """A protected table from the service. Raises QueryError for a table the measure does not
+    allow, LookupError for a measure the release lacks."""
+    params: list[tuple[str, str]] = [("release", release_id)]
+    if by:
+        params.append(("by", ",".join(by)))
+    params.extend(("where", f"{k}:{v}") for k, values in where for v in values)
+    if margins:
+        params.append(("margins", "true"))
+    response = _call("GET", f"/v1/tables/{measure}", token=_token, params=params)
+    if response.status_code == 422:
+        raise QueryError(measure, list(_detail(response).get("problems") or []))
+    return table_from_document(_ok(response))
 
 
-def record_query(store_url: str | None, actor: str, role_key: str, table: ProtectedTable) -> None:
-    """Write one table-builder query to the audit log (who, what, which release)."""
-    _store(store_url).audit(
-        actor,
-        "table_query",
-        {
-            "via": "portal",
-            "roles": role_key,
-            "measure": table.measure,
-            "by": list(table.by),
-            "where": {k: list(v) for k, v in table.where},
-            "margins": table.margins,
-            "policy_id": table.policy_id,
-            "rows": table.data.height,
-        },
-        release_id=table.release_id,
-    )
-
-
-# --- administrators only -----------------------------------------------------------------
+# --- administrators only -----------------------------------------------------------------------
 
 
 @st.cache_data(ttl=30, show_spinner=False)
-def release_list(role_key: str, store_url: str | None) -> pl.DataFrame:
-    _require_admin(role_key)
-    rows = _store(store_url).list_releases()
+def release_list(role_key: str, _token: str) -> pl.DataFrame:
+    rows = _ok(_call("GET", "/v1/admin/releases", token=_token))
     return pl.DataFrame(
         {
-            "Release": [r.release_id for r in rows],
-            "Status": [r.status for r in rows],
-            "Data as at": [r.data_as_at.isoformat() for r in rows],
-            "Created (UTC)": [r.created_at.strftime("%Y-%m-%d %H:%M") for r in rows],
-            "Policy": [r.policy_id for r in rows],
-            "Measures": [len(r.row_counts) for r in rows],
-            "Cube cells": [sum(r.row_counts.values()) for r in rows],
+            "Release": [r["release_id"] for r in rows],
+            "Status": [r["status"] for r in rows],
+            "Data as at": [r["data_as_at"] for r in rows],
+            "Created (UTC)": [
+                datetime.fromisoformat(r["created_at"]).strftime("%Y-%m-%d %H:%M") for r in rows
+            ],
+            "Policy": [r["policy"] for r in rows],
+            "Measures": [r["measure_count"] for r in rows],
+            "Cube cells": [r["cube_cell_count"] for r in rows],
         },
         schema={
             "Release": pl.String,
@@ -253,118 +606,136 @@ def release_list(role_key: str, store_url: str | None) -> pl.DataFrame:
 
 @st.cache_data(ttl=10, show_spinner=False)
 def audit_entries(
-    role_key: str, store_url: str | None, action: str | None = None, limit: int = 500
+    role_key: str, _token: str, action: str | None = None, limit: int = 500
 ) -> pl.DataFrame:
-    _require_admin(role_key)
-    audit = _store(store_url).read_audit(action=action, limit=limit)
-    return audit.select(
-        pl.col("at").dt.strftime("%Y-%m-%d %H:%M:%S").alias("When (UTC)"),
-        pl.col("actor").alias("Who"),
-        pl.col("action").alias("Action"),
-        pl.col("release_id").alias("Release"),
-        pl.col("detail").alias("Detail"),
+    params: dict[str, Any] = {"limit": limit}
+    if action:
+        params["action"] = action
+    rows = _ok(_call("GET", "/v1/admin/audit", token=_token, params=params))
+    return pl.DataFrame(
+        {
+            "When (UTC)": [
+                datetime.fromisoformat(r["at"]).strftime("%Y-%m-%d %H:%M:%S") for r in rows
+            ],
+            "Who": [r["actor"] for r in rows],
+            "Action": [r["action"] for r in rows],
+            "Release": [r["release_id"] for r in rows],
+            "Detail": [r["detail"] for r in rows],
+        },
+        schema={
+            "When (UTC)": pl.String,
+            "Who": pl.String,
+            "Action": pl.String,
+            "Release": pl.String,
+            "Detail": pl.String,
+        },
     )
 
 
-def _mtime(path: Path) -> float:
-    try:
-        return path.stat().st_mtime
-    except OSError:
-        return 0.0
+@st.cache_data(ttl=30, show_spinner=False)
+def run_summary(role_key: str, _token: str) -> dict[str, Any] | None:
+    """The last pipeline run's summary (counts below the threshold shown as <10), or None."""
+    doc = _ok(_call("GET", "/v1/admin/run", token=_token))
+    return dict(doc) if doc else None
 
 
-def run_summary(role_key: str, work_dir: Path | None) -> dict[str, Any] | None:
-    """The last pipeline run's summary (run.json), or None if there is none."""
-    _require_admin(role_key)
-    if work_dir is None:
+@st.cache_data(ttl=30, show_spinner=False)
+def linkage_figures(role_key: str, _token: str) -> dict[str, dict[str, float]]:
+    """Linkage quality per level (precision, recall, ...), empty without ground truth."""
+    doc = _ok(_call("GET", "/v1/admin/linkage", token=_token))
+    return dict((doc or {}).get("levels") or {})
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def quarantine_counts(role_key: str, _token: str) -> pl.DataFrame | None:
+    """Rows quarantined by source and reason: `Rows quarantined` as published (`<10` for
+    small counts) and `rows_value` (null where masked), or None without a report."""
+    rows = _ok(_call("GET", "/v1/admin/quarantine", token=_token))
+    if rows is None:
         return None
-    path = Path(work_dir) / "run.json"
-    return _run_summary(role_key, str(path), _mtime(path))
+    return pl.DataFrame(
+        {
+            "Source": [r["source"] for r in rows],
+            "Reason": [r["reason"] for r in rows],
+            "Rows quarantined": [r["rows"]["shown"] for r in rows],
+            "rows_value": [r["rows"]["value"] for r in rows],
+        },
+        schema={
+            "Source": pl.String,
+            "Reason": pl.String,
+            "Rows quarantined": pl.String,
+            "rows_value": pl.Int64,
+        },
+    )
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
-def _run_summary(role_key: str, path: str, mtime: float) -> dict[str, Any] | None:
-    try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    # Only the aggregate sections the admin page shows.
-    keep = ("run_id", "release_id", "timings_s", "counts", "ingest", "linkage_quality")
-    return {k: doc.get(k) for k in keep}
+# --- researchers only: extracts (the service's door to zone B) -------------------------------
 
 
-def quarantine_counts(role_key: str, work_dir: Path | None) -> pl.DataFrame | None:
-    """Rows quarantined by source and reason (counts only), or None if not available."""
-    _require_admin(role_key)
-    if work_dir is None:
-        return None
-    path = Path(work_dir) / "zone_a" / "quarantine_report.csv"
-    return _quarantine_counts(role_key, str(path), _mtime(path))
+@st.cache_data(ttl=300, show_spinner=False)
+def research_catalogue(
+    role_key: str, _token: str
+) -> tuple[ExtractPolicy, list[CatalogueEntry], set[str]]:
+    """The extract policy, the variable catalogue and the sensitive variables (no data)."""
+    doc = _ok(_call("GET", "/v1/extracts/catalogue", token=_token))
+    return (
+        ExtractPolicy(**doc["policy"]),
+        [CatalogueEntry(**v) for v in doc["variables"]],
+        set(doc["sensitive"]),
+    )
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
-def _quarantine_counts(role_key: str, path: str, mtime: float) -> pl.DataFrame | None:
-    if not mtime:
-        return None
-    try:
-        frame = pl.read_csv(
-            path,
-            columns=["source", "reason", "rows"],
-            schema_overrides={"source": pl.String, "reason": pl.String, "rows": pl.Int64},
+@st.cache_data(ttl=30, show_spinner=False)
+def research_projects(role_key: str, _token: str, user_id: str) -> list[ApprovedProject]:
+    """The signed-in researcher's approved projects (the service decides; `user_id` only
+    keeps one researcher's cached list apart from another's)."""
+    return [
+        ApprovedProject(
+            project_id=p["project_id"],
+            title=p["title"],
+            purpose=p["purpose"],
+            expires_on=date.fromisoformat(p["expires_on"]),
+            variables=tuple(p["variables"]),
+            family_analysis=bool(p["family_analysis"]),
         )
-    except (OSError, pl.exceptions.PolarsError):
-        return None
-    return frame.select(
-        pl.col("source").alias("Source"),
-        pl.col("reason").alias("Reason"),
-        pl.col("rows").alias("Rows quarantined"),
+        for p in _ok(_call("GET", "/v1/extracts/projects", token=_token))
+    ]
+
+
+def build_research_extract(role_key: str, _token: str, request: ExtractRequest) -> ExtractFiles:
+    """Build one extract on the service (never cached: every extract and refusal is audited
+    there; the requester is the signed-in user, which the service knows)."""
+    response = _call(
+        "POST",
+        "/v1/extracts",
+        token=_token,
+        body={
+            "project": request.project,
+            "purpose": request.purpose,
+            "variables": list(request.variables),
+            "k": request.k,
+            "l": request.l,
+            "sensitive": request.sensitive,
+        },
+        timeout=600.0,
     )
-
-
-# --- researchers only: the extract builder (the one door from zone B) ---------------------
-
-RESEARCHER = "researcher"
-
-
-@dataclass(frozen=True)
-class CatalogueEntry:
-    name: str
-    title: str
-    role: str
-    definition: str
-
-
-def research_variables() -> list[CatalogueEntry]:
-    """The extract catalogue: names, titles, privacy roles and definitions (no data)."""
-    return [CatalogueEntry(v.name, v.title, v.role.value, v.definition) for v in CATALOGUE.values()]
-
-
-def sensitive_variables() -> set[str]:
-    return {v.name for v in CATALOGUE.values() if v.role is VarRole.SENSITIVE}
-
-
-def extract_policy() -> Any:
-    return load_extract_policy()
-
-
-def build_research_extract(
-    role_key: str,
-    store_url: str | None,
-    work_dir: Path | None,
-    demo: bool,
-    request: ExtractRequest,
-    data_as_at: str,
-) -> ExtractFiles:
-    """Build one extract (never cached: every extract and refusal is audited)."""
-    if RESEARCHER not in _roles(role_key):
-        raise PermissionError("only researchers may request record-level extracts")
-    if work_dir is None:
-        raise ExtractRefused(["the portal has no pipeline working folder configured"], [])
-    return extract_from_work_dir(
-        Path(work_dir),
-        request,
-        demo=demo,
-        data_as_at=data_as_at,
-        audit=_store(store_url),
-        via="portal",
+    if response.status_code == 400:
+        detail = _detail(response)
+        if detail.get("error") == "invalid":
+            raise ExtractInvalid(list(detail.get("problems") or [detail.get("message", "")]))
+    if response.status_code == 422:
+        detail = _detail(response)
+        raise ExtractRefused(
+            list(detail.get("reasons") or [detail.get("message", "refused")]),
+            list(detail.get("suggestions") or []),
+        )
+    doc = _ok(response)
+    files = doc["files"]
+    return ExtractFiles(
+        data_name=doc["data_name"],
+        data=base64.b64decode(files["data"]),
+        dictionary=base64.b64decode(files["dictionary"]),
+        certificate_json=base64.b64decode(files["certificate_json"]),
+        certificate_text=base64.b64decode(files["certificate_text"]),
+        certificate=dict(doc["certificate"]),
     )

@@ -1,8 +1,9 @@
 """Files a reader can download: CSV, JSON and a small XLSX written by hand (pure).
 
 Every file is made from the table as shown (protected values, symbols included) and
-passes `anonymise.safe_output.safe_frame` first, so no cell can start a spreadsheet
-formula. The XLSX needs no extra dependency: it is a zip of five XML parts with
+passes `safe_frame` first, so no cell can start a spreadsheet formula (the same rule as
+`anonymise.safe_output`, which this process may not import: tests/test_app_architecture.py
+checks the two agree). The XLSX needs no extra dependency: it is a zip of five XML parts with
 inline strings (text cells are never parsed as formulas) and numbers where the
 published value is a number; the title, subtitle, release and footnotes go with it.
 """
@@ -20,8 +21,6 @@ from xml.sax.saxutils import escape
 
 import polars as pl
 
-from anonymise.safe_output import safe_frame
-
 if TYPE_CHECKING:
     from portal.web.data import ExtractFiles
 
@@ -29,6 +28,22 @@ XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 _NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
 # Characters XML 1.0 cannot carry at all.
 _INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+# A cell starting with one of these is run as a formula by Excel and LibreOffice.
+FORMULA_START = r"^[=+\-@\t\r]"
+
+
+def safe_frame(df: pl.DataFrame) -> pl.DataFrame:
+    """Text cells that could start a formula get a leading apostrophe (OWASP's advice)."""
+    return df.with_columns(
+        pl.when(pl.col(c).str.contains(FORMULA_START))
+        .then(pl.lit("'") + pl.col(c))
+        .otherwise(pl.col(c))
+        .alias(c)
+        for c, dtype in df.schema.items()
+        if dtype == pl.Utf8
+    )
 
 
 def safe(shown: pl.DataFrame) -> pl.DataFrame:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -28,7 +28,6 @@ DEMO_NOTICE = (
     "demonstration; no real child or family is in it. The demo accounts exist only "
     "in demo mode."
 )
-SESSION_AUDITED = "portal_audited_queries"
 log = logging.getLogger(__name__)
 
 
@@ -46,6 +45,34 @@ def _stop(message: str) -> NoReturn:
     st.stop()
 
 
+def service_or_stop(config: PortalConfig) -> data.AuthConfig:
+    """How users sign in, from the release service; stops the page (with a reason an
+    administrator can act on) when the service cannot be reached or disagrees about demo
+    mode."""
+    try:
+        auth_config = data.auth_config()
+    except data.DataUnavailableError as exc:
+        log.error("release service: %s", exc)
+        _stop(
+            f"The portal cannot reach its release service ({exc}). Ask an administrator "
+            "to start it (`portal up` starts both)."
+        )
+    if auth_config.demo != config.demo:
+        which = "the release service" if auth_config.demo else "this portal"
+        _stop(
+            f"DEMO MODE REFUSED: only {which} is in demo mode. Demo mode needs both "
+            "(`portal up --demo`), and neither may run it beside a production configuration."
+        )
+    return auth_config
+
+
+def session_ended() -> NoReturn:
+    """The service says the session is over: forget it and show the sign-in page."""
+    auth.forget()
+    st.session_state[auth.SESSION_ENDED] = True
+    st.rerun()
+
+
 @dataclass(frozen=True)
 class PageContext:
     """The signed-in user, the release the page shows, and the door to its numbers."""
@@ -53,15 +80,21 @@ class PageContext:
     key: str
     user: User
     config: PortalConfig
-    release: data.ReleaseRef | None
+    auth: data.AuthConfig
+    token: str = field(repr=False)
+    release: data.ReleaseRef | None = None
 
     @property
     def role_key(self) -> str:
         return self.user.role_key
 
     @property
+    def contact(self) -> str:
+        return self.auth.contact
+
+    @property
     def policy(self) -> data.Policy:
-        return data.policy()
+        return guarded(data.policy, self.role_key, self.token)
 
     @property
     def release_id(self) -> str:
@@ -81,9 +114,8 @@ class PageContext:
         """A protected table (cached for users with the same roles)."""
         return data.protected_table(
             self.role_key,
-            self.config.store_url,
+            self.token,
             release_id or self.release_id,
-            self.config.demo,
             measure,
             tuple(by),
             data.normalise_where(where),
@@ -91,14 +123,14 @@ class PageContext:
         )
 
     def measures(self) -> dict[str, data.MeasureMeta]:
-        return data.release_measures(self.role_key, self.config.store_url, self.release_id)
+        return guarded(data.release_measures, self.role_key, self.token, self.release_id)
 
     def levels(self, measure: str, dim: str) -> list[str]:
         """The row labels of `measure` by `dim` (as published)."""
         return self.table(measure, (dim,)).data[dim].to_list()
 
     def previous_release(self) -> data.ReleaseRef | None:
-        return data.previous_release(self.role_key, self.config.store_url, self.release_id)
+        return guarded(data.previous_release, self.role_key, self.token, self.release_id)
 
     def has(self, measure: str) -> bool:
         """Whether this release publishes `measure` (older releases may lack newer ones)."""
@@ -117,20 +149,18 @@ class PageContext:
 def page(key: str, *, title: str | None = None, needs_release: bool = True) -> PageContext:
     """The checkpoint every page passes first."""
     config = config_or_stop()
-    user = auth.current_user(config)
-    if not access.can_view(user, key):
+    auth_config = service_or_stop(config)
+    user = auth.current_user(auth_config)
+    token = auth.current_token()
+    if not access.can_view(user, key) or token is None:
         _stop("You do not have access to this page.")
     assert user is not None
     spec = access.PAGE_BY_KEY[key]
     st.title(title or spec.title)
     if config.demo:
         st.warning(DEMO_NOTICE, icon=":material/science:")
-    try:
-        release = data.latest_release(user.role_key, config.store_url)
-    except Exception:
-        # Details (driver errors, hosts) go to the server log, not to the reader.
-        log.exception("cannot read the release store")
-        _stop("The release store cannot be read. The details are in the server log.")
+    data.remember_dimensions(guarded(data.dimensions, user.role_key, token))
+    release = guarded(data.latest_release, user.role_key, token)
     if release is None:
         hint = " Run `make demo` to publish the demo release." if config.demo else ""
         st.info(f"No release has been published yet, so there are no statistics to show.{hint}")
@@ -141,16 +171,22 @@ def page(key: str, *, title: str | None = None, needs_release: bool = True) -> P
             f"Data as at **{release.data_as_at:%d %B %Y}** · Release **{release.release_id}** · "
             f"Disclosure control policy **{release.policy_id}**"
         )
-    return PageContext(key, user, config, release)
+    return PageContext(key, user, config, auth_config, token, release)
 
 
 def guarded(fn: Any, *args: Any, **kwargs: Any) -> Any:
-    """Run a data call; stop the page with a readable message if the portal cannot serve
-    numbers (no secret, a measure missing from this release)."""
+    """Run a data call; stop the page with a readable message if the service cannot serve
+    numbers (unreachable, no release, a measure missing from this release), and go back to
+    sign-in if the session has ended."""
     try:
         return fn(*args, **kwargs)
+    except data.SessionEndedError:
+        session_ended()
     except data.DataUnavailableError as exc:
+        log.warning("release service: %s", exc)
         _stop(f"Statistics are unavailable: {exc}")
+    except PermissionError:
+        _stop("You do not have access to this page.")
     except LookupError as exc:
         _stop(f"This release does not have that measure: {exc}")
 
@@ -281,16 +317,6 @@ def _title_columns(table: data.ProtectedTable) -> set[str]:
     return {data.dimension_title(d) for d in table.by}
 
 
-def audit_once(ctx: PageContext, table: data.ProtectedTable) -> None:
-    """Record a table-builder query in the audit log once per session."""
-    seen: set[tuple[Any, ...]] = st.session_state.setdefault(SESSION_AUDITED, set())
-    sig = (table.release_id, table.measure, table.by, table.where, table.margins)
-    if sig in seen:
-        return
-    data.record_query(ctx.config.store_url, ctx.user.user_id, ctx.role_key, table)
-    seen.add(sig)
-
-
 def titles(dims: Sequence[str]) -> dict[str, str]:
     return {d: data.dimension_title(d) for d in dims}
 
@@ -317,13 +343,31 @@ def shown(
 def no_access() -> None:
     """The only page for a signed-in identity that maps to no portal role."""
     config = config_or_stop()
-    user = auth.current_user(config)
+    auth_config = service_or_stop(config)
+    user = auth.current_user(auth_config)
     st.title("No access")
     who = f" ({user.user_id})" if user else ""
     st.error(
         f"You are signed in{who}, but your account has no role in this portal. "
-        f"To ask for access, contact {config.contact}."
+        f"To ask for access, contact {auth_config.contact}."
     )
+
+
+def not_your_page(spec: access.PageSpec) -> Any:
+    """The page shown at a page's address to a signed-in user whose roles may not see it:
+    "no access", with the user still signed in and the navigation still there."""
+
+    def page() -> None:
+        config = config_or_stop()
+        auth_config = service_or_stop(config)
+        st.title(spec.title)
+        st.error(
+            "You do not have access to this page. Your roles do not include it; to ask for "
+            f"access, contact {auth_config.contact}."
+        )
+
+    page.__name__ = f"no_access_{spec.key}"
+    return page
 
 
 CONTENT_DIR = Path(__file__).resolve().parent / "content"
@@ -544,12 +588,14 @@ def frame_bar_chart(
     subtitle: str,
     what: str,
     series: str | None = None,
+    shown: pl.DataFrame | None = None,
     file_name: str,
 ) -> None:
-    """A bar chart of an operational table (admin page), with its table and CSV."""
+    """A bar chart of an operational table (admin page), with its table and CSV. `shown` is
+    the table as published when it differs from the plotted numbers (masked small counts)."""
     chart(
         charts.bar_figure(frame, x, y, series=series, x_title=x, y_title=y, horizontal=True),
-        frame,
+        frame if shown is None else shown,
         key=key,
         title=title,
         subtitle=subtitle,
