@@ -35,6 +35,7 @@ from anonymise.policy import default_policy  # noqa: E402
 from anonymise.pseudonymise import MasterKey  # noqa: E402
 from anonymise.release import clear_cache, tabulate  # noqa: E402
 from pipelines.derive import ZoneBFrames, derive_all  # noqa: E402
+from pipelines.reference import Reference, load_reference  # noqa: E402
 from pipelines.run import run_pipeline  # noqa: E402
 from pipelines.store import Store  # noqa: E402
 from tests.release_attack import (  # noqa: E402
@@ -166,13 +167,19 @@ def _new_objectors(before: Path, after: Path) -> pl.DataFrame:
     return pb.filter(pl.col(flag)).join(pa.filter(pl.col(flag)), on="person_id", how="anti")
 
 
+# The county's reference data (population estimates, coverage), set once the raw folder
+# is known: every derive needs it.
+REFERENCE: list[Reference] = []
+
+
 def _frames_without_exclusions(work: Path, as_at: date) -> dict[str, pl.DataFrame]:
     """Every measure's units as if nobody objected (to find each person's units)."""
     persons = pl.read_parquet(work / "zone_b" / "persons.parquet").with_columns(
         pl.lit(False).alias("objected"), pl.lit(False).alias("objected_statistics")
     )
     events = {p.stem: pl.read_parquet(p) for p in (work / "zone_b" / "events").glob("*.parquet")}
-    frames, _ = derive_all(ZoneBFrames(persons, events, as_at))
+    reference = REFERENCE[0] if REFERENCE else Reference()
+    frames, _ = derive_all(ZoneBFrames(persons, events, as_at, reference))
     return frames
 
 
@@ -271,6 +278,7 @@ def main() -> None:
         from synthetic.generator import generate_county
 
         generate_county(args.people, args.seed, raw)
+    REFERENCE.append(load_reference(raw))
     people = _people(raw)
     cands = _candidates(raw)
     rng = np.random.default_rng(args.seed)
@@ -397,7 +405,8 @@ def _trials(
         store.dispose()
     persons = pl.read_parquet(work / "zone_b" / "persons.parquet")
     events = {p.stem: pl.read_parquet(p) for p in (work / "zone_b" / "events").glob("*.parquet")}
-    frames, _ = derive_all(ZoneBFrames(persons, events, as_at))
+    reference = load_reference(raw)
+    frames, _ = derive_all(ZoneBFrames(persons, events, as_at, reference))
     counted = set(units_per_person(frames)["person_id"].to_list())
     batches = draw_batches(persons, counted, trials=n, households=2, individuals=6, seed=seed)
     (out / "trials").mkdir(exist_ok=True)
@@ -417,7 +426,7 @@ def _trials(
         report = run_trials(
             persons, events, as_at=as_at, secret=SECRET, policy=policy,
             workdir=out / "trials", batches=batches, mode=mode, max_cell_dims=MAX_DIMS,
-            base_store=base_store,
+            base_store=base_store, reference=reference,
         )  # fmt: skip
         for line in report.lines():
             print(line)

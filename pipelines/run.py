@@ -144,7 +144,6 @@ def run_pipeline(
     `ObjectionError` before anything is written. keep_zone_a: keep the identifiable linked
     records in zone_a/ (default: only if the retention schedule keeps zone A copies)."""
     as_at = as_at or date.today()
-    reference = load_reference(raw_dir)  # before the long stages: a missing file stops here
     run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
     timings: dict[str, float] = {}
     policy = policy or default_policy()
@@ -162,6 +161,7 @@ def run_pipeline(
         check_revision_schedule(plan, policy, as_at)
     elif revision:
         raise RevisionRefused("a revision release needs a store and the disclosure-control secret")
+    reference = load_reference(raw_dir)  # before the long stages: a missing file stops here
 
     t = time.perf_counter()
     progress("ingest", "reading and validating extracts")

@@ -38,6 +38,7 @@ from pipelines.contracts import ETHNIC_MAJOR_GROUP
 from pipelines.derive import ZoneBFrames, derive_all
 from pipelines.publish import ReleasePlan, build_cubes, full_frames, hashed_frames, measure_meta
 from pipelines.publish import publish as publish_release
+from pipelines.reference import Reference
 from pipelines.store import Store
 from tests.release_attack import (
     ATTRIBUTES,
@@ -191,6 +192,7 @@ def run_trials(
     max_cell_dims: int = 2,
     only_attribute_tables: bool = False,
     base_store: Path | None = None,
+    reference: Reference | None = None,
 ) -> TrialReport:
     """base_store: a store whose latest release is the one before (e.g. a routine release
     carrying an earlier release's ledger, so that the revision also brings real late
@@ -203,7 +205,8 @@ def run_trials(
         revisions=dataclasses.replace(policy.revisions, min_days_between=0, min_people_changed=1),
     )
     ptable = cellkey.ptable_for(policy.max_noise, policy.variance, secret)
-    zb = ZoneBFrames(persons, events, as_at)
+    ref = reference or Reference()
+    zb = ZoneBFrames(persons, events, as_at, ref)
     base_frames, _ = derive_all(zb)
     units = units_per_person(base_frames)
     counted = set(units["person_id"].to_list())
@@ -249,7 +252,7 @@ def run_trials(
             .otherwise(pl.col("objection_received"))
             .alias("objection_received"),
         )
-        frames, _ = derive_all(ZoneBFrames(flagged, events, as_at))
+        frames, _ = derive_all(ZoneBFrames(flagged, events, as_at, ref))
         excluded = flagged.filter(pl.col("objected_statistics"))["person_id"]
         if mode == "revision":
             plan = ReleasePlan("revision", base_info.key_epoch + 1, as_at, base_info, None)

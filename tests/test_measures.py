@@ -32,7 +32,7 @@ from pipelines.derive import (
     working_days,
 )
 from pipelines.periods import FORMATS, TIME_DIMENSIONS, period_bounds
-from pipelines.publish import build_cubes
+from pipelines.publish import build_cubes, measure_meta
 from pipelines.reference import Reference, extract_as_at, load_reference
 from pipelines.run import run_pipeline
 from synthetic.generator import generate_county
@@ -345,7 +345,8 @@ def test_the_headlines_are_not_trivially_small(county):
 @pytest.fixture(scope="module")
 def cubes(county) -> CubeSet:
     cubes = build_cubes(county["frames"], SECRET)
-    return CubeSet(cubes, {n: m.meta for n, m in MEASURES.items()}, "test", county["as_at"])
+    meta = {n: measure_meta(n) for n in county["frames"]}
+    return CubeSet(cubes, meta, "test", county["as_at"])
 
 
 def _geography(raw: Path) -> dict[str, set[str]]:

@@ -165,7 +165,18 @@ def test_portal_run_dates_the_release_by_its_extracts(county, tmp_path, monkeypa
     monkeypatch.setenv("PORTAL_SDC_SECRET", SDC)
     url = f"sqlite:///{tmp_path / 'store.sqlite'}"
     res = CliRunner().invoke(
-        app, ["run", "--raw", str(county), "--work", str(tmp_path / "work"), "--store", url]
+        app,
+        [
+            "run",
+            "--raw",
+            str(county),
+            "--work",
+            str(tmp_path / "work"),
+            "--store",
+            url,
+            "--accept-unmatched-objections",
+            "all",
+        ],
     )
     assert res.exit_code == 0, res.output
     release = Store(url).latest_release()

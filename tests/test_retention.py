@@ -53,7 +53,9 @@ def _release(store: Store, when: datetime, **kw) -> str:
 def test_due_and_apply_follow_the_schedule(tmp_path, db_url):
     work, extracts, labels = tmp_path / "work", tmp_path / "extracts", tmp_path / "labels"
     days = POLICY.retention
-    old_linked = _file(work / "zone_a" / "linked_records.parquet", 1)
+    old_linked = _file(
+        work / "zone_a" / "linked_records.parquet", days.zone_a_working_copies_days + 1
+    )
     old_q = _file(work / "zone_a" / "quarantine" / "dwp.csv", days.quarantine_files_days + 1)
     new_q = _file(work / "zone_a" / "quarantine" / "police.csv", 1)
     report = _file(work / "zone_a" / "quarantine_report.csv", 9999)
@@ -79,7 +81,7 @@ def test_due_and_apply_follow_the_schedule(tmp_path, db_url):
     got = {i.category: i for i in items}
     print("\n" + "\n".join(i.describe() for i in items))
     assert set(got) == set(retention.CATEGORIES)
-    assert got["zone_a_working_copies"].paths == (old_linked,)  # 0 days: due at once
+    assert got["zone_a_working_copies"].paths == (old_linked,)
     assert got["quarantine_files"].paths == (old_q,)
     assert got["zone_b_tables"].paths == (old_b,)
     assert got["extracts"].paths == (old_x,)

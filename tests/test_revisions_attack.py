@@ -34,6 +34,7 @@ from anonymise.pseudonymise import MasterKey
 from anonymise.release import clear_cache, tabulate
 from pipelines.contracts import get_contract
 from pipelines.derive import ZoneBFrames, derive_all
+from pipelines.reference import load_reference
 from pipelines.run import run_pipeline
 from pipelines.store import Store
 from tests.release_attack import ATTRIBUTES, compare, published_cells
@@ -135,7 +136,7 @@ def releases(county_20k, tmp_path_factory) -> dict:
     ]
     raw3 = _with_objections(raw, d / "raw3", more)
     r3 = run_pipeline(raw3, d / "w3", KEY, as_at=REVISED_AT, revision=True, **kw)  # type: ignore[arg-type]
-    return {"dir": d, "store": store, "r1": r1, "r2": r2, "r3": r3}
+    return {"dir": d, "store": store, "r1": r1, "r2": r2, "r3": r3, "raw": raw}
 
 
 def test_routine_releases_either_side_of_an_objector_change_no_published_cell(releases):
@@ -149,7 +150,7 @@ def test_routine_releases_either_side_of_an_objector_change_no_published_cell(re
     outside = [k for k in cmp.changed_cells if k[0] != "objectors_excluded"]
     print(f"\nroutine pair, one objector added: {cmp.summary()}")
     print(f"  changed cells outside the count of objections: {len(outside)}")
-    assert cmp.common > 50_000
+    assert cmp.common > 40_000
     assert cmp.changed_closed == 0
     assert outside == []  # nothing of his was removed: his records only stop coming
     assert cmp.to_zero == 0
@@ -189,12 +190,13 @@ def test_the_averaging_attacker_does_no_better_than_chance(releases):
     work = d / "w2"
     persons = pl.read_parquet(work / "zone_b" / "persons.parquet")
     events = {p.stem: pl.read_parquet(p) for p in (work / "zone_b" / "events").glob("*.parquet")}
-    frames, _ = derive_all(ZoneBFrames(persons, events, AS_AT))
+    reference = load_reference(releases["raw"])
+    frames, _ = derive_all(ZoneBFrames(persons, events, AS_AT, reference))
     counted = set(units_per_person(frames)["person_id"].to_list())
     batches = draw_batches(persons, counted, trials=8, households=2, individuals=6, seed=5)
     (d / "trials").mkdir(exist_ok=True)
     common = {"as_at": AS_AT, "secret": SECRET, "policy": POLICY, "workdir": d / "trials",
-              "only_attribute_tables": True}  # fmt: skip
+              "only_attribute_tables": True, "reference": reference}  # fmt: skip
     after = run_trials(persons, events, batches=batches, mode="revision", **common)  # type: ignore[arg-type]
     control = run_trials(persons, events, batches=batches[:3], mode="recompute", **common)  # type: ignore[arg-type]
     print("\n" + "\n".join(control.lines() + after.lines()))

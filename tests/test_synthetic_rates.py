@@ -22,8 +22,7 @@ from anonymise import cellkey
 from anonymise.policy import default_policy
 from anonymise.pseudonymise import MasterKey
 from anonymise.release import CubeSet, tabulate
-from pipelines.derive import MEASURES
-from pipelines.publish import build_cubes
+from pipelines.publish import build_cubes, measure_meta
 from pipelines.reference import extract_as_at
 from pipelines.run import run_pipeline
 from synthetic.events import build_events
@@ -135,9 +134,7 @@ def test_published_rates_of_the_shared_county(county_20k, tmp_path):
     frames, _ = derive_all(
         ZoneBFrames(res.zone_b.persons, res.zone_b.events, as_at, load_reference(county_20k))
     )
-    cubes = CubeSet(
-        build_cubes(frames, SECRET), {n: m.meta for n, m in MEASURES.items()}, "t", as_at
-    )
+    cubes = CubeSet(build_cubes(frames, SECRET), {n: measure_meta(n) for n in frames}, "t", as_at)
     ptable = cellkey.ptable_for(POLICY.max_noise, POLICY.variance, SECRET)
 
     def rates(measure: str) -> list[float]:
