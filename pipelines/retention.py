@@ -8,7 +8,9 @@ every pipeline run calls `due` and says what is due.
 
 Categories and where they live:
 - zone A working copies: `zone_a/linked_records*.parquet` in the work folder (names, dates
-  of birth, NHS/NI/UPN). With 0 days a run never leaves one behind;
+  of birth, NHS/NI/UPN) and the linkage's pair decisions `zone_a/linkage_decisions.parquet`
+  (record ids and match weights, which clerical review reads). With 0 days a run never
+  leaves one behind;
 - quarantine files: `zone_a/quarantine/*.csv` (the rows that failed validation, with their
   identifiers); the counts-only `quarantine_report.csv` is not personal and stays;
 - zone B tables: `zone_b/**` (pseudonymous persons, events, the research table);
@@ -17,9 +19,12 @@ Categories and where they live:
   (the portal compares them; the next routine release carries the newest one's ledger), and
   so are the reference releases they draw revised values from (materiality); the release
   row, its metadata and its audit trail stay;
-- extracts: research extract files in the extracts folder (default `data/extracts`);
+- extracts: research extract files in the extracts folder (default `data/extracts`) older
+  than the schedule, and, whatever their age, every file the extract ledger recorded for a
+  project that is closed or past its expiry (the project's end is its own schedule);
 - audit log entries;
-- clerical linkage labels: files in the labels folder (default `data/linkage_labels`).
+- clerical linkage labels: the data stewards' labels, `zone_a/clerical_labels.parquet` in
+  the work folder, and files in the labels folder (default `data/linkage_labels`).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from anonymise.policy import RetentionSchedule
+from pipelines.clerical import CLERICAL_DECISIONS, CLERICAL_LABELS
 from pipelines.store import Store
 
 DEFAULT_EXTRACTS_DIR = Path("data") / "extracts"
@@ -93,7 +99,7 @@ def due(
         zone_a = work_dir / "zone_a"
         found.append(
             _old_files(
-                list(zone_a.glob("linked_records*.parquet")),
+                [*zone_a.glob("linked_records*.parquet"), zone_a / CLERICAL_DECISIONS],
                 days["zone_a_working_copies"],
                 now,
                 "zone_a_working_copies",
@@ -115,10 +121,16 @@ def due(
                 "zone_b_tables",
             )
         )
-    for category, folder in (("extracts", extracts_dir), ("clerical_labels", labels_dir)):
-        if folder is not None and folder.is_dir():
-            files = [p for p in folder.rglob("*") if p.is_file()]
-            found.append(_old_files(files, days[category], now, category))
+    labels = [work_dir / "zone_a" / CLERICAL_LABELS] if work_dir is not None else []
+    if labels_dir is not None and labels_dir.is_dir():
+        labels += [p for p in labels_dir.rglob("*") if p.is_file()]
+    found.append(_old_files(labels, days["clerical_labels"], now, "clerical_labels"))
+    extracts = []
+    if extracts_dir is not None and extracts_dir.is_dir():
+        extracts = [p for p in extracts_dir.rglob("*") if p.is_file()]
+    old = _old_files(extracts, days["extracts"], now, "extracts")
+    ended = _ended_project_files(store, now) if store is not None else []
+    found.append(_merge("extracts", old, ended))
     if store is not None:
         found.append(_superseded(store, days["superseded_cubes"], now))
         cutoff = now - timedelta(days=days["audit_log"])
@@ -126,6 +138,27 @@ def due(
         if n:
             found.append(DueItem("audit_log", n, None, audit_before=cutoff))
     return [d for d in found if d is not None]
+
+
+def _ended_project_files(store: Store, now: datetime) -> list[Path]:
+    """Extract files (the data file and the dictionary and certificates written beside it)
+    that the ledger recorded for projects that are closed or past expiry, still on disk.
+    Extracts downloaded through the portal have no file here: the researcher deletes them."""
+    from anonymise.extract import output_paths
+    from pipelines.project_register import ProjectRegister
+
+    files: set[Path] = set()
+    for _project, entry in ProjectRegister(store).expired_extracts(now.date()):
+        if entry.file_path:
+            files.update(p for p in output_paths(Path(entry.file_path)) if p.is_file())
+    return sorted(files)
+
+
+def _merge(category: str, item: DueItem | None, more: list[Path]) -> DueItem | None:
+    paths = sorted({*(item.paths if item else ()), *more})
+    if not paths:
+        return None
+    return DueItem(category, len(paths), min(_mtime(p) for p in paths), tuple(paths))
 
 
 def _superseded(store: Store, days: int, now: datetime) -> DueItem | None:

@@ -377,7 +377,9 @@ def _write_outputs(
         (staging / "zone_a" / "linkage_model.json").write_text(linked.model.to_json())
         if keep_linked:  # identifiable: kept only under the retention schedule
             linked.records.write_parquet(staging / "zone_a" / "linked_records.parquet")
-        if linked.decisions is not None:
+        # The pair decisions name source records; clerical review reads them beside the
+        # linked records, so they are kept (and deleted) with them.
+        if keep_linked and linked.decisions is not None:
             linked.decisions.write_parquet(staging / "zone_a" / CLERICAL_DECISIONS)
         # Clerical labels outlive a run: a later run re-uses them for the same records.
         labels = work_dir / "zone_a" / CLERICAL_LABELS

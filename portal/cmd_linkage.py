@@ -58,7 +58,11 @@ def _threshold(work: Path) -> float:
 def _decisions(work: Path) -> pl.DataFrame:
     path = work / "zone_a" / CLERICAL_DECISIONS
     if not path.exists():
-        raise ReviewError(f"no linkage decisions at {path}: run the pipeline first")
+        raise ReviewError(
+            f"no linkage decisions at {path}: run the pipeline first (they are kept with the "
+            "linked records for the retention schedule's zone_a_working_copies_days; with 0 "
+            "days a run keeps neither)"
+        )
     return pl.read_parquet(path)
 
 

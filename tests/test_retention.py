@@ -185,3 +185,54 @@ def test_a_run_leaves_no_identifiable_working_copy_and_says_what_is_due(small_co
         {"category": "zone_a_working_copies", "count": 1}
     ]
     store.dispose()
+
+
+def test_decisions_labels_and_ended_projects_extracts_are_on_the_schedule(tmp_path, db_url):
+    """The linkage's pair decisions are a zone A working copy, the stewards' clerical labels
+    in the work folder are labels, and an ended project's extract files (with the dictionary
+    and certificates beside them) are due whatever their age; an open project's are not."""
+    from anonymise.extract import output_paths
+    from anonymise.projects import ProjectSpec
+    from pipelines.project_register import NewLedgerEntry, ProjectRegister
+
+    work, days = tmp_path / "work", POLICY.retention
+    decisions = _file(
+        work / "zone_a" / "linkage_decisions.parquet", days.zone_a_working_copies_days + 1
+    )
+    labels = _file(work / "zone_a" / "clerical_labels.parquet", days.clerical_labels_days + 1)
+    fresh_labels = tmp_path / "fresh"
+    _file(fresh_labels / "zone_a" / "clerical_labels.parquet", 1)
+
+    store = Store(db_url)
+    reg = ProjectRegister(store)
+    today = NOW.date()
+
+    def project(title: str, expires: date) -> str:
+        spec = ProjectSpec(title=title, purpose="Outcomes of Early Help for families",
+                           lawful_basis="UK GDPR 6(1)(e)",
+                           variables=("age",), researchers=("r",), approver="a",
+                           approved_on=today - timedelta(days=400), expires_on=expires)  # fmt: skip
+        return reg.add(spec, actor="admin").project_id
+
+    ended, live = project("Ended study", today - timedelta(days=1)), project("Live study", today + timedelta(days=9))
+    files: dict[str, list[Path]] = {}
+    for pid in (ended, live):
+        out = tmp_path / "elsewhere" / f"{pid}.csv"
+        files[pid] = [_file(p, 2) for p in output_paths(out)]
+        entry = NewLedgerEntry(pid, 1, "r", ("age",), ("age",), {"age": 0}, {"age": "years"},
+                               (), "0" * 64, 10, pl.DataFrame({"age": [1]}), str(out))  # fmt: skip
+        reg.record_extract(entry, audit_detail={})
+    unrelated = _file(tmp_path / "elsewhere" / f"{ended}.notes.txt", 2)
+
+    got = {i.category: i for i in retention.due(days, work_dir=work, store=store,
+                                                extracts_dir=None, labels_dir=None, now=NOW)}  # fmt: skip
+    assert decisions in got["zone_a_working_copies"].paths
+    assert got["clerical_labels"].paths == (labels,)
+    assert set(got["extracts"].paths) == set(files[ended])
+    retention.apply([got["extracts"]], store=store, actor="cli:tester")
+    assert not any(p.exists() for p in files[ended])
+    assert all(p.exists() for p in files[live]) and unrelated.exists()
+    fresh = retention.due(days, work_dir=fresh_labels, store=None, extracts_dir=None,
+                          labels_dir=None, now=NOW)  # fmt: skip
+    assert fresh == []
+    store.dispose()
