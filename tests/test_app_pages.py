@@ -55,6 +55,7 @@ CHARTS = {
     "table_builder": 0,
     "research_extracts": 0,
     "data_quality": 2,
+    "governance": 0,
     "methodology": 0,
 }
 ENV = ("PORTAL_DEMO", "PORTAL_STORE_URL", "PORTAL_WORK_DIR", "PORTAL_CONFIG",
@@ -470,6 +471,37 @@ def test_researcher_builds_an_extract_with_a_certificate(demo_env, monkeypatch, 
     assert any("Extract built" in s.value for s in at.success)
     assert len(at.get("download_button")) == 4
     assert _audit(published["url"], "extract", "demo-researcher").height == 1
+
+
+def test_governance_page_lists_projects_requests_and_retention_without_identifiers(
+    demo_env, published
+):
+    from anonymise.pseudonymise import MasterKey as Key
+    from pipelines.requests import add_request, normalise_identifiers
+
+    project = _register(published["url"], "Governance page study")
+    store = Store(published["url"])
+    try:
+        nhs = "9434765919"
+        ids = normalise_identifiers(nhs_number=nhs)
+        request_id = add_request(store, Key(b"k" * 32, "environment"), "restriction", ids,
+                                 received_on=date.today(), actor="dpo")  # fmt: skip
+    finally:
+        store.dispose()
+    data.governance.clear()
+    at = _sign_in("admin")
+    at.switch_page("pages/views/governance.py").run()
+    _no_errors(at)
+    frames = {tuple(d.value.columns): d.value for d in at.dataframe}
+    projects = next(v for c, v in frames.items() if "Lawful basis" in c)
+    row = projects.set_index("Project").loc[project]
+    assert row["State"] == "Open" and row["Named people"] == "demo-researcher"
+    requests = next(v for c, v in frames.items() if "Identifiers given" in c)
+    assert request_id in set(requests["Request"])
+    # The request is shown by its kinds of identifier, never the identifier or its token.
+    shown = " ".join(str(v) for f in frames.values() for v in f.to_numpy().ravel())
+    shown += " ".join(m.value for m in at.markdown) + " ".join(str(m.value) for m in at.metric)
+    assert nhs not in shown and "nhs_number" in shown
 
 
 def test_impossible_extract_is_refused_on_the_page(demo_env, monkeypatch, published):

@@ -115,7 +115,7 @@ def test_roles_are_enforced_by_the_service(api):
     planner, researcher = _sign_in(client, "pat"), _sign_in(client, "rae")
     admin, leader = _sign_in(client, "ada"), _sign_in(client, "lee")
     admin_paths = ["/v1/admin/run", "/v1/admin/linkage", "/v1/admin/quarantine",
-                   "/v1/admin/releases", "/v1/admin/audit"]  # fmt: skip
+                   "/v1/admin/releases", "/v1/admin/audit", "/v1/admin/governance"]  # fmt: skip
     for headers in (planner, researcher, leader):
         for path in admin_paths:
             assert client.get(path, headers=headers).status_code == 403, path

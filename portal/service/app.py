@@ -33,7 +33,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
 import anyio
@@ -52,7 +52,7 @@ from pipelines.store import (
     audit_log,
 )
 from portal.documents import table_csv, table_document_json
-from portal.service import admin
+from portal.service import admin, governance
 from portal.service.config import ServiceConfig
 from portal.service.signin import (
     DEMO_ACCOUNTS,
@@ -241,6 +241,11 @@ def _release_doc(info: ReleaseInfo) -> dict[str, Any]:
         "policy": info.policy_id,
         "status": info.status,
         "measures": sorted(info.row_counts),
+        "kind": info.kind,
+        "key_epoch": info.key_epoch,
+        "revised_through": info.revised_through.isoformat() if info.revised_through else None,
+        "revision_note": info.revision_note,
+        "cubes_removed": info.cubes_removed_at is not None,
     }
 
 
@@ -666,6 +671,20 @@ def create_app(
             | {"measure_count": len(r.row_counts), "cube_cell_count": sum(r.row_counts.values())}
             for r in state.store.list_releases()
         ]
+
+    @app.get("/v1/admin/governance", tags=["admin"])
+    def admin_governance(user: Admin) -> dict[str, Any]:
+        """Projects and their extract ledgers, evaluation shares, erasure and restriction
+        requests (without tokens) and what retention says is due: read-only."""
+        today = date.today()
+        return {
+            "projects": governance.projects(state.store, today),
+            "shares": governance.shares(state.store),
+            "requests": governance.requests(state.store),
+            "retention_due": governance.retention_due(
+                state.policy.retention, state.store, state.config.work_dir
+            ),
+        }
 
     @app.get("/v1/admin/audit", tags=["admin"])
     def admin_audit(

@@ -131,6 +131,15 @@ PAGES: tuple[PageSpec, ...] = (
         "Pipeline runs, quarantined rows, the audit log and the release list.",
     ),
     PageSpec(
+        "governance",
+        "Information governance",
+        "pages/views/governance.py",
+        ":material/policy:",
+        _roles("admin"),
+        "Approved projects, extracts, evaluation shares, erasure and restriction requests, "
+        "retention.",
+    ),
+    PageSpec(
         "methodology",
         "Methodology",
         "pages/views/methodology.py",

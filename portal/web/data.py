@@ -587,24 +587,42 @@ def release_list(role_key: str, _token: str) -> pl.DataFrame:
         {
             "Release": [r["release_id"] for r in rows],
             "Status": [r["status"] for r in rows],
+            "Kind": [r.get("kind") or "routine" for r in rows],
             "Data as at": [r["data_as_at"] for r in rows],
             "Created (UTC)": [
                 datetime.fromisoformat(r["created_at"]).strftime("%Y-%m-%d %H:%M") for r in rows
             ],
             "Policy": [r["policy"] for r in rows],
+            "Key epoch": [r.get("key_epoch") or 0 for r in rows],
+            "Revised through": [r.get("revised_through") for r in rows],
+            "Revision note": [r.get("revision_note") for r in rows],
+            "Cubes kept": ["no (retention)" if r.get("cubes_removed") else "yes" for r in rows],
             "Measures": [r["measure_count"] for r in rows],
             "Cube cells": [r["cube_cell_count"] for r in rows],
         },
         schema={
             "Release": pl.String,
             "Status": pl.String,
+            "Kind": pl.String,
             "Data as at": pl.String,
             "Created (UTC)": pl.String,
             "Policy": pl.String,
+            "Key epoch": pl.Int64,
+            "Revised through": pl.String,
+            "Revision note": pl.String,
+            "Cubes kept": pl.String,
             "Measures": pl.Int64,
             "Cube cells": pl.Int64,
         },
     )
+
+
+@st.cache_data(ttl=10, show_spinner=False)
+def governance(role_key: str, _token: str) -> dict[str, Any]:
+    """Projects, evaluation shares, requests (no tokens) and retention due: read-only."""
+    doc = _ok(_call("GET", "/v1/admin/governance", token=_token))
+    assert isinstance(doc, dict)
+    return doc
 
 
 @st.cache_data(ttl=10, show_spinner=False)
