@@ -344,7 +344,10 @@ def test_the_api_is_documented(api):
             "/v1/admin/quarantine", "/v1/sessions/local"} <= paths  # fmt: skip
     params = {p["name"] for p in spec["paths"]["/v1/tables/{measure}"]["get"]["parameters"]}
     assert {"by", "where", "margins", "release", "format"} <= params
-    assert client.get("/docs").status_code == 200
+    page = client.get("/docs")
+    assert page.status_code == 200 and "GET /v1/tables/{measure}" in page.text
+    # No outside assets: nothing is fetched from a CDN or any other host.
+    assert "http://" not in page.text and "https://" not in page.text and "<script" not in page.text
 
 
 def test_the_fast_json_is_the_same_document(api):

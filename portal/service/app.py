@@ -249,6 +249,40 @@ def _release_doc(info: ReleaseInfo) -> dict[str, Any]:
     }
 
 
+def _reference_html(spec: dict[str, Any]) -> str:
+    """The API reference as one self-contained page (no scripts, no outside assets)."""
+    from html import escape
+
+    info = spec.get("info", {})
+    parts = [
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
+        f"<title>{escape(info.get('title', 'API'))}</title>",
+        "<style>body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;"
+        "padding:0 1rem;line-height:1.5}code{background:#f3f3f3;padding:0 .2rem}"
+        "h2{margin-top:2rem;font-size:1.1rem}td,th{text-align:left;padding:.2rem .6rem;"
+        "border-bottom:1px solid #ddd}</style></head><body><main>",
+        f"<h1>{escape(info.get('title', 'API'))} {escape(str(info.get('version', '')))}</h1>",
+        f"<p>{escape(info.get('description', ''))}</p>",
+        "<p>The machine-readable document: <a href='/openapi.json'>/openapi.json</a>.</p>",
+    ]
+    for path, methods in sorted(spec.get("paths", {}).items()):
+        for method, op in methods.items():
+            parts.append(f"<h2><code>{escape(method.upper())} {escape(path)}</code></h2>")
+            text = op.get("description") or op.get("summary") or ""
+            parts.append(f"<p>{escape(text)}</p>")
+            params = op.get("parameters") or []
+            if params:
+                parts.append("<table><tr><th>Parameter</th><th>In</th><th>Required</th></tr>")
+                parts.extend(
+                    f"<tr><td><code>{escape(p['name'])}</code></td><td>{escape(p['in'])}</td>"
+                    f"<td>{'yes' if p.get('required') else 'no'}</td></tr>"
+                    for p in params
+                )
+                parts.append("</table>")
+    parts.append("</main></body></html>")
+    return "".join(parts)
+
+
 def _parse_where(items: list[str]) -> dict[str, list[str]]:
     where: dict[str, list[str]] = {}
     problems = []
@@ -311,11 +345,18 @@ def create_app(
             "number is disclosure-controlled before it leaves this service. Sign in (POST "
             "/v1/sessions/local) and send the token as `Authorization: Bearer <token>`."
         ),
-        docs_url="/docs",
+        # FastAPI's interactive docs load their script and styles from a CDN: a council's
+        # network may block it, and the service makes no outside calls. /docs is a plain
+        # page drawn from the same OpenAPI document instead.
+        docs_url=None,
         redoc_url=None,
         openapi_url="/openapi.json",
     )
     app.state.service = state
+
+    @app.get("/docs", include_in_schema=False)
+    def api_reference() -> Response:
+        return Response(_reference_html(app.openapi()), media_type="text/html")
 
     # -- callers ------------------------------------------------------------------------------
 
