@@ -11,7 +11,7 @@ DEMO_DIR    ?= data/demo
 PORT        ?= 8501
 SERVICE_PORT ?= 8600
 
-.PHONY: run test setup lint typecheck bench clean demo
+.PHONY: run test setup lint contracts typecheck bench clean demo
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,14 +41,19 @@ run: demo
 	$(BIN)/portal up --demo --store $(DEMO_STORE) --work $(DEMO_DIR)/work \
 		--port $(PORT) --service-port $(SERVICE_PORT)
 
-# loadgroup keeps each browser module (one `portal up` each) on one worker.
-test: $(STAMP)
+# Lint, types and the import contracts first (fast, and a broken layer fails the build),
+# then the suite. loadgroup keeps each browser module (one `portal up` each) on one worker.
+test: lint contracts
 	$(BIN)/python -m pytest -n 2 --dist loadgroup tests
 
 lint: $(STAMP)
 	$(BIN)/ruff check pipelines anonymise synthetic portal tests benchmarks app.py pages portal_web.py
 	$(BIN)/ruff format --check pipelines anonymise synthetic portal
 	$(BIN)/mypy
+
+# The zones as layers: [tool.importlinter] in pyproject.toml.
+contracts: $(STAMP)
+	$(BIN)/lint-imports
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_synth.py

@@ -76,7 +76,15 @@ from anonymise.lattice import (
     NoSolutionError,
     anonymise,
 )
-from anonymise.ledger import FAMILY, NOT_RELEASED, PERSON, ReleaseHistory, joined_view, population
+from anonymise.ledger import (
+    FAMILY,
+    NOT_RELEASED,
+    PERSON,
+    ReleaseHistory,
+    joined_view,
+    output_paths,
+    population,
+)
 from anonymise.projects import Project, refusals
 from anonymise.pseudonymise import MasterKey, load_master_key, pseudonymise_series
 from anonymise.risk import k_anonymity, risk_report
@@ -986,16 +994,6 @@ def _inside(path: Path, folder: Path) -> bool:
     except ValueError:
         return False
     return True
-
-
-def output_paths(out: Path) -> list[Path]:
-    stem = out.with_suffix("")
-    return [
-        out,
-        Path(f"{stem}.dictionary.csv"),
-        Path(f"{stem}.certificate.json"),
-        Path(f"{stem}.certificate.txt"),
-    ]
 
 
 def out_path_problems(

@@ -14,10 +14,25 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import polars as pl
 
 NOT_RELEASED = "(not released)"
+
+
+def output_paths(out: Path) -> list[Path]:
+    """The files one extract written to `out` consists of: the data file, and its dictionary
+    and certificates beside it. The ledger records `out`; retention deletes them together."""
+    stem = out.with_suffix("")
+    return [
+        out,
+        Path(f"{stem}.dictionary.csv"),
+        Path(f"{stem}.certificate.json"),
+        Path(f"{stem}.certificate.txt"),
+    ]
+
+
 PERSON = "person_id"
 FAMILY = "family_id"
 

@@ -144,7 +144,7 @@ def _ended_project_files(store: Store, now: datetime) -> list[Path]:
     """Extract files (the data file and the dictionary and certificates written beside it)
     that the ledger recorded for projects that are closed or past expiry, still on disk.
     Extracts downloaded through the portal have no file here: the researcher deletes them."""
-    from anonymise.extract import output_paths
+    from anonymise.ledger import output_paths
     from pipelines.project_register import ProjectRegister
 
     files: set[Path] = set()
