@@ -60,7 +60,8 @@ STDLIB_OK = {
     "xml",
     "zipfile",
 }
-THIRD_PARTY_OK = {"streamlit", "polars", "plotly", "httpx"}
+# xlsxwriter writes workbooks into memory from the table as shown; it reads nothing.
+THIRD_PARTY_OK = {"streamlit", "polars", "plotly", "httpx", "xlsxwriter"}
 PAGE_OK = {"__future__", "streamlit", "polars", "portal.web"}
 WEB_OK = {"portal.web"}
 ENTRY_OK = {"starlette"}

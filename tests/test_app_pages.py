@@ -729,7 +729,7 @@ def test_cached_tables_never_cross_roles(demo_env, service, monkeypatch):
 def test_admin_records_need_the_admin_role(demo_env, service):
     planner = _api_token(service, "planner")
     for fn in (data.run_summary, data.quarantine_counts, data.release_list, data.audit_entries,
-               data.linkage_figures):  # fmt: skip
+               data.linkage_figures, data.governance):  # fmt: skip
         with pytest.raises(PermissionError):
             fn("planner-only-" + fn.__name__, planner)
     summary = data.run_summary("admin", _api_token(service, "admin"))
@@ -771,14 +771,26 @@ def test_downloads_cannot_carry_formulas():
         assert z.testzip() is None
         sheet = ElementTree.fromstring(z.read("xl/worksheets/sheet1.xml"))
         notes = ElementTree.fromstring(z.read("xl/worksheets/sheet2.xml"))
-        ElementTree.fromstring(z.read("[Content_Types].xml"))
+        shared = ElementTree.fromstring(z.read("xl/sharedStrings.xml"))
+        book = ElementTree.fromstring(z.read("xl/workbook.xml"))
     ns = {"x": "http://schemas.openxmlformats.org/spreadsheetml/2006/main"}
+    strings = [si.findtext("x:t", namespaces=ns) for si in shared.findall("x:si", ns)]
+    assert [s.get("name") for s in book.findall(".//x:sheet", ns)] == ["Table", "Notes"]
     assert not sheet.findall(".//x:f", ns), "no formulas in the workbook"
-    numbers = [v.text for v in sheet.findall(".//x:c/x:v", ns)]
+
+    def cells(root):
+        out = []
+        for c in root.findall(".//x:c", ns):
+            v = c.findtext("x:v", namespaces=ns)
+            out.append((c.get("t"), strings[int(v)] if c.get("t") == "s" else v))
+        return out
+
+    table = cells(sheet)
+    numbers = [v for t, v in table if t is None]
     assert numbers == ["12", "30"], "published numbers are numbers; symbols stay text"
-    texts = [t.text for t in sheet.findall(".//x:t", ns)]
+    texts = [v for t, v in table if t == "s"]
     assert texts[:3] == ["T", "S", "R"] and "c" in texts and '\'=HYPERLINK("x")' in texts
-    assert [t.text for t in notes.findall(".//x:t", ns)][-2:] == ["a", "b"]
+    assert [v for t, v in cells(notes) if t == "s"][-2:] == ["a", "b"]
 
 
 def test_headline_helpers():
