@@ -14,10 +14,6 @@ import polars as pl
 FORMULA_START = r"^[=+\-@\t\r]"
 
 
-def safe_text(value: str) -> str:
-    return "'" + value if value and value[0] in "=+-@\t\r" else value
-
-
 def safe_frame(df: pl.DataFrame) -> pl.DataFrame:
     return df.with_columns(
         pl.when(pl.col(c).str.contains(FORMULA_START))
