@@ -36,9 +36,7 @@ def _sha(data: bytes) -> str:
 
 def _county_digests(raw: Path) -> dict[str, str]:
     return {
-        str(p.relative_to(raw)): _sha(p.read_bytes())
-        for p in sorted(raw.rglob("*"))
-        if p.is_file()
+        str(p.relative_to(raw)): _sha(p.read_bytes()) for p in sorted(raw.rglob("*")) if p.is_file()
     }
 
 
