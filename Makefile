@@ -33,6 +33,7 @@ $(DEMO_RAW): | $(STAMP)
 	$(BIN)/portal synth --people $(DEMO_PEOPLE) --seed $(DEMO_SEED) --out $(DEMO_DIR)/raw
 
 demo: $(STAMP) $(DEMO_RAW)
+	$(BIN)/portal db upgrade --store $(DEMO_STORE)
 	$(BIN)/portal run --raw $(DEMO_DIR)/raw --work $(DEMO_DIR)/work --store $(DEMO_STORE) --demo
 
 # Two processes: the release service (the only one with the secrets, the store and the work

@@ -13,7 +13,7 @@ dimension of a fixed registry (`DIMENSIONS`) plus `n` and `ckey`, indexed by
 breakdowns. Reading a measure is one indexed range scan that returns exactly the
 frame the release layer caches; a key-value layout would need a pivot per read and
 a table per measure would need DDL inside every release. Adding a dimension to the
-registry adds its column on the next `Store(...)` (additive, no data migration).
+registry adds its column through a migration (`pipelines/migrations`, `portal db upgrade`).
 
 Releases over time (docs/disclosure-control.md): each release records its `kind`
 (`routine` or `revision`), its record-key epoch and the date through which published
@@ -298,18 +298,6 @@ releases = sa.Table(
     sa.CheckConstraint("status IN ('published', 'withdrawn')", name="ck_releases_status"),
     sa.CheckConstraint("kind IN ('routine', 'revision')", name="ck_releases_kind"),
 )
-# Columns added to `releases` after its first version, with the DDL that adds each to an
-# existing database (additive; existing rows get the defaults of a routine release).
-_RELEASE_COLUMNS_ADDED = {
-    "kind": "VARCHAR(16) NOT NULL DEFAULT 'routine'",
-    "key_epoch": "INTEGER NOT NULL DEFAULT 0",
-    "revised_through": "DATE",
-    "revision_note": "TEXT",
-    "cubes_removed_at": "TIMESTAMP",
-    "reference_release": "VARCHAR(40)",
-    "materiality": "INTEGER NOT NULL DEFAULT 0",
-}
-
 measure_meta = sa.Table(
     "measure_meta",
     metadata,
@@ -534,52 +522,40 @@ def _cube_problems(name: str, cube: pl.DataFrame, m: MeasureMeta) -> list[str]:
 
 
 class Store:
-    """The release store. Opening it creates the schema if it is missing."""
+    """The release store. Its schema is migrated by `pipelines.store_schema` (Alembic)."""
 
-    def __init__(self, url: str | None = None, *, echo: bool = False) -> None:
+    def __init__(
+        self, url: str | None = None, *, echo: bool = False, upgrade: bool = False
+    ) -> None:
+        """Open the store. It must be at the code's schema revision (else SchemaError says
+        what to run); `upgrade=True` (or PORTAL_STORE_AUTO_UPGRADE=1, for development and
+        tests) applies the migrations first. Plain opening never runs DDL."""
         self.url = url or default_store_url()
         sa_url = sa.make_url(self.url)
         if sa_url.get_backend_name() == "sqlite" and sa_url.database not in (None, "", ":memory:"):
             Path(sa_url.database).parent.mkdir(parents=True, exist_ok=True)
-        self.engine: Engine = sa.create_engine(sa_url, echo=echo)
+        # pre_ping: the release service holds its pool for days; a connection the database
+        # closed meanwhile is replaced instead of failing a reader's query.
+        self.engine: Engine = sa.create_engine(sa_url, echo=echo, pool_pre_ping=True)
         self.dialect = self.engine.dialect.name
         # Identifies the database for in-memory caches, without the password.
         self.cache_key = sa_url.render_as_string(hide_password=True)
         if self.dialect == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
-        self.create_schema()
+        from pipelines import store_schema
+
+        # (revision before, revision after) when this open applied migrations.
+        self.schema_change: tuple[str | None, str | None] | None = None
+        if upgrade or os.environ.get(store_schema.AUTO_UPGRADE_ENV) == "1":
+            self.schema_change = store_schema.upgrade(self.engine)
+        else:
+            store_schema.check(self.engine, self.cache_key)
 
     def __repr__(self) -> str:
         return f"Store({self.cache_key!r})"
 
     def dispose(self) -> None:
         self.engine.dispose()
-
-    def create_schema(self) -> None:
-        metadata.create_all(self.engine)
-        inspector = sa.inspect(self.engine)
-        have = {c["name"] for c in inspector.get_columns("cube_cells")}
-        missing = [d for d in DIMENSION_NAMES if d not in have]
-        meta_have = {c["name"] for c in inspector.get_columns("measure_meta")}
-        have_rel = {c["name"] for c in inspector.get_columns("releases")}
-        missing_rel = [c for c in _RELEASE_COLUMNS_ADDED if c not in have_rel]
-        prep = self.engine.dialect.identifier_preparer
-        if missing or missing_rel or "complete_after_days" not in meta_have:
-            with self.engine.begin() as conn:
-                for d in missing:
-                    conn.exec_driver_sql(
-                        f"ALTER TABLE cube_cells ADD COLUMN {prep.quote(d)} "
-                        f"VARCHAR({MAX_VALUE_LENGTH})"
-                    )
-                if "complete_after_days" not in meta_have:  # added after the first releases
-                    conn.exec_driver_sql(
-                        "ALTER TABLE measure_meta ADD COLUMN complete_after_days INTEGER"
-                    )
-                for c in missing_rel:
-                    ddl = _RELEASE_COLUMNS_ADDED[c]
-                    if c == "cubes_removed_at" and self.dialect == "postgresql":
-                        ddl = "TIMESTAMP WITH TIME ZONE"
-                    conn.exec_driver_sql(f"ALTER TABLE releases ADD COLUMN {prep.quote(c)} {ddl}")
 
     # -- writing -----------------------------------------------------------------------
 

@@ -1,8 +1,8 @@
 """PostgreSQL roles for the three processes: the pipeline owns the store, the release service
 reads it and writes only its own records, the portal's web process gets nothing.
 
-`grant_roles` (run by `portal db grant` as the owner, i.e. the pipeline's role) creates the
-schema if it is missing, then:
+`grant_roles` (run by `portal db grant` as the owner, i.e. the pipeline's role, on a store
+`portal db upgrade` has brought to the code's schema revision):
 
 - the **service** role may SELECT the store's tables (it is the store's only reader besides
   the pipeline), INSERT into the audit log and INSERT and UPDATE its sign-in tables
@@ -20,6 +20,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from pipelines.store import Store, StoreError, metadata
+from pipelines.store_schema import VERSION_TABLE
 
 # What the service may write, table by table; it may read every table of the store.
 SERVICE_WRITES: dict[str, tuple[str, ...]] = {
@@ -74,6 +75,8 @@ def grant_roles(store: Store, *, service_role: str, web_role: str | None = None)
         for table in metadata.sorted_tables:
             privileges = ("SELECT", *SERVICE_WRITES.get(table.name, ()))
             run(f"GRANT {', '.join(privileges)} ON {s}.{quote(table.name)} TO {svc}")
+        # The service checks the schema revision when it opens the store (read only).
+        run(f"GRANT SELECT ON {s}.{quote(VERSION_TABLE)} TO {svc}")
         for seq_table, column in SERVICE_SEQUENCES:
             seq = conn.execute(
                 sa.text("SELECT pg_get_serial_sequence(:t, :c)"),

@@ -87,7 +87,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "cmd_accounts",
         "Local accounts of the release service (the accounts file holds hashes only).",
     ),
-    "db": ("cmd_db", "The release store's database (PostgreSQL roles)."),
+    "db": ("cmd_db", "The release store's database: schema migrations and PostgreSQL roles."),
 }
 
 
@@ -137,7 +137,19 @@ def run(argv: list[str] | None = None) -> None:
         app_ = _index()
     else:
         app_ = build()  # Typer's own "No such command" message
-    app_(args=args, prog_name="portal")
+    try:
+        app_(args=args, prog_name="portal")
+    except Exception as exc:
+        # A store that cannot be used (no schema yet, an older revision, unreachable) is the
+        # user's to fix: say what, without a traceback. Anything else is a bug: show it.
+        store_error = sys.modules.get("pipelines.store")
+        if store_error is None or not isinstance(exc, store_error.StoreError):
+            raise
+        from rich.console import Console
+        from rich.markup import escape
+
+        Console(stderr=True).print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
+        raise SystemExit(2) from None
 
 
 _APP: typer.Typer | None = None

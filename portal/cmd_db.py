@@ -1,4 +1,5 @@
-"""`portal db grant`: PostgreSQL roles for the pipeline, the release service and the portal."""
+"""`portal db upgrade`: migrate the release store's schema; `portal db grant`: PostgreSQL
+roles for the pipeline, the release service and the portal."""
 
 from __future__ import annotations
 
@@ -11,11 +12,34 @@ from rich.markup import escape
 from pipelines.store import Store, StoreError, default_store_url
 from pipelines.store_roles import grant_roles
 
-db_app = typer.Typer(help="The release store's database (PostgreSQL roles).", no_args_is_help=True)
+db_app = typer.Typer(
+    help="The release store's database: schema migrations and PostgreSQL roles.",
+    no_args_is_help=True,
+)
 
 
 def register(app: typer.Typer) -> None:
     app.add_typer(db_app, name="db")
+
+
+@db_app.command("upgrade")
+def upgrade(
+    store: Annotated[
+        str | None,
+        typer.Option(
+            help="Store URL of the owner (the pipeline's role); default $PORTAL_STORE_URL."
+        ),  # noqa: E501
+    ] = None,
+) -> None:
+    """Apply the schema migrations (run as the store's owner; opening a store never does)."""
+    console = Console()
+    target = Store(store or default_store_url(), upgrade=True)
+    before, after = target.schema_change or (None, None)
+    target.dispose()
+    if before == after:
+        console.print(f"The store is already at schema revision {after} (the newest).")
+    else:
+        console.print(f"Schema upgraded from {before or 'none'} to {after}.")
 
 
 @db_app.command("grant")
@@ -35,7 +59,7 @@ def grant(
     """Create the schema and grant the service role SELECT, plus INSERT/UPDATE on its own
     records only; revoke everything from the web role."""
     console = Console()
-    target = Store(store or default_store_url())
+    target = Store(store or default_store_url(), upgrade=True)
     try:
         statements = grant_roles(target, service_role=service_role, web_role=web_role)
     except StoreError as exc:

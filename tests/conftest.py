@@ -11,6 +11,11 @@ from pathlib import Path
 import pytest
 
 PG_URL = os.environ.get("PORTAL_TEST_PG_URL")
+# Every store a test opens is migrated through the real migrations (pipelines/migrations)
+# when it is opened; services and CLIs the tests start inherit it. Production never sets
+# it: there `portal db upgrade` migrates and opening a store never runs DDL
+# (tests/test_migrations.py proves both).
+os.environ["PORTAL_STORE_AUTO_UPGRADE"] = "1"
 
 _BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 

@@ -283,20 +283,10 @@ def test_audit_log(db_url: str) -> None:
     store.dispose()
 
 
-def test_schema_adds_new_registry_dimensions(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    Store(db_url).dispose()
-    # Simulate an older database without a dimension the registry now has.
-    engine = sa.create_engine(db_url)
-    with engine.begin() as conn:
-        conn.execute(sa.text('ALTER TABLE cube_cells DROP COLUMN "need"'))
-    engine.dispose()
-    store = Store(db_url)
-    cols = {c["name"] for c in sa.inspect(store.engine).get_columns("cube_cells")}
-    assert "need" in cols
-    store.dispose()
-
-
-def test_bulk_write_and_read_is_fast(db_url: str) -> None:
+def test_bulk_write_and_read_round_trips(db_url: str) -> None:
+    """200,000 cube rows in one release and back (timings printed; speed is measured in
+    benchmarks, not asserted here). A new registry dimension needs a migration:
+    tests/test_migrations.py fails while the schema and the migrations disagree."""
     rng = np.random.default_rng(0)
     rows = 200_000
     cube = pl.DataFrame(
@@ -320,7 +310,6 @@ def test_bulk_write_and_read_is_fast(db_url: str) -> None:
     print(f"\n{store.dialect}: wrote {rows:,} cube rows in {t1 - t0:.2f}s, read in {t2 - t1:.2f}s")
     assert back.height == rows
     assert int(back["n"].sum()) == int(cube["n"].sum())
-    assert t1 - t0 < 15 and t2 - t1 < 10  # generous: a shared 2-core machine
     store.dispose()
 
 
