@@ -72,7 +72,7 @@ def main() -> None:
     from anonymise.policy import default_policy
     from pipelines.store import Store
 
-    store = Store(args.store)
+    store = Store(args.store, upgrade=True)
     latest = store.latest_release()
     if latest is None:
         sys.exit(f"no release in {args.store}")

@@ -36,7 +36,7 @@ def main() -> None:
     secret = b"s" * 32
     with tempfile.TemporaryDirectory() as d:
         generate_county(args.people, 3, Path(d) / "raw")
-        store = Store(args.store or f"sqlite:///{d}/store.sqlite")
+        store = Store(args.store or f"sqlite:///{d}/store.sqlite", upgrade=True)
         t = time.perf_counter()
         r = run_pipeline(
             Path(d) / "raw", Path(d) / "work", MasterKey(b"m" * 32, "environment"),

@@ -92,7 +92,7 @@ def main() -> None:
     from portal.service.config import parse_config
     from portal.web import access, auth
 
-    latest = Store(args.store).latest_release()
+    latest = Store(args.store, upgrade=True).latest_release()
     if latest is None:
         sys.exit(f"no release in {args.store}")
     print(

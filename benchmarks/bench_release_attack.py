@@ -288,7 +288,7 @@ def main() -> None:
     if args.scenario in ("one-objector", "all"):
         print("\n== one objector, same as-at date ==")
         as_at = date(2026, 3, 31)
-        store = Store(f"sqlite:///{out / 'one.sqlite'}")
+        store = Store(f"sqlite:///{out / 'one.sqlite'}", upgrade=True)
         child = (
             cands.filter(
                 pl.col("cp_n1")
@@ -325,7 +325,7 @@ def main() -> None:
     if args.scenario in ("realistic", "all"):
         print("\n== realistic pair: as-at moves three months, six new objectors ==")
         a_date, b_date = date(2025, 12, 31), date(2026, 3, 31)
-        store = Store(f"sqlite:///{out / 'real.sqlite'}")
+        store = Store(f"sqlite:///{out / 'real.sqlite'}", upgrade=True)
         pool = (
             cands.filter(
                 pl.col("sources").list.contains("front_door")
@@ -387,7 +387,7 @@ def _trials(
     if background:
         base_store = out / "trials_bg.sqlite"
         if not base_store.exists():
-            store = Store(f"sqlite:///{base_store}")
+            store = Store(f"sqlite:///{base_store}", upgrade=True)
             earlier = date(2025, 12, 31)
             _run(
                 _with_register(raw, out / "raw_bg_a", earlier, None),
@@ -400,7 +400,7 @@ def _trials(
                 conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
             store.dispose()
     elif not (work / "zone_b" / "persons.parquet").exists():
-        store = Store(f"sqlite:///{out / 'trials_run.sqlite'}")
+        store = Store(f"sqlite:///{out / 'trials_run.sqlite'}", upgrade=True)
         _run(_with_register(raw, out / "raw_trials", as_at, None), work, store, as_at)
         store.dispose()
     persons = pl.read_parquet(work / "zone_b" / "persons.parquet")
