@@ -682,7 +682,12 @@ def all_contracts() -> Iterator[SourceContract]:
 
 
 def get_contract(name: str) -> SourceContract:
-    try:
+    if name in CONTRACTS:
         return CONTRACTS[name]
-    except KeyError:
-        raise KeyError(f"unknown source {name!r}; known: {', '.join(CONTRACTS)}") from None
+    # The statutory returns' tables are sources too, read from their own folder
+    # (pipelines/returns); imported here, late, because their contracts use this module.
+    from pipelines.returns.tables import RETURN_CONTRACTS
+
+    if name in RETURN_CONTRACTS:
+        return RETURN_CONTRACTS[name]
+    raise KeyError(f"unknown source {name!r}; known: {', '.join(CONTRACTS)}")

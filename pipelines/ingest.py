@@ -499,6 +499,13 @@ def ingest_all(
             raws[c.name] = (path, read_raw(path, c))
         except SourceFileError as e:
             problems.append(str(e))
+    returns: dict[str, IngestResult] = {}
+    if sources is None:
+        # The statutory returns (CIN census, SSDA903), when the folder has them.
+        from pipelines.returns.ingest import read_returns
+
+        returns, return_problems = read_returns(raw_dir, as_at=as_at)
+        problems += return_problems
     if problems:
         plural = "s" if len(problems) > 1 else ""
         raise SourceFileError(
@@ -512,7 +519,7 @@ def ingest_all(
             out[name] = validate_objections(df, contract, file=path, run_date=run_date)
         else:
             out[name] = validate(df, contract, file=path, as_at=as_at)
-    return out
+    return out | returns
 
 
 def quarantine_report(results: dict[str, IngestResult]) -> pl.DataFrame:

@@ -642,6 +642,10 @@ def _write_cin(
 
 def _cin_details(add, r, year: int, first: int, last: int, kid: ChildInfo, rng) -> None:  # type: ignore[no-untyped-def]
     ref = r["referral_date"]
+    # The events model can close an episode the day before its referral; a council's
+    # system would not let that be returned (rule 8630).
+    if r["closure_date"] is not None and r["closure_date"] < ref:
+        r = {**r, "closure_date": ref}
     closed = r["closure_date"] is not None and r["closure_date"] <= last
     a_start, a_auth = r["assessment_start"], r["assessment_authorised"]
     nfa = a_start is None and r["s47_start"] is None and r["cp_plan_start"] is None and closed
@@ -688,7 +692,10 @@ def _cin_details(add, r, year: int, first: int, last: int, kid: ChildInfo, rng) 
         add(f"          <S47ActualStartDate>{_iso(s47)}</S47ActualStartDate>")
         add(f"          <InitialCPCtarget>{_iso(s47 + 21)}</InitialCPCtarget>")
         if cp_s is not None and cp_s <= last:
-            add(f"          <DateOfInitialCPC>{_iso(cp_s)}</DateOfInitialCPC>")
+            # Conferences sit on working days (rule 8875): a weekend plan start is
+            # returned with the conference on the Monday after.
+            icpc = cp_s + {5: 2, 6: 1}.get(_date(cp_s).weekday(), 0)
+            add(f"          <DateOfInitialCPC>{_iso(icpc)}</DateOfInitialCPC>")
             add("          <ICPCnotRequired>false</ICPCnotRequired>")
         else:
             add("          <ICPCnotRequired>true</ICPCnotRequired>")

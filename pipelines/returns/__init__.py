@@ -13,8 +13,9 @@ with DfE's rule code), and turns them into ingest results like any other source'
   applies to;
 - `cin`: the CIN census XML reader and validator;
 - `ssda903`: the 903 reader and validator;
-- `ingest_returns`: every return under `<raw>/returns/`, as ingest results, with the
-  file-level problems that stop a run.
+- `check`: applies a table's rules, then ingest's contract validation;
+- `ingest`: every return under `<raw>/returns/`, as ingest results, with the
+  file-level problems that stop a run (called by `pipelines.ingest.ingest_all`).
 
 See docs/returns.md.
 """

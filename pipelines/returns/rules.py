@@ -342,7 +342,7 @@ SSDA903_RULES: tuple[Rule, ...] = (
     Rule("168", ("Header",), ("UPN",), "Unique Pupil Number (UPN) is not valid. If unknown, default "
          "codes should be UN1, UN2, UN3, UN4 or UN5.",
          lambda y: present("UPN") & ~c("UPN").str.contains(
-             r"(^((?![IOS])[A-Z]){1}(\d{12}|\d{11}[A-Z]{1})$)|^(UN[1-5])$"), kind="identifier"),
+             r"^([A-HJ-NP-RT-Z](\d{12}|\d{11}[A-Z]))$|^(UN[1-5])$"), kind="identifier"),
     Rule("165", ("Header",), ("MOTHER",), "Data entry for mother status is invalid.",
          lambda y: not_in("MOTHER", Y.ZERO_ONE)),
     Rule("171", ("Header",), ("MC_DOB",), "Date of birth of mother's child is not a valid date.",
