@@ -41,8 +41,10 @@ county (placement postcodes are county postcodes).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from xml.sax.saxutils import escape
 
 import numpy as np
@@ -123,7 +125,7 @@ class Period:
     reviews: list[tuple[int, str]]
     missing: list[tuple[str, int, int | None]]
     uasc: bool = False
-    adopted: dict[str, object] | None = None  # AD1 items, with "day" (the adoption)
+    adopted: dict[str, Any] | None = None  # AD1 items, with "day" (the adoption)
     placed: list[tuple[int, int | None, str | None]] | None = None  # PlacedAdoption rows
     prev_perm: tuple[str, str | None, int | None] = ("Z1", None, None)
 
@@ -291,9 +293,7 @@ def _address_frame(pop: Population, county: County) -> dict[int, list[tuple[int,
     """household -> [(moved in day, postcode)] in date order."""
     hist = (
         pop.address_history.join(county.addresses.select("address_id", "postcode"), on="address_id")
-        .with_columns(
-            ((pl.col("moved_in") - pl.lit(_START)).dt.total_days()).alias("day")
-        )
+        .with_columns(((pl.col("moved_in") - pl.lit(_START)).dt.total_days()).alias("day"))
         .sort("household_index", "day")
     )
     out: dict[int, list[tuple[int, str]]] = {}
@@ -324,13 +324,7 @@ def _period(
     postcodes: np.ndarray,
 ) -> Period:
     horizon = end if end is not None else WINDOW_DAYS  # nothing is known after the extract
-    adopt = (
-        not at_18
-        and end is not None
-        and age < 3
-        and end - start >= 400
-        and rng.random() < 0.55
-    )
+    adopt = not at_18 and end is not None and age < 3 and end - start >= 400 and rng.random() < 0.55
     # Change points: (day, kind, value).
     changes: list[tuple[int, str, str]] = []
     ls = _initial_ls(rng, age)
@@ -346,8 +340,8 @@ def _period(
     n_moves = rng.poisson(rate * (horizon - start) / YEAR)
     for d in sorted(rng.integers(start + 1, max(horizon, start + 2), n_moves).tolist()):
         changes.append((int(d), "place", ""))
-    adopted = None
-    placed = None
+    adopted: dict[str, Any] | None = None
+    placed: list[tuple[int, int | None, str | None]] | None = None
     if adopt:
         assert end is not None
         e1 = end - int(rng.integers(150, 280))
@@ -361,7 +355,9 @@ def _period(
             "date_match": max(decided, e1 - int(rng.integers(0, 21))),
             "foster_care": "1" if rng.random() < 0.15 else "0",
             "nb_adoptr": _choice(rng, ("1", "2"), (0.25, 0.75)),
-            "ls_adoptr": _choice(rng, ("L0", "L11", "L12", "L2", "L4"), (0.15, 0.55, 0.1, 0.1, 0.1)),
+            "ls_adoptr": _choice(
+                rng, ("L0", "L11", "L12", "L2", "L4"), (0.15, 0.55, 0.1, 0.1, 0.1)
+            ),
         }
         two = adopted["nb_adoptr"] == "2"
         adopted["sex_adoptr"] = (
@@ -374,7 +370,9 @@ def _period(
         # A decision to place for adoption, later reversed (the child went home).
         decided = start + int(rng.integers(60, max(61, (end - start) // 2)))
         ceased = min(end, decided + int(rng.integers(30, 200)))
-        placed = [(decided, ceased, _choice(rng, ("RD1", "RD2", "RD3", "RD4"), (0.4, 0.3, 0.2, 0.1)))]
+        placed = [
+            (decided, ceased, _choice(rng, ("RD1", "RD2", "RD3", "RD4"), (0.4, 0.3, 0.2, 0.1)))
+        ]
     changes.sort()
 
     def new_place(day: int) -> tuple[str, str | None, str, str | None]:
@@ -422,13 +420,12 @@ def _period(
         r += gap
         gap = 182
     missing: list[tuple[str, int, int | None]] = []
-    if age >= 11:
-        m_rate = 4.0 if rng.random() < 0.25 else 0.15
-    else:
-        m_rate = 0.02
-    for d in sorted(rng.integers(start + 1, max(horizon, start + 2), rng.poisson(
-        m_rate * (horizon - start) / YEAR
-    )).tolist()):
+    m_rate = (4.0 if rng.random() < 0.25 else 0.15) if age >= 11 else 0.02
+    for d in sorted(
+        rng.integers(
+            start + 1, max(horizon, start + 2), rng.poisson(m_rate * (horizon - start) / YEAR)
+        ).tolist()
+    ):
         back = int(d) + int(rng.integers(0, 4))
         missing.append(
             ("M" if rng.random() < 0.8 else "A", int(d), back if back < WINDOW_DAYS else None)
@@ -610,7 +607,7 @@ def _write_cin(
             truth.append(_truth(source, f"{stem}:{len(lines)}", kid))
 
     for pidx, rows in in_year.group_by("pidx", maintain_order=True):
-        kid = kids[int(pidx[0])]  # type: ignore[index]
+        kid = kids[int(pidx[0])]
         add("    <Child>")
         add("      <ChildIdentifiers>")
         add(f"        <LAchildID>{escape(kid.lcs)}</LAchildID>")
@@ -628,7 +625,7 @@ def _write_cin(
         add(f"        <Ethnicity>{kid.ethnicity}</Ethnicity>")
         add("        <Disabilities>")
         disabled = bool((rows["primary_need"] == "N2").any()) or rng.random() < 0.05
-        for code in (["LD", "COMM"][: 1 + int(rng.random() < 0.3)] if disabled else ["NONE"]):
+        for code in ["LD", "COMM"][: 1 + int(rng.random() < 0.3)] if disabled else ["NONE"]:
             add(f"          <Disability>{code}</Disability>")
         add("        </Disabilities>")
         add("      </ChildCharacteristics>")
@@ -640,7 +637,15 @@ def _write_cin(
     return truth
 
 
-def _cin_details(add, r, year: int, first: int, last: int, kid: ChildInfo, rng) -> None:  # type: ignore[no-untyped-def]
+def _cin_details(
+    add: Callable[..., None],
+    r: dict[str, Any],
+    year: int,
+    first: int,
+    last: int,
+    kid: ChildInfo,
+    rng: np.random.Generator,
+) -> None:
     ref = r["referral_date"]
     # The events model can close an episode the day before its referral; a council's
     # system would not let that be returned (rule 8630).
@@ -669,7 +674,9 @@ def _cin_details(add, r, year: int, first: int, last: int, kid: ChildInfo, rng) 
             add("        <Assessments>", "cin_assessments", kid)
             add(f"          <AssessmentActualStartDate>{_iso(a_start)}</AssessmentActualStartDate>")
             if done:
-                add(f"          <AssessmentAuthorisationDate>{_iso(a_auth)}</AssessmentAuthorisationDate>")
+                add(
+                    f"          <AssessmentAuthorisationDate>{_iso(a_auth)}</AssessmentAuthorisationDate>"
+                )
                 add("          <FactorsIdentifiedAtAssessment>")
                 for f in sorted(set(rng.choice(_FACTORS, 1 + int(rng.integers(0, 3))).tolist())):
                     add(f"            <AssessmentFactors>{f}</AssessmentFactors>")
@@ -680,7 +687,11 @@ def _cin_details(add, r, year: int, first: int, last: int, kid: ChildInfo, rng) 
     if cp_s is None and a_auth is not None and not nfa:
         p_start = a_auth + 3
         p_end = r["closure_date"] if closed else None
-        if p_start <= last and (p_end is None or p_end >= first) and (p_end is None or p_end >= p_start):
+        if (
+            p_start <= last
+            and (p_end is None or p_end >= first)
+            and (p_end is None or p_end >= p_start)
+        ):
             add("        <CINPlanDates>", "cin_plans", kid)
             add(f"          <CINPlanStartDate>{_iso(p_start)}</CINPlanStartDate>")
             if p_end is not None:
@@ -793,14 +804,14 @@ def _write_903(
                         "CHILD": kid.lcs, "DOB": _dmy(kid.dob), "MISSING": kind,
                         "MIS_START": _dmy(d), "MIS_END": _dmy(back) if back is not None and back <= last else "",
                     })  # fmt: skip
-            if per.adopted and first <= int(per.adopted["day"]) <= last:  # type: ignore[call-overload]
-                a = per.adopted
+            if per.adopted and first <= int(per.adopted["day"]) <= last:
+                ad = per.adopted
                 emit("AD1", pidx, {
                     "CHILD": kid.lcs, "DOB": _dmy(kid.dob),
-                    "DATE_INT": _dmy(a["date_int"]),  # type: ignore[arg-type]
-                    "DATE_MATCH": _dmy(a["date_match"]),  # type: ignore[arg-type]
-                    "FOSTER_CARE": str(a["foster_care"]), "NB_ADOPTR": str(a["nb_adoptr"]),
-                    "SEX_ADOPTR": str(a["sex_adoptr"]), "LS_ADOPTR": str(a["ls_adoptr"]),
+                    "DATE_INT": _dmy(ad["date_int"]),
+                    "DATE_MATCH": _dmy(ad["date_match"]),
+                    "FOSTER_CARE": str(ad["foster_care"]), "NB_ADOPTR": str(ad["nb_adoptr"]),
+                    "SEX_ADOPTR": str(ad["sex_adoptr"]), "LS_ADOPTR": str(ad["ls_adoptr"]),
                 })  # fmt: skip
             for decided, ceased, why in per.placed or []:
                 live_until = ceased if ceased is not None else (per.end or WINDOW_DAYS)

@@ -14,6 +14,7 @@ fetch external entities.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -62,7 +63,7 @@ class Node:
             return None
         return node.text.strip() or None
 
-    def walk(self):  # type: ignore[no-untyped-def]
+    def walk(self) -> Iterator[Node]:
         yield self
         for c in self.children:
             yield from c.walk()

@@ -107,15 +107,19 @@ def _upn_valid() -> pl.Expr:
 
 def _codes_in_list(name: str, codes: tuple[str, ...]) -> pl.Expr:
     """A ';'-separated list with any code outside `codes`."""
-    return present(name) & c(name).str.split(";").list.eval(
-        pl.element().is_in(list(codes)).not_()
-    ).list.any()
+    return (
+        present(name)
+        & c(name).str.split(";").list.eval(pl.element().is_in(list(codes)).not_()).list.any()
+    )
+
+
+def _bad_date_check(f: str) -> Check:
+    return lambda y: bad_date(f)
 
 
 def _schema_dates(tables: tuple[str, ...], fields: tuple[str, ...]) -> list[Rule]:
     return [
-        Rule("", tables, (f,), f"{f} is not a valid date", lambda y, f=f: bad_date(f),
-             problem="bad_date")  # fmt: skip
+        Rule("", tables, (f,), f"{f} is not a valid date", _bad_date_check(f), problem="bad_date")
         for f in fields
     ]
 

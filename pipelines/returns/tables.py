@@ -171,7 +171,9 @@ CIN_TABLE_FIELDS: dict[str, tuple[Field, ...]] = {
     "Section47": (
         _f("CINreferralDate", "referral_date", D, "The referral's date"),
         _f("S47ActualStartDate", "s47_start", D, "Section 47 enquiry started"),
-        _f("InitialCPCtarget", "icpc_target", D, "Target date of the initial conference"),
+        # A target, so it may lie after the data date: kept as text (ISO) rather than
+        # checked as an event date; rules 8715 and 8875 check the conference itself.
+        _f("InitialCPCtarget", "icpc_target", T, "Target date of the initial conference"),
         _f("DateOfInitialCPC", "icpc_date", D, "Initial child protection conference"),
         _f("ICPCnotRequired", "icpc_not_required", Kind.FLAG, "Conference not required"),
     ),
@@ -214,7 +216,8 @@ SSDA903_FIELDS: dict[str, tuple[Field, ...]] = {
         _f("URN", "urn", T, "Ofsted URN of the placement", DI),
     ),
     "Reviews": (
-        _CHILD_903, _DOB_903,
+        _CHILD_903,
+        _DOB_903,
         _f("REVIEW", "review", D, "Date of review"),
         _f("REVIEW_CODE", "review_code", C, "Participation (PN0-PN7)"),
     ),  # fmt: skip
@@ -225,7 +228,8 @@ SSDA903_FIELDS: dict[str, tuple[Field, ...]] = {
         _f("DUC", "duc", D, "Date UASC status ceased"),
     ),
     "OC2": (
-        _CHILD_903, _DOB_903,
+        _CHILD_903,
+        _DOB_903,
         _f("SDQ_SCORE", "sdq_score", N, "Strengths and difficulties score (0-40)"),
         _f("SDQ_REASON", "sdq_reason", C, "Reason for no SDQ score"),
         _f("CONVICTED", "convicted", C, "Convicted during the year (0/1)"),
@@ -238,13 +242,15 @@ SSDA903_FIELDS: dict[str, tuple[Field, ...]] = {
         _f("INTERVENTION_OFFERED", "intervention_offered", C, "Intervention offered (0/1)"),
     ),  # fmt: skip
     "OC3": (
-        _CHILD_903, _DOB_903,
+        _CHILD_903,
+        _DOB_903,
         _f("IN_TOUCH", "in_touch", C, "Authority in touch"),
         _f("ACTIV", "activ", C, "Main activity"),
         _f("ACCOM", "accom", C, "Accommodation (second character 1: suitable, 2: not)"),
     ),  # fmt: skip
     "AD1": (
-        _CHILD_903, _DOB_903,
+        _CHILD_903,
+        _DOB_903,
         _f("DATE_INT", "date_int", D, "Decision that the child should be placed for adoption"),
         _f("DATE_MATCH", "date_match", D, "Matched with adopters"),
         _f("FOSTER_CARE", "foster_care", C, "Adopted by former foster carers (0/1)"),
@@ -253,27 +259,30 @@ SSDA903_FIELDS: dict[str, tuple[Field, ...]] = {
         _f("LS_ADOPTR", "ls_adoptr", C, "Legal status of adopters"),
     ),  # fmt: skip
     "PlacedAdoption": (
-        _CHILD_903, _DOB_903,
+        _CHILD_903,
+        _DOB_903,
         _f("DATE_PLACED", "date_placed", D, "Decision that the child should be placed"),
         _f("DATE_PLACED_CEASED", "date_placed_ceased", D, "Decision that they should no longer be"),
         _f("REASON_PLACED_CEASED", "reason_placed_ceased", C, "Why (RD1-RD4)"),
     ),  # fmt: skip
     "PrevPerm": (
-        _CHILD_903, _DOB_903,
+        _CHILD_903,
+        _DOB_903,
         _f("PREV_PERM", "prev_perm", C, "Previous permanence option"),
         _f("LA_PERM", "la_perm", T, "Authority that arranged it"),
         _f("DATE_PERM", "date_perm", T, "Date of the order (may be partial)"),
     ),  # fmt: skip
     "Missing": (
-        _CHILD_903, _DOB_903,
+        _CHILD_903,
+        _DOB_903,
         _f("MISSING", "missing", C, "Missing (M) or away without authorisation (A)"),
         _f("MIS_START", "mis_start", D, "Started"),
         _f("MIS_END", "mis_end", D, "Ended"),
     ),  # fmt: skip
 }
-assert all(
-    tuple(f.dfe for f in SSDA903_FIELDS[t]) == TABLE_COLUMNS[t] for t in TABLE_COLUMNS
-), "903 fields out of step with the table layout"
+assert all(tuple(f.dfe for f in SSDA903_FIELDS[t]) == TABLE_COLUMNS[t] for t in TABLE_COLUMNS), (
+    "903 fields out of step with the table layout"
+)
 
 _TITLES = {
     "cin_census": "CIN census: referrals (CINdetails)",

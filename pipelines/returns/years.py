@@ -111,6 +111,7 @@ def _cin(year: int) -> YearRules:
 
 
 def _903(year: int) -> YearRules:
+    place: tuple[str, ...]
     if year <= 2024:
         place = _PLACE_TO_2024
     elif year == 2025:
