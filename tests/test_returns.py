@@ -13,8 +13,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from pipelines.derive import LAC_MEASURES, ZoneBFrames
 from pipelines.identifiers import upn_check_letter
 from pipelines.ingest import SourceFileError, ingest_all
+from pipelines.reference import Reference
 from pipelines.returns.cin import read_cin
 from pipelines.returns.ingest import ingest_returns
 from pipelines.returns.rules import catalogue
@@ -428,3 +430,99 @@ def test_ingest_all_reads_the_returns_with_the_other_sources(county: Path) -> No
             ingest_all(county, as_at=date(2026, 3, 31))
     finally:
         (county / "returns" / "ssda903" / "2019").rmdir()
+
+
+# ------------------------------------------------------- looked-after measures ---
+
+
+def _zone_b(episodes: list[dict], oc3: list[dict] | None = None) -> ZoneBFrames:
+    persons = pl.DataFrame(
+        {
+            "person_id": ["p1", "p2", "p3", "p4"],
+            "family_id": ["f1", "f2", "f3", "f4"],
+            "birth_month": ["2012-05", "2024-01", "2010-07", "2005-09"],
+            "sex": ["F", "M", "M", "F"],
+            "ethnicity": ["WBRI"] * 4,
+            "locality": ["North"] * 4,
+            "ward": ["W1"] * 4,
+            "objected_statistics": [False] * 4,
+        }
+    )
+    cols = ("person_id", "decom", "rne", "dec", "rec", "cin", "collection_year")
+    eps = pl.DataFrame(
+        [{c: e.get(c) for c in cols} for e in episodes],
+        schema={"person_id": pl.Utf8, "decom": pl.Date, "rne": pl.Utf8, "dec": pl.Date,
+                "rec": pl.Utf8, "cin": pl.Utf8, "collection_year": pl.Int64},
+    )  # fmt: skip
+    events = {"ssda903_episodes": eps}
+    if oc3 is not None:
+        events["ssda903_oc3"] = pl.DataFrame(oc3)
+    ref = Reference(coverage_start={"social_care": date(2024, 4, 1)})
+    return ZoneBFrames(persons, events, date(2026, 3, 31), ref)
+
+
+def d(s: str) -> date:
+    return date.fromisoformat(s)
+
+
+def test_lac_measures_on_a_hand_made_return() -> None:
+    y = 2026
+    episodes = [
+        # p1: in care all year, four placements (S, P, then L does not count, P) -> 3+.
+        {"person_id": "p1", "decom": d("2024-06-01"), "rne": "S", "dec": d("2025-05-01"),
+         "rec": "X1", "cin": "N1", "collection_year": y},
+        {"person_id": "p1", "decom": d("2025-05-01"), "rne": "P", "dec": d("2025-08-01"),
+         "rec": "X1", "cin": "N1", "collection_year": y},
+        {"person_id": "p1", "decom": d("2025-08-01"), "rne": "L", "dec": d("2025-12-01"),
+         "rec": "X1", "cin": "N1", "collection_year": y},
+        {"person_id": "p1", "decom": d("2025-12-01"), "rne": "P", "cin": "N1",
+         "collection_year": y},
+        # p2: started in the year, adopted before 31 March.
+        {"person_id": "p2", "decom": d("2025-04-10"), "rne": "S", "dec": d("2026-02-01"),
+         "rec": "E11", "cin": "N1", "collection_year": y},
+        # p3: the same start returned in two years' files counts once; returned home.
+        {"person_id": "p3", "decom": d("2025-01-05"), "rne": "S", "cin": "N4",
+         "collection_year": 2025},
+        {"person_id": "p3", "decom": d("2025-01-05"), "rne": "S", "dec": d("2025-09-09"),
+         "rec": "E4A", "cin": "N4", "collection_year": y},
+    ]  # fmt: skip
+    oc3 = [
+        {"person_id": "p4", "collection_year": y, "activ": "F2", "accom": "B2", "in_touch": "YES"},
+    ]
+    zb = _zone_b(episodes, oc3)
+    frames, _ = derive_all_lac(zb)
+    fy = "2025/26"
+
+    def n(name: str, **where: str) -> int:
+        f = frames[name].filter(pl.col("financial_year") == fy)
+        for k, v in where.items():
+            f = f.filter(pl.col(k) == v)
+        return f.height
+
+    assert n("lac_at_31_march") == 1  # p1 only (p2 adopted, p3 home before 31 March)
+    assert n("lac_3_placements") == 1
+    assert n("lac_started") == 1 and n("lac_started", cin_category="Abuse or neglect") == 1
+    # p1's and p3's starts in 2024/25, p3's counted once though returned in two years.
+    assert frames["lac_started"].filter(pl.col("financial_year") == "2024/25").height == 2
+    assert n("lac_ceased") == 2
+    assert n("lac_ceased", outcome="Adopted") == 1
+    assert n("lac_ceased", outcome="Returned home to parents or relatives") == 1
+    assert n("adoptions") == 1
+    # p4 turned 20 in the year: a care leaver, in education, not suitably housed.
+    assert n("care_leavers") == 1 and n("care_leavers_eet") == 1
+    assert n("care_leavers_suitable_accommodation") == 0
+    # The share's records are the denominator's (the release layer requires it).
+    assert set(frames["lac_3_placements"]["unit_id"]) <= set(frames["lac_at_31_march"]["unit_id"])
+
+
+def derive_all_lac(zb: ZoneBFrames) -> tuple[dict[str, pl.DataFrame], int]:
+    out = {m.meta.name: m.build(zb) for m in LAC_MEASURES}
+    return out, 0
+
+
+def test_lac_measures_are_empty_without_a_903() -> None:
+    zb = _zone_b([])
+    zb = ZoneBFrames(zb.persons, {}, zb.as_at, zb.reference)
+    for m in LAC_MEASURES:
+        frame = m.build(zb)
+        assert frame.is_empty() and "unit_id" in frame.columns, m.meta.name
