@@ -1323,6 +1323,17 @@ LAC_MEASURES: tuple[Measure, ...] = (
         ),  # fmt: skip
     ),
     _m(
+        "lac_31_march_count",
+        "Children looked after at 31 March (count)",
+        "children",
+        SNAPSHOT_DIMS,
+        "Children looked after on 31 March, each counted once: the same children as "
+        "'Children looked after at 31 March', as a count, the denominator of placement "
+        "stability (a rate cannot be the denominator of another).",
+        lac_at_31_march,
+        footnotes=(f"Definition: {LAC_STATS}, children looked after at 31 March.", *_LAC_FOOT),
+    ),
+    _m(
         "lac_3_placements",
         "Children looked after with three or more placements in the year",
         "children",
@@ -1330,7 +1341,7 @@ LAC_MEASURES: tuple[Measure, ...] = (
         "Children looked after at 31 March who had three or more placements during the "
         "year (1 April to 31 March), as a percentage of children looked after at 31 March.",
         lac_3_placements,
-        denominator=_share("lac_at_31_march"),
+        denominator=_share("lac_31_march_count"),
         footnotes=(
             f"Definition: {LAC_STATS}, placement stability (three or more placements during "
             "the year). A placement is each episode that is not only a change of legal "

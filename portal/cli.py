@@ -16,6 +16,7 @@ from portal import (
     cmd_run,
     cmd_serve,
     cmd_share,
+    cmd_sources,
     cmd_synth,
     cmd_table,
     cmd_up,
@@ -37,6 +38,7 @@ def main() -> None:
 MODULES = (
     cmd_synth, cmd_run, cmd_table, cmd_extract, cmd_projects, cmd_privacy, cmd_linkage,
     cmd_share, cmd_retention, cmd_requests, cmd_serve, cmd_up, cmd_accounts, cmd_db,
+    cmd_sources,
 )  # fmt: skip
 for module in MODULES:
     module.register(app)

@@ -325,7 +325,7 @@ def _lac_headline(name: str, zb: ZoneBFrames) -> int:
     """Looked-after children from zone B's SSDA903 tables, written from DfE's definitions."""
     a, b = FY_START, FY_END
     eps = _events(zb, "ssda903_episodes")
-    if name in ("lac_at_31_march", "lac_3_placements"):
+    if name in ("lac_at_31_march", "lac_31_march_count", "lac_3_placements"):
         year = eps.filter(pl.col("collection_year") == b.year)
         on = year.filter(
             (pl.col("decom") <= b) & (pl.col("dec").is_null() | (pl.col("dec") > b))
