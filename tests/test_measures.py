@@ -527,7 +527,8 @@ def test_no_period_before_a_sources_coverage_start(county):
     for name, frame in frames.items():
         if "month" in frame.columns and frame.height:
             assert frame["month"].min() >= "2021-04", name
-        assert frame["financial_year"].min() >= "2021/22", name
+        if frame.height:  # a rare event may not have happened at all (adoptions)
+            assert frame["financial_year"].min() >= "2021/22", name
 
 
 def test_coverage_is_inferred_when_not_declared(county):
