@@ -23,10 +23,11 @@ Calibration. The events model started children looked after only from child prot
 plans (about 8 per 10,000 children at 31 March, against England's 70). `plan_care`
 starts more periods inside open children in need episodes (never changing an episode's
 dates, so every children in need and child protection figure stays as calibrated) until
-the county has about England's rate of children looked after at 31 March (DfE,
+the county comes near England's rate of children looked after at 31 March (DfE,
 "Children looked after in England including adoptions", reporting year 2024: 70 per
 10,000 children). A period cannot outlast its episode, so periods are shorter and starts
-more frequent than England's; docs/returns.md gives the measured figures.
+more frequent than England's; docs/returns.md gives the measured figures (below England's
+rate at 31 March, above it for starts).
 
 Determinism. Every draw here comes from a stream of its own (`seed`, 903), so the other
 twelve extracts stay byte-identical to a county generated without the returns; the
@@ -61,8 +62,9 @@ CIN_DIR = RETURNS_DIR / "cin_census"
 SSDA903_DIR = RETURNS_DIR / "ssda903"
 STREAM = 903  # the returns' own random stream
 # Share of long children in need episodes (open 90 days or more) in which the child
-# starts to be looked after; abuse or neglect (N1) weighs more. Calibrated with
-# tests/test_returns_synthetic.py to England's 70 per 10,000 at 31 March.
+# starts to be looked after; abuse or neglect (N1) weighs more. Aimed at England's 70 per
+# 10,000 at 31 March; measured 33 to 56 (20,000 people, seed 42, docs/returns.md): periods
+# end with their episodes, so more of this share adds starts faster than children in care.
 CARE_SHARE = 0.17
 ABUSE_WEIGHT = 1.6
 _START = WINDOW_START.astype(object)
