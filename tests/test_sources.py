@@ -184,3 +184,15 @@ def test_sources_check_names_dfe_rules_in_words(tmp_path: Path) -> None:
     assert "DfE rule 143: The reason for new episode code is not a valid code." in lines
     # The contracts' own extracts are missing here: each is one file-level problem.
     assert len(report.file_problems) == len(list(all_contracts()))
+
+
+def test_portal_run_takes_the_mapping_and_refuses_a_bad_one(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[source]]\ncontract = "early_help"\nfile = "x.csv"\n[source.columns]\nnope = "A"\n')
+    res = CliRunner().invoke(
+        app, ["run", "--raw", str(tmp_path), "--mapping", str(bad),
+              "--work", str(tmp_path / "work")],
+    )  # fmt: skip
+    assert res.exit_code == 1
+    assert "'nope' is not a column of early_help" in res.output
+    assert not (tmp_path / "work").exists()
