@@ -32,7 +32,7 @@ Objections (the register is matched to persons, never linked into them)
 Families (the rule, documented in docs/linkage.md)
     Two persons are in the same family when any of these holds:
     - they were recorded at the same address (first line + postcode) in
-      records dated within 365 days of each other;
+      records dated within three years (1,095 days) of each other;
     - they share an Early Help family reference or episode;
     - they share a surname and a postcode in records within 365 days of
       each other and at least one of them was a child at the time;
@@ -68,7 +68,12 @@ LINK_COLUMNS = (
     # SSDA903 Header: a looked-after young woman's first child's date of birth (families).
     "mc_dob",
 )  # fmt: skip
-SAME_ADDRESS_DAYS = 365
+# A household stays at an address for years: records at one address within three years
+# of each other are one family (measured at 20,000 people: family recall 0.782 -> 0.801,
+# precision 0.941 either way; ten years adds recall at some cost in precision).
+SAME_ADDRESS_DAYS = 1095
+# A surname and postcode (one of about thirteen households) is weaker evidence: one year.
+SAME_SURNAME_POSTCODE_DAYS = 365
 
 
 @dataclass(frozen=True)
@@ -625,7 +630,7 @@ def family_edges(records: pl.DataFrame) -> pl.DataFrame:
     )
     edges = []
 
-    def pairs_within(key: list[str], extra: pl.Expr | None = None) -> pl.DataFrame:
+    def pairs_within(key: list[str], days: int, extra: pl.Expr | None = None) -> pl.DataFrame:
         sub = (
             r.select("person_key", "event_date", "dob", *key)
             .drop_nulls(key + ["event_date"])
@@ -636,18 +641,19 @@ def family_edges(records: pl.DataFrame) -> pl.DataFrame:
             (pl.col("person_key") < pl.col("person_key_r"))
             & (
                 (pl.col("event_date") - pl.col("event_date_r")).dt.total_days().abs()
-                <= SAME_ADDRESS_DAYS
+                <= days
             )
         )
         if extra is not None:
             j = j.filter(extra)
         return j.select(pl.col("person_key").alias("a"), pl.col("person_key_r").alias("b")).unique()
 
-    edges.append(pairs_within(["address"]))
+    edges.append(pairs_within(["address"], SAME_ADDRESS_DAYS))
     child = lambda dob, at: (at - dob).dt.total_days() < 18 * 365.25  # noqa: E731
     edges.append(
         pairs_within(
             ["surname", "postcode"],
+            SAME_SURNAME_POSTCODE_DAYS,
             child(pl.col("dob"), pl.col("event_date"))
             | child(pl.col("dob_r"), pl.col("event_date_r")),
         )
