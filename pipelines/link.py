@@ -639,10 +639,7 @@ def family_edges(records: pl.DataFrame) -> pl.DataFrame:
         # Link persons recorded under the same key within the time window.
         j = sub.join(sub, on=key, suffix="_r").filter(
             (pl.col("person_key") < pl.col("person_key_r"))
-            & (
-                (pl.col("event_date") - pl.col("event_date_r")).dt.total_days().abs()
-                <= days
-            )
+            & ((pl.col("event_date") - pl.col("event_date_r")).dt.total_days().abs() <= days)
         )
         if extra is not None:
             j = j.filter(extra)
