@@ -171,9 +171,9 @@ CIN_TABLE_FIELDS: dict[str, tuple[Field, ...]] = {
     "Section47": (
         _f("CINreferralDate", "referral_date", D, "The referral's date"),
         _f("S47ActualStartDate", "s47_start", D, "Section 47 enquiry started"),
-        # A target, so it may lie after the data date: kept as text (ISO) rather than
-        # checked as an event date; rules 8715 and 8875 check the conference itself.
-        _f("InitialCPCtarget", "icpc_target", T, "Target date of the initial conference"),
+        # InitialCPCtarget is read and checked (a valid date) but not kept: a target may
+        # lie after the data date, which the contract would quarantine, and no measure
+        # uses it.
         _f("DateOfInitialCPC", "icpc_date", D, "Initial child protection conference"),
         _f("ICPCnotRequired", "icpc_not_required", Kind.FLAG, "Conference not required"),
     ),
@@ -184,7 +184,8 @@ CIN_TABLE_FIELDS: dict[str, tuple[Field, ...]] = {
         _f("InitialCategoryOfAbuse", "initial_category", C, "Initial category of abuse"),
         _f("LatestCategoryOfAbuse", "latest_category", C, "Latest category of abuse"),
         _f("NumberOfPreviousCPP", "previous_plans", N, "Number of previous plans"),
-        _f("CPPreviewDate", "review_dates", T, "Review dates, ';'-separated"),
+        # CPPreviewDate is read (';'-separated) but not kept: a list of dates as text
+        # would reach zone B as text, and no measure uses it.
     ),
 }
 
