@@ -29,8 +29,8 @@ import polars as pl
 from synthetic.generator import generate_county
 from pipelines.ingest import ingest_all
 from pipelines.link import link, load_trace_response
-from pipelines.quality import linkage_quality, load_truth, pairwise_quality
-n, out = int(sys.argv[1]), Path(sys.argv[2])
+from pipelines.quality import family_quality_by_source, linkage_quality, load_truth, pairwise_quality
+n, out, untraced_too = int(sys.argv[1]), Path(sys.argv[2]), sys.argv[3] == "1"
 generate_county(n, 42, out)
 t = time.perf_counter()
 res = ingest_all(out, as_at=date(2026, 11, 21))
@@ -40,8 +40,8 @@ linked = link(res, trace=load_trace_response(out))
 t_link = time.perf_counter() - t
 truth = load_truth(out)
 q = linkage_quality(linked.records, truth)
-untraced = link(res)
-qn = linkage_quality(untraced.records, truth)["persons"]
+by_source = family_quality_by_source(linked.records, truth)
+qn = linkage_quality(link(res).records, truth)["persons"] if untraced_too else None
 t = time.perf_counter()
 r = linked.records.with_columns(pl.concat_str("forename", "surname", pl.col("dob").cast(pl.Utf8), separator="|").alias("exact"))
 lab = r.with_columns(pl.coalesce("exact", "unique_id").alias("k")).join(truth, on="unique_id")
@@ -51,9 +51,10 @@ peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps({
     "people": n, "records": linked.records.height, "ingest": t_ingest, "link": t_link,
     "splink": linked.timings["splink"], "peak_mb": peak, "p": q["persons"].precision,
-    "r": q["persons"].recall, "f1": q["persons"].f1, "f1_untraced": qn.f1,
+    "r": q["persons"].recall, "f1": q["persons"].f1, "f1_untraced": qn.f1 if qn else float("nan"),
     "fam_p": q["families"].precision, "fam_r": q["families"].recall,
     "base_p": base.precision, "base_r": base.recall, "base_f1": base.f1, "base_s": t_base,
+    "fam_by_source": by_source.to_dicts(),
 }))
 """
 
@@ -138,6 +139,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--sizes", default="10000,100000,300000")
     ap.add_argument("--febrl", type=int, default=300_000, help="FEBRL-style records (0: skip)")
+    ap.add_argument("--skip-untraced", action="store_true", help="skip the run without the trace")
+    ap.add_argument("--by-source", action="store_true", help="family quality by source")
     args = ap.parse_args()
     head = (
         f"{'people':>8} {'records':>8} {'ingest s':>8} {'link s':>7} {'total s':>7} {'peak MB':>8} "
@@ -148,7 +151,8 @@ def main() -> None:
     for n in (int(x) for x in args.sizes.split(",")):
         with tempfile.TemporaryDirectory() as d:
             res = subprocess.run(
-                [sys.executable, "-c", CHILD, str(n), d], check=True, capture_output=True, text=True
+                [sys.executable, "-c", CHILD, str(n), d, "0" if args.skip_untraced else "1"],
+                check=True, capture_output=True, text=True,
             )
         r = json.loads(res.stdout.strip().splitlines()[-1])
         print(
@@ -157,6 +161,13 @@ def main() -> None:
             f"{r['f1']:>6.4f} {r['f1_untraced']:>11.4f} {r['fam_p']:>6.3f} {r['fam_r']:>6.3f} | "
             f"{r['base_p']:>7.4f} {r['base_r']:>7.4f} {r['base_f1']:>8.4f}"
         )
+        if args.by_source:
+            print(f"  family quality by source ({n:,} people): persons, true pairs, recall, "
+                  "predicted pairs, precision")
+            for row in r["fam_by_source"]:
+                print(f"  {row['source']:>26} {row['persons']:>8,} {row['true_pairs'] or 0:>8,} "
+                      f"{row['recall'] or 0:>6.3f} {row['predicted_pairs'] or 0:>8,} "
+                      f"{row['precision'] or 0:>6.3f}")
     if args.febrl:
         febrl(args.febrl)
 

@@ -196,6 +196,32 @@ CIN_NEED_LABELS = {
     "N9": "Cases other than children in need",
 }
 CIN_NEED = tuple(CIN_NEED_LABELS)
+# SSDA903 reason episode ceased (REC), grouped as DfE publishes children who ceased to be
+# looked after ('Children looked after in England including adoptions', reason ceased).
+# X1 (a new episode starts the same day) ends an episode but not a period of care.
+LAC_CEASED_LABELS = {
+    "E4A": "Returned home to parents or relatives",
+    "E4B": "Returned home to parents or relatives",
+    "E11": "Adopted",
+    "E12": "Adopted",
+    "E45": "Special guardianship order",
+    "E46": "Special guardianship order",
+    "E47": "Special guardianship order",
+    "E48": "Special guardianship order",
+    "E41": "Child arrangements order",
+    "E13": "Left care to live with relatives or others (no parental responsibility)",
+    "E5": "Moved into independent living",
+    "E6": "Moved into independent living",
+    "E17": "Aged 18 and remained with current carers",
+    "E7": "Transferred to adult social care",
+    "E9": "Sentenced to custody",
+    "E2": "Other",
+    "E3": "Other",
+    "E8": "Other",
+    "E14": "Other",
+    "E15": "Other",
+    "E16": "Other",
+}
 
 # The documented categories of every published coded dimension, in natural order.
 # Geography (locality, ward) comes from the postcode lookup and periods from
@@ -209,6 +235,7 @@ PUBLISHED_LEVELS: dict[str, tuple[str, ...]] = {
     "closure_reason": (*EH_CLOSURE_LABELS.values(), NOT_KNOWN),
     "need": (*NEED_LABELS.values(), NOT_KNOWN),
     "cin_category": (*CIN_NEED_LABELS.values(), NOT_KNOWN),
+    "outcome": (*dict.fromkeys(LAC_CEASED_LABELS.values()), NOT_KNOWN),
 }
 # Objection scopes: research extracts only, or research extracts and statistics.
 OBJECTION_SCOPES = ("ALL_RESEARCH", "PLANNING_AND_RESEARCH")
@@ -682,7 +709,12 @@ def all_contracts() -> Iterator[SourceContract]:
 
 
 def get_contract(name: str) -> SourceContract:
-    try:
+    if name in CONTRACTS:
         return CONTRACTS[name]
-    except KeyError:
-        raise KeyError(f"unknown source {name!r}; known: {', '.join(CONTRACTS)}") from None
+    # The statutory returns' tables are sources too, read from their own folder
+    # (pipelines/returns); imported here, late, because their contracts use this module.
+    from pipelines.returns.tables import RETURN_CONTRACTS
+
+    if name in RETURN_CONTRACTS:
+        return RETURN_CONTRACTS[name]
+    raise KeyError(f"unknown source {name!r}; known: {', '.join(CONTRACTS)}")

@@ -53,6 +53,7 @@ from pipelines.contracts import (
     EH_CLOSURE_LABELS,
     ETHNIC_MAJOR_GROUP,
     FRONT_DOOR_DECISION_LABELS,
+    LAC_CEASED_LABELS,
     NEED_LABELS,
     NOT_KNOWN,
     REFERRAL_SOURCE_LABELS,
@@ -730,6 +731,216 @@ def sf_families_closed_judgeable(zb: ZoneBFrames) -> pl.DataFrame:
     return _per_family(fam, zb, at="closure_date", prefix="sf")
 
 
+# ------------------------------------------------- looked-after children ---
+#
+# From the SSDA903 return (pipelines/returns): each collection year's files are DfE's
+# record of that year, so a 31 March count reads that year's file only; events (starts,
+# ceases, adoptions, missing incidents) are read from every year's files, an episode
+# returned in two years counted once. Without a 903 every measure here is empty.
+
+LAC_SOURCE = "ssda903_episodes"
+CARE_LEAVER_DIMS = (*GEO, "sex", "financial_year")
+# Care leavers' main activity codes that are education, employment or training (903 ACTIV).
+EET_ACTIVITIES = ("F1", "P1", "F2", "P2", "F4", "P4", "F5", "P5")
+LAC_UNIT = "lac31"
+
+
+def _return_table(zb: ZoneBFrames, source: str) -> pl.DataFrame | None:
+    ev = zb.events.get(source)
+    return ev if ev is not None and not ev.is_empty() else None
+
+
+def _lac_window(df: pl.DataFrame, col: str, zb: ZoneBFrames, years: pl.Series) -> pl.DataFrame:
+    """Rows dated from 1 April of the first collection year returned to the data date: the
+    903's coverage (its first year's files hold every episode open in that year)."""
+    first = date(int(years.min()) - 1, 4, 1)  # type: ignore[arg-type]
+    return _upto_as_at(df, col, zb).filter(pl.col(col) >= pl.lit(first))
+
+
+def _lac_dates(zb: ZoneBFrames, eps: pl.DataFrame) -> list[date]:
+    """31 March of every collection year returned, where the rate has a denominator."""
+    years = set(eps["collection_year"].unique().to_list())
+    return [d for d in count_dates(zb, "social_care") if d.year in years]
+
+
+def _lac_on_31_march(zb: ZoneBFrames) -> pl.DataFrame | None:
+    """Episodes open on 31 March of their own collection year, each with the number of
+    placements the child had during that year (every episode that is not only a change
+    of legal status, RNE L, starts a placement; the first of the year counts, being the
+    placement the child was in on 1 April)."""
+    eps = _return_table(zb, LAC_SOURCE)
+    if eps is None:
+        return None
+    frames = []
+    for d in _lac_dates(zb, eps):
+        year = eps.filter(pl.col("collection_year") == d.year).sort("person_id", "decom")
+        placements = (
+            year.with_columns(
+                ((pl.col("rne") != "L") | (pl.int_range(pl.len()).over("person_id") == 0))
+                .fill_null(True)
+                .alias("_new")
+            )
+            .group_by("person_id")
+            .agg(pl.col("_new").sum().alias("placements"))
+        )
+        open_ = year.filter(
+            (pl.col("decom") <= pl.lit(d)) & (pl.col("dec").is_null() | (pl.col("dec") > pl.lit(d)))
+        )
+        frames.append(
+            open_.join(placements, on="person_id", how="left").with_columns(
+                pl.lit(d).alias("snapshot")
+            )
+        )
+    return pl.concat(frames) if frames else None
+
+
+def lac_at_31_march(zb: ZoneBFrames) -> pl.DataFrame:
+    rows = _lac_on_31_march(zb)
+    return _empty(SNAPSHOT_DIMS) if rows is None else _snapshot(rows, zb, LAC_UNIT)
+
+
+def lac_3_placements(zb: ZoneBFrames) -> pl.DataFrame:
+    """Children looked after at 31 March with three or more placements during the year
+    (the same units as `lac_at_31_march`, so it is a share of it)."""
+    rows = _lac_on_31_march(zb)
+    if rows is None:
+        return _empty(SNAPSHOT_DIMS)
+    return _snapshot(rows.filter(pl.col("placements") >= 3), zb, LAC_UNIT)
+
+
+def _lac_events(zb: ZoneBFrames, at: str, keep: pl.Expr) -> pl.DataFrame | None:
+    eps = _return_table(zb, LAC_SOURCE)
+    if eps is None:
+        return None
+    rows = _dedupe(eps.filter(keep), ["person_id", at])
+    return _lac_window(rows, at, zb, eps["collection_year"])
+
+
+def lac_started(zb: ZoneBFrames) -> pl.DataFrame:
+    """Children who started to be looked after (a new period: RNE S), by category of need."""
+    rows = _lac_events(zb, "decom", pl.col("rne") == "S")
+    if rows is None:
+        return _empty((*GEO, *PERSON, *TIME, "cin_category"))
+    rows = rows.with_columns(_label("cin", CIN_NEED_LABELS).alias("cin_category"))
+    return _per_person(
+        rows, zb, at="decom", unit=("lacstart", "person_id", "decom"), source=LAC_SOURCE,
+        extra=("cin_category",), snapshot=True,  # the 903's window is applied above
+    )  # fmt: skip
+
+
+def _ceased(zb: ZoneBFrames, codes: tuple[str, ...] | None = None) -> pl.DataFrame | None:
+    ended = pl.col("rec").is_not_null() & (pl.col("rec") != "X1")
+    if codes is not None:
+        ended &= pl.col("rec").is_in(list(codes))
+    rows = _lac_events(zb, "dec", ended)
+    if rows is None:
+        return None
+    return rows.with_columns(_label("rec", LAC_CEASED_LABELS).alias("outcome"))
+
+
+def lac_ceased(zb: ZoneBFrames) -> pl.DataFrame:
+    """Children who ceased to be looked after (the period ended: REC other than X1), by
+    reason."""
+    rows = _ceased(zb)
+    if rows is None:
+        return _empty((*GEO, *PERSON, *TIME, "outcome"))
+    return _per_person(
+        rows, zb, at="dec", unit=("lacend", "person_id", "dec"), source=LAC_SOURCE,
+        extra=("outcome",), snapshot=True,
+    )  # fmt: skip
+
+
+def adoptions(zb: ZoneBFrames) -> pl.DataFrame:
+    """Children who ceased to be looked after because they were adopted (REC E11, E12)."""
+    rows = _ceased(zb, ("E11", "E12"))
+    if rows is None:
+        return _empty((*GEO, *PERSON, *TIME))
+    return _per_person(
+        rows, zb, at="dec", unit=("adopted", "person_id", "dec"), source=LAC_SOURCE,
+        snapshot=True,
+    )  # fmt: skip
+
+
+def _missing(zb: ZoneBFrames) -> pl.DataFrame | None:
+    mis = _return_table(zb, "ssda903_missing")
+    eps = _return_table(zb, LAC_SOURCE)
+    if mis is None or eps is None:
+        return None
+    rows = _dedupe(mis.filter(pl.col("missing") == "M"), ["person_id", "mis_start"])
+    return _lac_window(rows, "mis_start", zb, eps["collection_year"])
+
+
+def lac_missing_incidents(zb: ZoneBFrames) -> pl.DataFrame:
+    """Incidents of a looked-after child going missing from placement (903 Missing, M)."""
+    rows = _missing(zb)
+    if rows is None:
+        return _empty((*GEO, *PERSON, *TIME))
+    return _per_person(
+        rows, zb, at="mis_start", unit=("missing", "person_id", "mis_start"),
+        source="ssda903_missing", snapshot=True,
+    )  # fmt: skip
+
+
+def lac_went_missing(zb: ZoneBFrames) -> pl.DataFrame:
+    """Looked-after children who went missing at least once in the financial year, each
+    counted once a year (dated by their first incident of the year)."""
+    rows = _missing(zb)
+    dims = (*GEO, *PERSON, "financial_year")
+    if rows is None:
+        return _empty(dims)
+    first = (
+        rows.with_columns(pl.col("mis_start").map_elements(financial_year, pl.Utf8).alias("_fy"))
+        .sort("mis_start")
+        .unique(["person_id", "_fy"], keep="first", maintain_order=True)
+    )
+    return _per_person(
+        first, zb, at="mis_start", unit=("wentmissing", "person_id", "_fy"),
+        source="ssda903_missing", time=("financial_year",), snapshot=True,
+    )  # fmt: skip
+
+
+def _care_leavers(zb: ZoneBFrames) -> pl.DataFrame | None:
+    """Care leavers aged 19 to 21 on their birthday in the collection year (903 OC3)."""
+    oc3 = _return_table(zb, "ssda903_oc3")
+    if oc3 is None:
+        return None
+    born = zb.persons.select("person_id", "birth_month")
+    year = pl.col("collection_year")
+    bm = pl.col("birth_month")
+    # The birthday in April to March: in calendar year Y-1 for April to December births.
+    age = year - bm.str.slice(0, 4).cast(pl.Int32) - (bm.str.slice(5, 2).cast(pl.Int32) >= 4)
+    rows = (
+        oc3.join(born, on="person_id", how="inner")
+        .with_columns(age.alias("_age"), pl.date(year, 3, 31).alias("snapshot"))
+        .filter(pl.col("_age").is_between(19, 21) & (pl.col("snapshot") <= pl.lit(zb.as_at)))
+        .drop("birth_month")
+        .unique(["person_id", "collection_year"], keep="first", maintain_order=True)
+    )
+    return with_person_dims(rows, zb.persons, "snapshot").with_columns(
+        _unit("oc3", pl.col("person_id"), year.cast(pl.Utf8))
+    )
+
+
+def care_leavers(zb: ZoneBFrames) -> pl.DataFrame:
+    rows = _care_leavers(zb)
+    return _empty(CARE_LEAVER_DIMS) if rows is None else _select(rows, CARE_LEAVER_DIMS)
+
+
+def care_leavers_eet(zb: ZoneBFrames) -> pl.DataFrame:
+    rows = _care_leavers(zb)
+    if rows is None:
+        return _empty(CARE_LEAVER_DIMS)
+    return _select(rows.filter(pl.col("activ").is_in(list(EET_ACTIVITIES))), CARE_LEAVER_DIMS)
+
+
+def care_leavers_suitable_accommodation(zb: ZoneBFrames) -> pl.DataFrame:
+    rows = _care_leavers(zb)
+    if rows is None:
+        return _empty(CARE_LEAVER_DIMS)
+    # ACCOM's second character: 1 suitable, 2 not suitable (903 guide).
+    return _select(rows.filter(pl.col("accom").str.ends_with("1")), CARE_LEAVER_DIMS)
+
+
 # ------------------------------------------------------------- registry ---
 #
 # Each measure's definition says what is counted and when; its footnotes say which
@@ -1084,6 +1295,160 @@ MEASURES: dict[str, Measure] = {
         ),
     )
 }
+
+LAC_STATS = (
+    "DfE, 'Children looked after in England including adoptions' (Explore Education "
+    "Statistics), reporting year 2024, and its methodology"
+)
+SSDA903_GUIDE = "DfE, Children looked after return (SSDA903) guide"
+_LAC_FOOT = (
+    f"Source: the SSDA903 return, as validated against DfE's rules ({SSDA903_GUIDE}).",
+    CHILD_NOTE,
+)
+_LAC_RATE = Denominator("child_population", 10_000, 1)
+LAC_MEASURES: tuple[Measure, ...] = (
+    _m(
+        "lac_at_31_march",
+        "Children looked after at 31 March",
+        "children",
+        SNAPSHOT_DIMS,
+        "Children looked after on 31 March (an SSDA903 episode open that day, in that "
+        "year's return), each counted once, per 10,000 children.",
+        lac_at_31_march,
+        denominator=_LAC_RATE,
+        footnotes=(
+            f"Definition: {LAC_STATS}, children looked after at 31 March.",
+            POPULATION_NOTE,
+            *_LAC_FOOT,
+        ),  # fmt: skip
+    ),
+    _m(
+        "lac_31_march_count",
+        "Children looked after at 31 March (count)",
+        "children",
+        SNAPSHOT_DIMS,
+        "Children looked after on 31 March, each counted once: the same children as "
+        "'Children looked after at 31 March', as a count, the denominator of placement "
+        "stability (a rate cannot be the denominator of another).",
+        lac_at_31_march,
+        footnotes=(f"Definition: {LAC_STATS}, children looked after at 31 March.", *_LAC_FOOT),
+    ),
+    _m(
+        "lac_3_placements",
+        "Children looked after with three or more placements in the year",
+        "children",
+        SNAPSHOT_DIMS,
+        "Children looked after at 31 March who had three or more placements during the "
+        "year (1 April to 31 March), as a percentage of children looked after at 31 March.",
+        lac_3_placements,
+        denominator=_share("lac_31_march_count"),
+        footnotes=(
+            f"Definition: {LAC_STATS}, placement stability (three or more placements during "
+            "the year). A placement is each episode that is not only a change of legal "
+            "status (reason for new episode L), plus the placement on 1 April.",
+            *_LAC_FOOT,
+        ),
+    ),
+    _m(
+        "lac_started",
+        "Children who started to be looked after",
+        "children",
+        (*GEO, *PERSON, *TIME, "cin_category"),
+        "Children who started a period of being looked after in the period (reason for new "
+        "episode S), by category of need.",
+        lac_started,
+        footnotes=(f"Definition: {LAC_STATS}, children starting to be looked after.", *_LAC_FOOT),
+    ),
+    _m(
+        "lac_ceased",
+        "Children who ceased to be looked after",
+        "children",
+        (*GEO, *PERSON, *TIME, "outcome"),
+        "Children whose period of being looked after ended in the period, by the reason it "
+        "ended (SSDA903 reason episode ceased, grouped as DfE publishes them).",
+        lac_ceased,
+        footnotes=(
+            f"Definition: {LAC_STATS}, children who ceased to be looked after, by "
+            "reason episode ceased.",
+            *_LAC_FOOT,
+        ),  # fmt: skip
+    ),
+    _m(
+        "adoptions",
+        "Children adopted from care",
+        "children",
+        (*GEO, *PERSON, *TIME),
+        "Children who ceased to be looked after because they were adopted (reason episode "
+        "ceased E11 or E12), dated by the adoption.",
+        adoptions,
+        footnotes=(f"Definition: {LAC_STATS}, adoptions.", *_LAC_FOOT),
+    ),
+    _m(
+        "lac_missing_incidents",
+        "Missing incidents of looked-after children",
+        "incidents",
+        (*GEO, *PERSON, *TIME),
+        "Incidents of a looked-after child going missing from their placement (SSDA903 "
+        "Missing, type M), dated by the day they went missing. Absences without "
+        "authorisation (type A) are not counted.",
+        lac_missing_incidents,
+        footnotes=(f"Definition: {LAC_STATS}, missing incidents.", *_LAC_FOOT),
+    ),
+    _m(
+        "lac_went_missing",
+        "Looked-after children who went missing",
+        "children",
+        (*GEO, *PERSON, "financial_year"),
+        "Looked-after children who went missing from their placement at least once in the "
+        "financial year, each counted once.",
+        lac_went_missing,
+        footnotes=(
+            f"Definition: {LAC_STATS}, children who had a missing incident.",
+            *_LAC_FOOT,
+        ),  # fmt: skip
+    ),
+    _m(
+        "care_leavers",
+        "Care leavers aged 19 to 21",
+        "young people",
+        CARE_LEAVER_DIMS,
+        "Former relevant children (care leavers) whose 19th, 20th or 21st birthday fell in "
+        "the year (SSDA903 OC3). Young adults: no age band is published.",
+        care_leavers,
+        footnotes=(f"Definition: {LAC_STATS}, care leavers aged 19 to 21.", _LAC_FOOT[0]),
+    ),
+    _m(
+        "care_leavers_eet",
+        "Care leavers in education, employment or training",
+        "young people",
+        CARE_LEAVER_DIMS,
+        "Care leavers aged 19 to 21 in education, employment or training around their "
+        "birthday (OC3 main activity F1, P1, F2, P2, F4, P4, F5 or P5), as a percentage of "
+        "care leavers aged 19 to 21. Those the council was not in touch with count in the "
+        "denominator, as in DfE's figures.",
+        care_leavers_eet,
+        denominator=_share("care_leavers"),
+        footnotes=(
+            f"Definition: {LAC_STATS}, care leavers in education, employment or training.",
+            _LAC_FOOT[0],
+        ),  # fmt: skip
+    ),
+    _m(
+        "care_leavers_suitable_accommodation",
+        "Care leavers in suitable accommodation",
+        "young people",
+        CARE_LEAVER_DIMS,
+        "Care leavers aged 19 to 21 whose accommodation was judged suitable (OC3 ACCOM "
+        "ending in 1), as a percentage of care leavers aged 19 to 21.",
+        care_leavers_suitable_accommodation,
+        denominator=_share("care_leavers"),
+        footnotes=(
+            f"Definition: {LAC_STATS}, care leavers in suitable accommodation.",
+            _LAC_FOOT[0],
+        ),  # fmt: skip
+    ),
+)
+MEASURES.update({m.meta.name: m for m in LAC_MEASURES})
 
 
 def objections_received(zb: ZoneBFrames) -> pl.DataFrame:

@@ -50,6 +50,7 @@ from pipelines.contracts import (
     all_contracts,
 )
 from pipelines.identifiers import is_valid_nhs_number, is_valid_ni_number, is_valid_upn
+from pipelines.mapping import Mapping, apply_mapping, find_mapped, local_contract
 
 # A cell a spreadsheet would execute: '=', '+', '-', '@', or a leading tab/CR
 # (OWASP's CSV injection list). Such a cell is never legitimate in an extract.
@@ -481,11 +482,35 @@ def ingest_all(
     as_at: date | None = None,
     sources: Iterable[SourceContract] | None = None,
     run_date: date | None = None,
+    mapping: Mapping | None = None,
 ) -> dict[str, IngestResult]:
     """Read and validate every source. File problems are gathered and raised together.
 
     as_at: the data date (later event dates are impossible); run_date: today, the
-    latest possible date for an objection to have been received."""
+    latest possible date for an objection to have been received; mapping: how the
+    council's own exports map to contracts (pipelines/mapping.py)."""
+    out, problems = gather_sources(
+        raw_dir, as_at=as_at, sources=sources, run_date=run_date, mapping=mapping
+    )
+    if problems:
+        plural = "s" if len(problems) > 1 else ""
+        raise SourceFileError(
+            f"{len(problems)} source file problem{plural}; nothing was written:\n  - "
+            + "\n  - ".join(problems)
+        )
+    return out
+
+
+def gather_sources(
+    raw_dir: Path,
+    *,
+    as_at: date | None = None,
+    sources: Iterable[SourceContract] | None = None,
+    run_date: date | None = None,
+    mapping: Mapping | None = None,
+) -> tuple[dict[str, IngestResult], list[str]]:
+    """Every source that can be read, validated, and every file-level problem of the
+    others (`portal sources check` reports both; `ingest_all` stops on any problem)."""
     as_at = as_at or date.today()
     run_date = max(run_date or date.today(), as_at)
     contracts = list(sources or all_contracts())
@@ -493,18 +518,25 @@ def ingest_all(
     problems: list[str] = []
     if not raw_dir.is_dir():
         raise SourceFileError(f"{raw_dir}: no such folder of source extracts")
+    mapped = mapping.sources if mapping is not None else {}
     for c in contracts:
         try:
-            path = find_extract(raw_dir, c)
-            raws[c.name] = (path, read_raw(path, c))
+            if c.name in mapped:
+                sm = mapped[c.name]
+                path = find_mapped(raw_dir, sm)
+                raws[c.name] = (path, apply_mapping(read_raw(path, local_contract(c, sm)), c, sm))
+            else:
+                path = find_extract(raw_dir, c)
+                raws[c.name] = (path, read_raw(path, c))
         except SourceFileError as e:
             problems.append(str(e))
-    if problems:
-        plural = "s" if len(problems) > 1 else ""
-        raise SourceFileError(
-            f"{len(problems)} source file problem{plural}; nothing was written:\n  - "
-            + "\n  - ".join(problems)
-        )
+    returns: dict[str, IngestResult] = {}
+    if sources is None:
+        # The statutory returns (CIN census, SSDA903), when the folder has them.
+        from pipelines.returns.ingest import read_returns
+
+        returns, return_problems = read_returns(raw_dir, as_at=as_at)
+        problems += return_problems
     out = {}
     for name, (path, df) in raws.items():
         contract = next(c for c in contracts if c.name == name)
@@ -512,7 +544,7 @@ def ingest_all(
             out[name] = validate_objections(df, contract, file=path, run_date=run_date)
         else:
             out[name] = validate(df, contract, file=path, as_at=as_at)
-    return out
+    return out | returns, problems
 
 
 def quarantine_report(results: dict[str, IngestResult]) -> pl.DataFrame:

@@ -32,10 +32,12 @@ Objections (the register is matched to persons, never linked into them)
 Families (the rule, documented in docs/linkage.md)
     Two persons are in the same family when any of these holds:
     - they were recorded at the same address (first line + postcode) in
-      records dated within 365 days of each other;
+      records dated within three years (1,095 days) of each other;
     - they share an Early Help family reference or episode;
     - they share a surname and a postcode in records within 365 days of
-      each other and at least one of them was a child at the time.
+      each other and at least one of them was a child at the time;
+    - one is a looked-after mother in the SSDA903 (MOTHER, MC_DOB) and the other the
+      one person born on MC_DOB recorded at her postcode or under her surname.
     Families are the connected components of these links; a person with no
     such evidence is a family of one.
 """
@@ -63,8 +65,15 @@ MODEL_ROUTE = "name_and_date_of_birth"  # an objection matched through the linka
 LINK_COLUMNS = (
     "forename", "surname", "dob", "sex", "postcode", "address_line1",
     "nhs_number", "ni_number", "upn", "lcs_person_id", "ehm_family_ref", "episode_id",
+    # SSDA903 Header: a looked-after young woman's first child's date of birth (families).
+    "mc_dob",
 )  # fmt: skip
-SAME_ADDRESS_DAYS = 365
+# A household stays at an address for years: records at one address within three years
+# of each other are one family (measured at 20,000 people: family recall 0.782 -> 0.801,
+# precision 0.941 either way; ten years adds recall at some cost in precision).
+SAME_ADDRESS_DAYS = 1095
+# A surname and postcode (one of about thirteen households) is weaker evidence: one year.
+SAME_SURNAME_POSTCODE_DAYS = 365
 
 
 @dataclass(frozen=True)
@@ -621,7 +630,7 @@ def family_edges(records: pl.DataFrame) -> pl.DataFrame:
     )
     edges = []
 
-    def pairs_within(key: list[str], extra: pl.Expr | None = None) -> pl.DataFrame:
+    def pairs_within(key: list[str], days: int, extra: pl.Expr | None = None) -> pl.DataFrame:
         sub = (
             r.select("person_key", "event_date", "dob", *key)
             .drop_nulls(key + ["event_date"])
@@ -630,20 +639,18 @@ def family_edges(records: pl.DataFrame) -> pl.DataFrame:
         # Link persons recorded under the same key within the time window.
         j = sub.join(sub, on=key, suffix="_r").filter(
             (pl.col("person_key") < pl.col("person_key_r"))
-            & (
-                (pl.col("event_date") - pl.col("event_date_r")).dt.total_days().abs()
-                <= SAME_ADDRESS_DAYS
-            )
+            & ((pl.col("event_date") - pl.col("event_date_r")).dt.total_days().abs() <= days)
         )
         if extra is not None:
             j = j.filter(extra)
         return j.select(pl.col("person_key").alias("a"), pl.col("person_key_r").alias("b")).unique()
 
-    edges.append(pairs_within(["address"]))
+    edges.append(pairs_within(["address"], SAME_ADDRESS_DAYS))
     child = lambda dob, at: (at - dob).dt.total_days() < 18 * 365.25  # noqa: E731
     edges.append(
         pairs_within(
             ["surname", "postcode"],
+            SAME_SURNAME_POSTCODE_DAYS,
             child(pl.col("dob"), pl.col("event_date"))
             | child(pl.col("dob_r"), pl.col("event_date_r")),
         )
@@ -656,7 +663,46 @@ def family_edges(records: pl.DataFrame) -> pl.DataFrame:
             .select(pl.col("person_key").alias("a"), "b")
             .filter(pl.col("a") != pl.col("b"))
         )
+    edges.append(mother_child_edges(records))
     return pl.concat(edges).unique()
+
+
+def mother_child_edges(records: pl.DataFrame) -> pl.DataFrame:
+    """A looked-after mother and her child (SSDA903 Header MOTHER=1 with MC_DOB).
+
+    The child is the one person born on MC_DOB who was ever recorded at a postcode the
+    mother was recorded at, or under her surname: a date of birth alone is shared by
+    several babies in a county. Two or more such persons: no link (ambiguous)."""
+    schema = {"a": records.schema["person_key"], "b": records.schema["person_key"]}
+    if "mc_dob" not in records.columns:
+        return pl.DataFrame(schema=schema)
+    mothers = (
+        records.filter(pl.col("mc_dob").is_not_null())
+        .select("person_key", pl.col("mc_dob").cast(pl.Utf8).alias("born"))
+        .unique()
+    )
+    if mothers.is_empty():
+        return pl.DataFrame(schema=schema)
+    traits = pl.concat(
+        [
+            records.select("person_key", pl.col("postcode").alias("trait")),
+            records.select("person_key", pl.col("surname").alias("trait")),
+        ]
+    ).drop_nulls().unique()  # fmt: skip
+    babies = records.select("person_key", pl.col("dob").cast(pl.Utf8).alias("born")).unique()
+    cand = (
+        mothers.join(babies, on="born", suffix="_child")
+        .filter(pl.col("person_key") != pl.col("person_key_child"))
+        .join(traits, on="person_key")
+        .join(
+            traits.rename({"person_key": "person_key_child"}),
+            on=["person_key_child", "trait"],
+        )
+        .select("person_key", "person_key_child")
+        .unique()
+    )
+    one = cand.filter(pl.len().over("person_key") == 1)
+    return one.select(pl.col("person_key").alias("a"), pl.col("person_key_child").alias("b"))
 
 
 TRACE_RESPONSE = "dbs_trace_response.csv"

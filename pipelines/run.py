@@ -53,6 +53,7 @@ from pipelines.clerical import CLERICAL_DECISIONS, CLERICAL_LABELS, estimate_qua
 from pipelines.derive import ZoneBFrames, derive_all
 from pipelines.ingest import IngestResult, ingest_all, ingest_summary, quarantine_report
 from pipelines.link import Linked, link, load_trace_response
+from pipelines.mapping import Mapping
 from pipelines.publish import (
     Published,
     ReleasePlan,
@@ -131,6 +132,7 @@ def run_pipeline(
     actor: str = "pipeline",
     run_date: date | None = None,
     keep_zone_a: bool | None = None,
+    mapping: Mapping | None = None,
 ) -> RunResult:
     """ingest -> link -> objections and requests -> pseudonymise -> derive -> publish.
 
@@ -142,7 +144,8 @@ def run_pipeline(
     ambiguous objection is acknowledged (kept in the store and audited); any other such
     objection, or a register row with no usable identifier, stops the run with
     `ObjectionError` before anything is written. keep_zone_a: keep the identifiable linked
-    records in zone_a/ (default: only if the retention schedule keeps zone A copies)."""
+    records in zone_a/ (default: only if the retention schedule keeps zone A copies).
+    mapping: how the council's own exports map to the source contracts (a mapping file)."""
     as_at = as_at or date.today()
     run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
     timings: dict[str, float] = {}
@@ -165,7 +168,9 @@ def run_pipeline(
 
     t = time.perf_counter()
     progress("ingest", "reading and validating extracts")
-    results: dict[str, IngestResult] = ingest_all(raw_dir, as_at=as_at, run_date=run_date)
+    results: dict[str, IngestResult] = ingest_all(
+        raw_dir, as_at=as_at, run_date=run_date, mapping=mapping
+    )
     timings["ingest"] = time.perf_counter() - t
     stage("ingest")
 

@@ -168,7 +168,12 @@ DIMENSIONS: tuple[Dimension, ...] = (
         "Why the episode closed",
         levels=PUBLISHED_LEVELS["closure_reason"],
     ),
-    Dimension("outcome", "Outcome", "Outcome recorded at closure or review"),
+    Dimension(
+        "outcome",
+        "Outcome",
+        "Outcome recorded at closure or review (looked after: reason the period ceased)",
+        levels=PUBLISHED_LEVELS["outcome"],
+    ),
     Dimension("service", "Service", "Service or team"),
 )
 DIMENSION_NAMES: tuple[str, ...] = tuple(d.name for d in DIMENSIONS)

@@ -87,6 +87,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "cmd_accounts",
         "Local accounts of the release service (the accounts file holds hashes only).",
     ),
+    "sources": ("cmd_sources", "Check source extracts before a run."),
     "db": ("cmd_db", "The release store's database: schema migrations and PostgreSQL roles."),
 }
 

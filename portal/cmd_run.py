@@ -16,6 +16,7 @@ from rich.table import Table
 from anonymise.cellkey import SecretNotConfiguredError, load_sdc_secret
 from anonymise.pseudonymise import PseudonymKeyError, load_master_key
 from pipelines.ingest import SourceFileError
+from pipelines.mapping import MappingError, load_mapping
 from pipelines.objections import ObjectionError
 from pipelines.publish import NoLedgerError, RevisionRefused, RoutineRefused
 from pipelines.reference import extract_as_at
@@ -72,9 +73,18 @@ def run(
             "references separated by commas, or 'all' (audited; kept for later runs).",
         ),
     ] = None,
+    mapping: Annotated[
+        Path | None,
+        typer.Option(help="Mapping file (TOML): how the council's own exports map to sources."),
+    ] = None,
 ) -> None:
     """Run the pipeline on a folder of source extracts."""
     console = Console()
+    try:
+        source_map = load_mapping(mapping) if mapping else None
+    except MappingError as e:
+        console.print(f"[red]error:[/red] {escape(str(e))}", soft_wrap=True)
+        raise typer.Exit(code=1) from None
     try:
         key = load_master_key(demo=demo, key_file=key_file)
         sdc_secret = load_sdc_secret(demo=demo)
@@ -113,6 +123,7 @@ def run(
             revision=revise,
             accept_unmatched_objections=accept,
             actor="demo" if demo and not accept_unmatched_objections else actor_name(),
+            mapping=source_map,
         )
 
     try:

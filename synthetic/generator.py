@@ -39,6 +39,7 @@ from synthetic.noise import DEFAULT_NOISE, NoiseRates
 from synthetic.population import WINDOW_END, WINDOW_START, build_population
 from synthetic.reference import extract_manifest, population_estimates
 from synthetic.render import render_source
+from synthetic.returns import add_returns
 
 LOCALES = ("en_GB", "en_IE", "pl_PL", "en_IN", "en_PK", "en_NG")
 GENERATOR_VERSION = "1"
@@ -110,8 +111,13 @@ def generate_county(
     truth_dir.mkdir(exist_ok=True)
     ref_dir.mkdir(exist_ok=True)
 
+    # The statutory returns (CIN census XML, SSDA903 CSVs) from the same social care truth;
+    # their own random stream leaves every other extract as it was.
+    ev["social_care"], returns_truth = add_returns(
+        out, ev["social_care"], pop, county, extras["lcs_person_id"], seed
+    )
     rows: dict[str, int] = {}
-    truths = []
+    truths = [returns_truth]
     requests = []
     for name in CONTRACTS:
         r = render_source(name, ev[name], pop, county, rates, rng, extras)

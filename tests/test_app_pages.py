@@ -51,6 +51,7 @@ CHARTS = {
     "home": 0,
     "service_demand": 2,
     "children_in_need": 2,
+    "looked_after": 2,
     "programme_outcomes": 4,
     "table_builder": 0,
     "research_extracts": 0,
@@ -337,6 +338,19 @@ def test_children_in_need_rates(demo_env):
     table = at.dataframe[0].value
     assert "Rate per 10,000" in table.columns
     assert "Financial year" in table.columns
+
+
+def test_looked_after_children_rates(demo_env):
+    at = _sign_in("planner")
+    at.switch_page("pages/views/looked_after.py").run()
+    _no_errors(at)
+    at.selectbox(key="lac_measure").select("lac_at_31_march").run()
+    _no_errors(at)
+    table = at.dataframe[0].value
+    assert "Rate per 10,000" in table.columns
+    at.selectbox(key="lac_measure").select("care_leavers_eet").run()
+    _no_errors(at)
+    assert "Percentage" in at.dataframe[0].value.columns
 
 
 def test_programme_outcomes_scorecard(demo_env):

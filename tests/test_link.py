@@ -16,7 +16,12 @@ from pipelines.link import (
     link,
     load_trace_response,
 )
-from pipelines.quality import linkage_quality, load_truth, pairwise_quality
+from pipelines.quality import (
+    family_quality_by_source,
+    linkage_quality,
+    load_truth,
+    pairwise_quality,
+)
 
 AS_AT = date(2026, 11, 21)
 
@@ -90,8 +95,16 @@ def test_bad_trace_response_is_a_clear_error(tmp_path):
 def test_family_grouping_quality_at_20k(linked_20k):
     linked, truth = linked_20k
     q = linkage_quality(linked.records, truth)["families"]
-    assert q.precision >= 0.9
-    assert q.recall >= 0.7
+    # Measured (seed 42, 20,000 people): 0.941 / 0.801 (docs/linkage.md); the issue's
+    # target (0.97 / 0.92 at 300k) is not reached with the evidence these sources carry.
+    assert q.precision >= 0.93
+    assert q.recall >= 0.78
+    by = {r["source"]: r for r in family_quality_by_source(linked.records, truth).to_dicts()}
+    # Early Help's own family reference holds its families together; a source with a
+    # postcode and no address (the school census) splits more of them.
+    assert by["early_help"]["recall"] >= 0.95
+    assert by["school_census"]["recall"] < by["early_help"]["recall"]
+    assert by["ssda903_header"]["persons"] > 0
 
 
 def test_naive_exact_match_baseline_is_much_worse(linked_20k):

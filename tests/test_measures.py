@@ -316,7 +316,54 @@ def headline(name: str, c: dict) -> int:
         if name == "sf_significant_sustained_progress":
             prog = prog.filter(pl.col("progress"))
         return prog.height
+    if name.startswith(("lac_", "adoptions", "care_leavers")):
+        return _lac_headline(name, zb)
     raise AssertionError(f"no independent route for {name}: write one")
+
+
+def _lac_headline(name: str, zb: ZoneBFrames) -> int:
+    """Looked-after children from zone B's SSDA903 tables, written from DfE's definitions."""
+    a, b = FY_START, FY_END
+    eps = _events(zb, "ssda903_episodes")
+    if name in ("lac_at_31_march", "lac_31_march_count", "lac_3_placements"):
+        year = eps.filter(pl.col("collection_year") == b.year)
+        on = year.filter(
+            (pl.col("decom") <= b) & (pl.col("dec").is_null() | (pl.col("dec") > b))
+        ).with_columns(pl.lit(b).alias("d"))
+        on = on.filter(_child_on("d"))
+        if name == "lac_3_placements":
+            counted = {}
+            for pid, rows in year.sort("decom").group_by("person_id"):
+                rne = rows["rne"].to_list()
+                counted[pid[0]] = sum(1 for r in rne if r != "L") + (1 if rne[0] == "L" else 0)
+            on = on.filter(pl.col("person_id").map_elements(lambda p: counted[p] >= 3, pl.Boolean))
+        return on["person_id"].n_unique()
+    if name == "lac_started":
+        s = eps.filter(pl.col("rne") == "S").unique(["person_id", "decom"])
+        return s.filter(_in("decom", a, b) & _child_on("decom")).height
+    if name in ("lac_ceased", "adoptions"):
+        codes = ["E11", "E12"] if name == "adoptions" else None
+        c = eps.filter(pl.col("rec").is_not_null() & (pl.col("rec") != "X1"))
+        if codes:
+            c = c.filter(pl.col("rec").is_in(codes))
+        return c.unique(["person_id", "dec"]).filter(_in("dec", a, b) & _child_on("dec")).height
+    if name in ("lac_missing_incidents", "lac_went_missing"):
+        m = _events(zb, "ssda903_missing").filter(pl.col("missing") == "M")
+        m = m.unique(["person_id", "mis_start"]).filter(_in("mis_start", a, b))
+        if name == "lac_missing_incidents":
+            return m.filter(_child_on("mis_start")).height
+        first = m.sort("mis_start").unique("person_id", keep="first")
+        return first.filter(_child_on("mis_start")).height
+    oc3 = _events(zb, "ssda903_oc3").filter(pl.col("collection_year") == b.year)
+    born_y = pl.col("bm").str.slice(0, 4).cast(pl.Int32)
+    born_m = pl.col("bm").str.slice(5, 2).cast(pl.Int32)
+    birthday_year = pl.when(born_m >= 4).then(a.year).otherwise(b.year)
+    oc3 = oc3.filter((birthday_year - born_y).is_between(19, 21)).unique("person_id")
+    if name == "care_leavers_eet":
+        oc3 = oc3.filter(pl.col("activ").is_in(["F1", "P1", "F2", "P2", "F4", "P4", "F5", "P5"]))
+    if name == "care_leavers_suitable_accommodation":
+        oc3 = oc3.filter(pl.col("accom").str.slice(1, 1) == "1")
+    return oc3.height
 
 
 def _fy(name: str) -> str:
@@ -334,8 +381,11 @@ def test_headline_value_matches_an_independent_route(county, name):
 def test_the_headlines_are_not_trivially_small(county):
     """The comparisons above mean something only if the county has events to count."""
     small = {n: headline(n, county) for n in MEASURES}
-    rare = {"cp_plans_second_or_subsequent", "cp_plans_ended_2_years_plus", "eh_family_rereferrals"}
-    assert all(v > 0 for n, v in small.items() if n not in rare), small
+    # Adoptions: about 0.4 a year among 1,700 children (England: 2.5 per 10,000 a year);
+    # tests/test_returns.py counts them on a hand-made return.
+    rare = {"cp_plans_second_or_subsequent", "cp_plans_ended_2_years_plus", "eh_family_rereferrals",
+            "adoptions"}  # fmt: skip
+    assert [n for n, v in small.items() if n not in rare and v <= 0] == [], small
     assert small["child_population"] > 1500
 
 
@@ -477,7 +527,8 @@ def test_no_period_before_a_sources_coverage_start(county):
     for name, frame in frames.items():
         if "month" in frame.columns and frame.height:
             assert frame["month"].min() >= "2021-04", name
-        assert frame["financial_year"].min() >= "2021/22", name
+        if frame.height:  # a rare event may not have happened at all (adoptions)
+            assert frame["financial_year"].min() >= "2021/22", name
 
 
 def test_coverage_is_inferred_when_not_declared(county):

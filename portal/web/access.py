@@ -97,6 +97,14 @@ PAGES: tuple[PageSpec, ...] = (
         "Referrals, assessments, section 47 enquiries and child protection plans.",
     ),
     PageSpec(
+        "looked_after",
+        "Looked-after children",
+        "pages/views/looked_after.py",
+        ":material/home_work:",
+        _roles("planner", "leadership", "admin"),
+        "Children looked after, placement stability, adoptions and care leavers.",
+    ),
+    PageSpec(
         "programme_outcomes",
         "Programme outcomes",
         "pages/views/programme_outcomes.py",

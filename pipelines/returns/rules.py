@@ -1,0 +1,499 @@
+"""DfE's validation rules for the CIN census and the SSDA903, as implemented here.
+
+A representative subset: the structural and schema checks, and the most common content
+rules, each with DfE's rule code and message as Data to Insight's open validators
+(csc-validator-be-cin, csc-validator-be-903) give them. The full list, and what is not
+implemented, is in docs/returns.md. A rule is a polars expression that is True on the
+rows that fail it, over a frame of the table's raw text (DfE's field names), its dates
+parsed (`<Field>@date`) and a few context columns the readers add (`@dup`, `@in_header`,
+`@header_dob`, `@header_sex`).
+
+What a failure does depends on its kind:
+- `error` (DfE's errors): the row is quarantined, the reason `dfe:<code>:<field>`;
+- `query` (DfE's queries, codes ending in Q): the row is kept and the query noted in its
+  data-quality flags;
+- `identifier` (a malformed UPN): the identifier is blanked and flagged and the row kept,
+  as ingest does for every other source's identifiers (the child still links on the LA
+  child ID).
+Checks with no DfE code (a date that is not a date, a required item missing) have
+reasons `schema:<problem>:<field>`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import polars as pl
+
+from pipelines.returns import years as Y
+from pipelines.returns.years import YearRules
+
+Check = Callable[[YearRules], pl.Expr]
+
+
+@dataclass(frozen=True)
+class Rule:
+    code: str  # DfE's rule code; "" for a schema check DfE's rules do not number
+    tables: tuple[str, ...]  # DfE table or module names ("Child": every CIN table)
+    fields: tuple[str, ...]
+    message: str
+    check: Check
+    kind: str = "error"  # error | query | identifier
+    years: tuple[int, ...] | None = None  # None: every implemented year
+    problem: str = ""  # schema checks: what is wrong
+
+    @property
+    def reason(self) -> str:
+        if self.code:
+            return f"dfe:{self.code}:{self.fields[0]}"
+        return f"schema:{self.problem}:{self.fields[0]}"
+
+    def applies(self, table: str, year: int) -> bool:
+        return (table in self.tables or "Child" in self.tables and table in CIN_TABLES) and (
+            self.years is None or year in self.years
+        )
+
+
+CIN_TABLES = ("CINdetails", "Assessments", "CINPlanDates", "Section47", "ChildProtectionPlans")
+
+
+def c(name: str) -> pl.Expr:
+    return pl.col(name)
+
+
+def d(name: str) -> pl.Expr:
+    return pl.col(f"{name}@date")
+
+
+def present(name: str) -> pl.Expr:
+    return c(name).is_not_null()
+
+
+def absent(name: str) -> pl.Expr:
+    return c(name).is_null()
+
+
+def bad_date(name: str) -> pl.Expr:
+    return present(name) & d(name).is_null()
+
+
+def not_in(name: str, codes: tuple[str, ...]) -> pl.Expr:
+    return present(name) & ~c(name).is_in(list(codes))
+
+
+def outside_year(name: str, y: YearRules) -> pl.Expr:
+    return d(name).is_not_null() & ((d(name) < pl.lit(y.start)) | (d(name) > pl.lit(y.end)))
+
+
+def before(a: str, b: str) -> pl.Expr:
+    """Date `a` is before date `b` (both known)."""
+    return d(a).is_not_null() & d(b).is_not_null() & (d(a) < d(b))
+
+
+def _nfa_false() -> pl.Expr:
+    return c("ReferralNFA").is_in(["false", "FALSE", "0"])
+
+
+def _upn_body_ok() -> pl.Expr:
+    return c("UPN").str.slice(4, 8).str.contains(r"^\d{8}$")
+
+
+def _upn_valid() -> pl.Expr:
+    from pipelines.identifiers import is_valid_upn
+
+    return c("UPN").map_elements(is_valid_upn, return_dtype=pl.Boolean)
+
+
+def _codes_in_list(name: str, codes: tuple[str, ...]) -> pl.Expr:
+    """A ';'-separated list with any code outside `codes`."""
+    return (
+        present(name)
+        & c(name).str.split(";").list.eval(pl.element().is_in(list(codes)).not_()).list.any()
+    )
+
+
+def _bad_date_check(f: str) -> Check:
+    return lambda y: bad_date(f)
+
+
+def _schema_dates(tables: tuple[str, ...], fields: tuple[str, ...]) -> list[Rule]:
+    return [
+        Rule("", tables, (f,), f"{f} is not a valid date", _bad_date_check(f), problem="bad_date")
+        for f in fields
+    ]
+
+
+def _female(y: YearRules) -> str:
+    return "2" if y.year <= 2024 else "F"
+
+
+def _male(y: YearRules) -> str:
+    return "1" if y.year <= 2024 else "M"
+
+
+# ------------------------------------------------------------------------ CIN census ---
+
+CIN_RULES: tuple[Rule, ...] = (
+    *_schema_dates(("Child",), ("PersonBirthDate", "ExpectedPersonBirthDate", "PersonDeathDate")),
+    Rule("8500", ("Child",), ("LAchildID",), "LA Child ID missing", lambda y: absent("LAchildID")),
+    Rule("1570", ("Child",), ("LAchildID",), "LA Child ID must not be longer than 20 characters",
+         lambda y: c("LAchildID").str.len_chars() > 20, years=(2025, 2026)),
+    Rule("1580", ("Child",), ("LAchildID",),
+         "LA Child ID must not contain any non-alphanumeric characters",
+         lambda y: present("LAchildID") & ~c("LAchildID").str.contains(r"^[A-Za-z0-9]+$"),
+         years=(2025, 2026)),
+    Rule("8510", ("Child",), ("LAchildID",), "More than one child record with the same LA Child ID",
+         lambda y: c("@dup")),
+    Rule("4180", ("Child",), ("GenderCurrent",), "Gender is missing",
+         lambda y: absent("Sex") | not_in("Sex", y.codes["Sex"]), years=(2022, 2023, 2024)),
+    Rule("4180", ("Child",), ("Sex",), "Sex must be provided and equal M, F, or U",
+         lambda y: absent("Sex") | not_in("Sex", y.codes["Sex"]), years=(2025, 2026)),
+    Rule("4220", ("Child",), ("Ethnicity",), "Ethnicity is missing or invalid (see Ethnicity table)",
+         lambda y: absent("Ethnicity") | not_in("Ethnicity", _ethnicity())),
+    Rule("8520", ("Child",), ("PersonBirthDate",),
+         "Date of Birth is after data collection period (must be on or before the end of the "
+         "census period)", lambda y: d("PersonBirthDate") > pl.lit(y.end)),
+    Rule("8525Q", ("Child",), ("PersonBirthDate",),
+         "Either Date of Birth or Expected Date of Birth must be provided (but not both)",
+         lambda y: present("PersonBirthDate") == present("ExpectedPersonBirthDate"),
+         kind="query"),
+    Rule("8540", ("Child",), ("Disabilities",),
+         "Child's disability is missing or invalid (see Disability table)",
+         lambda y: _codes_in_list("Disabilities", Y.DISABILITIES)),
+    Rule("8790", ("Child",), ("Disabilities",),
+         "Disability information includes both None and other values",
+         lambda y: c("Disabilities").str.contains(r"(^|;)NONE(;|$)") & c("Disabilities").str.contains(";")),
+    Rule("1540", ("Child",), ("UPN",), "UPN invalid (characters 5-12 not all numeric)",
+         lambda y: present("UPN") & ~_upn_body_ok(), kind="identifier"),
+    Rule("1510", ("Child",), ("UPN",), "UPN invalid (wrong check letter at character 1)",
+         lambda y: present("UPN") & _upn_body_ok() & ~_upn_valid(), kind="identifier"),
+    # CINdetails
+    *_schema_dates(("CINdetails",), ("CINreferralDate", "CINclosureDate", "DateOfInitialCPC")),
+    Rule("8600", ("CINdetails",), ("CINreferralDate",),
+         "Child referral date missing or after data collection period",
+         lambda y: absent("CINreferralDate") | (d("CINreferralDate") > pl.lit(y.end))),
+    Rule("8866", ("CINdetails",), ("ReferralSource",), "Source of Referral is missing or an invalid code",
+         lambda y: absent("ReferralSource") | not_in("ReferralSource", y.codes["ReferralSource"])),
+    Rule("8650", ("CINdetails",), ("PrimaryNeedCode",),
+         "Primary Need Code invalid (see Primary Need table in CIN census code set)",
+         lambda y: not_in("PrimaryNeedCode", Y.PRIMARY_NEEDS)),
+    Rule("8610", ("CINdetails",), ("PrimaryNeedCode",),
+         "Primary Need code is missing for a referral which led to further action.",
+         lambda y: absent("PrimaryNeedCode") & _nfa_false()),
+    Rule("8640", ("CINdetails",), ("ReasonForClosure",),
+         "CIN Reason for closure code invalid (see Reason for Closure table in CIN Census code set)",
+         lambda y: not_in("ReasonForClosure", y.codes["ReasonForClosure"])),
+    Rule("8620", ("CINdetails",), ("CINclosureDate",),
+         "CIN Closure Date present and does not fall within the Census year",
+         lambda y: outside_year("CINclosureDate", y)),
+    Rule("8630", ("CINdetails",), ("CINclosureDate",),
+         "CIN Closure Date is before CIN Referral Date for the same CIN episode",
+         lambda y: before("CINclosureDate", "CINreferralDate")),
+    Rule("8805", ("CINdetails",), ("ReasonForClosure",),
+         "A CIN case cannot have a CIN closure date without a Reason for Closure",
+         lambda y: present("CINclosureDate") & absent("ReasonForClosure")),
+    Rule("8810", ("CINdetails",), ("CINclosureDate",),
+         "A CIN case cannot have a Reason for Closure without a CIN Closure Date",
+         lambda y: present("ReasonForClosure") & absent("CINclosureDate")),
+    Rule("8568", ("CINdetails",), ("ReferralNFA",), "RNFA flag is missing or invalid",
+         lambda y: absent("ReferralNFA") | not_in("ReferralNFA", Y.YES_NO)),
+    # Assessments
+    *_schema_dates(("Assessments",), ("AssessmentActualStartDate", "AssessmentInternalReviewDate",
+                                      "AssessmentAuthorisationDate")),
+    Rule("", ("Assessments",), ("AssessmentActualStartDate",), "Assessment start date missing",
+         lambda y: absent("AssessmentActualStartDate"), problem="missing"),
+    Rule("1103", ("Assessments",), ("AssessmentActualStartDate",),
+         "The assessment start date cannot be before the referral date",
+         lambda y: before("AssessmentActualStartDate", "CINreferralDate")),
+    Rule("8608", ("Assessments",), ("AssessmentActualStartDate",),
+         "Assessment Start Date cannot be later than its End Date",
+         lambda y: before("AssessmentAuthorisationDate", "AssessmentActualStartDate")),
+    Rule("8696", ("Assessments",), ("AssessmentAuthorisationDate",),
+         "Assessment end date must fall within the census year",
+         lambda y: outside_year("AssessmentAuthorisationDate", y)),
+    Rule("8736", ("Assessments",), ("AssessmentActualStartDate",),
+         "For an Assessment that has not been completed, the start date must fall within the "
+         "census year", lambda y: absent("AssessmentAuthorisationDate")
+         & outside_year("AssessmentActualStartDate", y)),
+    # CINPlanDates
+    *_schema_dates(("CINPlanDates",), ("CINPlanStartDate", "CINPlanEndDate")),
+    Rule("4010", ("CINPlanDates",), ("CINPlanStartDate",),
+         "CIN Plan start date is missing or out of data collection period",
+         lambda y: absent("CINPlanStartDate") | (d("CINPlanStartDate") > pl.lit(y.end))),
+    Rule("4011", ("CINPlanDates",), ("CINPlanEndDate",), "CIN Plan End Date earlier than Start Date",
+         lambda y: before("CINPlanEndDate", "CINPlanStartDate")),
+    Rule("4013", ("CINPlanDates",), ("CINPlanEndDate",), "CIN Plan end date must fall within the census year",
+         lambda y: outside_year("CINPlanEndDate", y)),
+    Rule("4015", ("CINPlanDates",), ("CINPlanStartDate",),
+         "The CIN Plan start date cannot be before the referral date",
+         lambda y: before("CINPlanStartDate", "CINreferralDate")),
+    # Section47
+    *_schema_dates(("Section47",), ("S47ActualStartDate", "InitialCPCtarget", "DateOfInitialCPC")),
+    Rule("2889", ("Section47",), ("S47ActualStartDate",),
+         "The S47 start date cannot be before the referral date.",
+         lambda y: before("S47ActualStartDate", "CINreferralDate")),
+    Rule("8615", ("Section47",), ("S47ActualStartDate",),
+         "Section 47 Enquiry Start Date must be present and cannot be later than the date of the "
+         "initial Child Protection Conference",
+         lambda y: absent("S47ActualStartDate") | before("DateOfInitialCPC", "S47ActualStartDate")),
+    Rule("8715", ("Section47",), ("DateOfInitialCPC",),
+         "Date of Initial Child Protection Conference must fall within the census year",
+         lambda y: outside_year("DateOfInitialCPC", y)),
+    Rule("8875", ("Section47",), ("DateOfInitialCPC",),
+         "The Date of Initial Child Protection Conference cannot be a weekend",
+         lambda y: d("DateOfInitialCPC").dt.weekday() >= 6),
+    # ChildProtectionPlans
+    *_schema_dates(("ChildProtectionPlans",), ("CPPstartDate", "CPPendDate")),
+    Rule("1105", ("ChildProtectionPlans",), ("CPPstartDate",),
+         "The child protection plan start date cannot be before the referral date",
+         lambda y: before("CPPstartDate", "CINreferralDate")),
+    Rule("8720", ("ChildProtectionPlans",), ("CPPstartDate",),
+         "Child Protection Plan Start Date missing or out of data collection period",
+         lambda y: absent("CPPstartDate") | (d("CPPstartDate") > pl.lit(y.end))),
+    Rule("8925", ("ChildProtectionPlans",), ("CPPendDate",),
+         "Child Protection Plan End Date earlier than Start Date",
+         lambda y: before("CPPendDate", "CPPstartDate")),
+    Rule("8930", ("ChildProtectionPlans",), ("CPPendDate",),
+         "Child Protection Plan End Date must fall within the census year",
+         lambda y: outside_year("CPPendDate", y)),
+    Rule("8840", ("ChildProtectionPlans",), ("CPPendDate",),
+         "Child Protection Plan cannot start and end on the same day",
+         lambda y: d("CPPendDate").is_not_null() & (d("CPPendDate") == d("CPPstartDate"))),
+    Rule("8905", ("ChildProtectionPlans",), ("InitialCategoryOfAbuse",),
+         "Initial Category of Abuse code missing or invalid (see Category of Abuse table in CIN "
+         "Census code set)", lambda y: absent("InitialCategoryOfAbuse")
+         | not_in("InitialCategoryOfAbuse", Y.ABUSE_CATEGORIES)),
+    Rule("8910", ("ChildProtectionPlans",), ("LatestCategoryOfAbuse",),
+         "Latest Category of Abuse code missing or invalid (see Category of Abuse table in CIN "
+         "Census code set)", lambda y: absent("LatestCategoryOfAbuse")
+         | not_in("LatestCategoryOfAbuse", Y.ABUSE_CATEGORIES)),
+    Rule("8730", ("ChildProtectionPlans",), ("NumberOfPreviousCPP",),
+         "Total Number of previous Child Protection Plans missing",
+         lambda y: absent("NumberOfPreviousCPP")),
+    Rule("", ("ChildProtectionPlans",), ("NumberOfPreviousCPP",),
+         "Number of previous plans is not a whole number",
+         lambda y: present("NumberOfPreviousCPP")
+         & ~c("NumberOfPreviousCPP").str.contains(r"^\d+$"), problem="bad_int"),
+)  # fmt: skip
+
+
+def _ethnicity() -> tuple[str, ...]:
+    from pipelines.contracts import ETHNICITY
+
+    return ETHNICITY
+
+
+# ------------------------------------------------------------------------- SSDA903 ---
+
+
+def _int(name: str, table: str) -> Rule:
+    return Rule(f"INT{_INT_NOT_IN_HEADER[table]}", (table,), ("CHILD",),
+                f"Internal Check: Child in {table} does not exist in Header.",
+                lambda y: ~c("@in_header"))  # fmt: skip
+
+
+_INT_NOT_IN_HEADER = {
+    "AD1": "01", "PlacedAdoption": "02", "Episodes": "03", "Missing": "04", "OC2": "05",
+    "OC3": "06", "PrevPerm": "07", "Reviews": "08", "UASC": "09",
+}  # fmt: skip
+_INT_DOB = {
+    "AD1": "11", "PlacedAdoption": "12", "Missing": "13", "OC2": "14", "OC3": "15",
+    "PrevPerm": "16", "Reviews": "17", "UASC": "18",
+}  # fmt: skip
+_INT_ONCE = {"AD1": "31", "Header": "32", "OC2": "33", "OC3": "34", "PrevPerm": "35", "UASC": "36"}
+
+
+def _structural_903() -> list[Rule]:
+    rules: list[Rule] = []
+    for table, n in _INT_NOT_IN_HEADER.items():
+        rules.append(_int("CHILD", table))
+        del n
+    for table, n in _INT_DOB.items():
+        rules.append(
+            Rule(f"INT{n}", (table,), ("DOB",), f"Internal Check: DOB in {table} is different to "
+                 "DOB in Header.", lambda y: c("@in_header") & (c("DOB") != c("@header_dob")))
+        )  # fmt: skip
+    for table, n in _INT_ONCE.items():
+        rules.append(
+            Rule(f"INT{n}", (table,), ("CHILD",), f"Internal Check: Child should only exist once "
+                 f"in {table}.", lambda y: c("@dup"))
+        )  # fmt: skip
+    rules.append(
+        Rule("INT21", ("UASC",), ("SEX",), "Internal Check: SEX in UASC is different to SEX in Header.",
+             lambda y: c("@in_header") & (c("SEX") != c("@header_sex")))
+    )  # fmt: skip
+    for table in _INT_DOB:
+        rules.append(Rule("", (table,), ("DOB",), "DOB is not a valid date",
+                          lambda y: bad_date("DOB"), problem="bad_date"))  # fmt: skip
+    for table in ("Header", *_INT_DOB, "Episodes"):
+        rules.append(Rule("", (table,), ("CHILD",), "CHILD is blank",
+                          lambda y: absent("CHILD"), problem="missing"))  # fmt: skip
+    return rules
+
+
+SSDA903_RULES: tuple[Rule, ...] = (
+    *_structural_903(),
+    # Header
+    Rule("101", ("Header",), ("SEX",), "Gender code is not valid.",
+         lambda y: absent("SEX") | not_in("SEX", y.codes["SEX"]), years=(2022, 2023, 2024)),
+    Rule("101", ("Header",), ("SEX",), "The child or young person's reported sex is not valid.",
+         lambda y: absent("SEX") | not_in("SEX", y.codes["SEX"]), years=(2025, 2026)),
+    Rule("102", ("Header",), ("DOB",), "Date of birth is not a valid date.",
+         lambda y: d("DOB").is_null()),
+    Rule("103", ("Header",), ("ETHNIC",), "The ethnicity code is either not valid or has not been entered.",
+         lambda y: absent("ETHNIC") | not_in("ETHNIC", _ethnicity())),
+    Rule("168", ("Header",), ("UPN",), "Unique Pupil Number (UPN) is not valid. If unknown, default "
+         "codes should be UN1, UN2, UN3, UN4 or UN5.",
+         lambda y: present("UPN") & ~c("UPN").str.contains(
+             r"^([A-HJ-NP-RT-Z](\d{12}|\d{11}[A-Z]))$|^(UN[1-5])$"), kind="identifier"),
+    Rule("165", ("Header",), ("MOTHER",), "Data entry for mother status is invalid.",
+         lambda y: not_in("MOTHER", Y.ZERO_ONE)),
+    Rule("171", ("Header",), ("MC_DOB",), "Date of birth of mother's child is not a valid date.",
+         lambda y: bad_date("MC_DOB")),
+    Rule("174", ("Header",), ("MC_DOB",), "Mother's child date of birth is recorded but sex shows that "
+         "the child is a male.", lambda y: present("MC_DOB") & (c("SEX") == _male(y))),
+    Rule("611", ("Header",), ("MC_DOB",), "Date of birth field is blank, but child is a mother.",
+         lambda y: (c("MOTHER") == "1") & absent("MC_DOB")),
+    Rule("612", ("Header",), ("MC_DOB",), "Date of birth field has been completed but mother field "
+         "indicates child is not a mother.",
+         lambda y: ((c("MOTHER") == "0") | absent("MOTHER")) & (c("SEX") == _female(y))
+         & present("MC_DOB")),
+    Rule("620", ("Header",), ("MOTHER",), "Child has been recorded as a mother, but date of birth "
+         "shows that the mother is under 11 years of age.",
+         lambda y: (c("MOTHER") == "1") & (d("DOB").dt.offset_by("11y") > pl.lit(y.start))),
+    Rule("621", ("Header",), ("MC_DOB",), "Mother's field has been completed but date of birth shows "
+         "that the mother is younger than her child.",
+         lambda y: d("MC_DOB").is_not_null() & (d("MC_DOB") <= d("DOB"))),
+    # Episodes
+    Rule("", ("Episodes",), ("DECOM",), "Date episode began is blank",
+         lambda y: absent("DECOM"), problem="missing"),
+    Rule("141", ("Episodes",), ("DECOM",), "Date episode began is not a valid date.",
+         lambda y: bad_date("DECOM")),
+    Rule("143", ("Episodes",), ("RNE",), "The reason for new episode code is not a valid code.",
+         lambda y: not_in("RNE", Y.RNE)),
+    Rule("144", ("Episodes",), ("LS",), "The legal status code is not a valid code.",
+         lambda y: not_in("LS", Y.LEGAL_STATUS)),
+    Rule("145", ("Episodes",), ("CIN",), "Category of need code is not a valid code.",
+         lambda y: not_in("CIN", Y.CIN_903)),
+    Rule("146", ("Episodes",), ("PLACE",), "Placement type code is not a valid code.",
+         lambda y: not_in("PLACE", y.codes["PLACE"])),
+    Rule("147", ("Episodes",), ("DEC",), "Date episode ceased is not a valid date.",
+         lambda y: bad_date("DEC")),
+    Rule("148", ("Episodes",), ("DEC",), "Date episode ceased and reason episode ceased must both "
+         "be coded, or both left blank.", lambda y: present("DEC") != present("REC")),
+    Rule("149", ("Episodes",), ("REC",), "Reason episode ceased code is not valid.",
+         lambda y: not_in("REC", Y.REC)),
+    Rule("178", ("Episodes",), ("PLACE_PROVIDER",), "Placement provider code is not a valid code.",
+         lambda y: present("PLACE_PROVIDER") & (~c("PLACE_PROVIDER").is_in(list(Y.PROVIDERS))
+                                                | c("PLACE").is_in(list(y.codes["NO_PROVIDER"])))),
+    Rule("1009", ("Episodes",), ("REASON_PLACE_CHANGE",), "Reason for placement change is not a "
+         "valid code.", lambda y: not_in("REASON_PLACE_CHANGE", Y.REASON_PLACE_CHANGE)),
+    Rule("", ("Episodes",), ("DEC",), "Date episode ceased is before the date it began",
+         lambda y: before("DEC", "DECOM"), problem="ceased_before_began"),
+    # Reviews
+    Rule("166", ("Reviews",), ("REVIEW",), "Date of review is invalid or blank.",
+         lambda y: d("REVIEW").is_null()),
+    Rule("167", ("Reviews",), ("REVIEW_CODE",), "Data entry for participation is invalid or blank.",
+         lambda y: (present("REVIEW") & ~c("REVIEW_CODE").is_in(list(Y.REVIEW_CODES)).fill_null(False))
+         | (absent("REVIEW") & present("REVIEW_CODE"))),
+    # UASC
+    Rule("104", ("UASC",), ("DUC",), "Date for Unaccompanied Asylum-Seeking Children (UASC) status "
+         "ceased is not a valid date.", lambda y: bad_date("DUC")),
+    # OC2
+    Rule("180", ("OC2",), ("SDQ_SCORE",), "Data entry for the strengths and difficulties "
+         "questionnaire (SDQ) score is invalid.",
+         lambda y: present("SDQ_SCORE") & ~c("SDQ_SCORE").cast(pl.Int64, strict=False)
+         .is_between(0, 40).fill_null(False)),
+    Rule("196", ("OC2",), ("SDQ_REASON",), "Strengths and Difficulties (SDQ) reason is not a valid code.",
+         lambda y: not_in("SDQ_REASON", Y.SDQ_REASONS)),
+    Rule("181", ("OC2",), ("CONVICTED",), "Data items relating to children looked after continuously "
+         "for 12 months should be completed with a 0 or 1.",
+         lambda y: pl.any_horizontal(not_in(f, Y.ZERO_ONE) for f in (
+             "CONVICTED", "HEALTH_CHECK", "IMMUNISATIONS", "TEETH_CHECK", "HEALTH_ASSESSMENT",
+             "SUBSTANCE_MISUSE", "INTERVENTION_RECEIVED", "INTERVENTION_OFFERED"))),
+    # OC3
+    Rule("131", ("OC3",), ("IN_TOUCH",), "Data entry for being in touch after leaving care is invalid.",
+         lambda y: absent("IN_TOUCH") | not_in("IN_TOUCH", Y.IN_TOUCH)),
+    Rule("132", ("OC3",), ("ACTIV",), "Data entry for activity after leaving care is invalid.",
+         lambda y: absent("ACTIV") | not_in("ACTIV", Y.ACTIV)),
+    Rule("133", ("OC3",), ("ACCOM",), "Data entry for accommodation after leaving care is invalid. If "
+         "reporting on a childs accommodation after leaving care the data entry must be valid",
+         lambda y: absent("ACCOM") | not_in("ACCOM", Y.ACCOM)),
+    Rule("153", ("OC3",), ("ACCOM",), "All data items relating to a child's activity or accommodation "
+         "after leaving care must be coded or left blank.",
+         lambda y: ~(pl.all_horizontal(present(f) for f in ("IN_TOUCH", "ACTIV", "ACCOM"))
+                     | pl.all_horizontal(absent(f) for f in ("IN_TOUCH", "ACTIV", "ACCOM")))),
+    # AD1
+    Rule("112", ("AD1",), ("DATE_INT",), "Date should be placed for adoption is not a valid date.",
+         lambda y: bad_date("DATE_INT")),
+    Rule("113", ("AD1",), ("DATE_MATCH",), "Date matching child and adopter(s) is not a valid date.",
+         lambda y: bad_date("DATE_MATCH")),
+    Rule("114", ("AD1",), ("FOSTER_CARE",), "Data entry to record the status of former carer(s) of an "
+         "adopted child is invalid.", lambda y: not_in("FOSTER_CARE", Y.ZERO_ONE)),
+    Rule("175", ("AD1",), ("NB_ADOPTR",), "The number of adopter(s) code is not a valid code.",
+         lambda y: not_in("NB_ADOPTR", Y.NB_ADOPTR)),
+    Rule("176", ("AD1",), ("SEX_ADOPTR",), "The gender of adopter(s) at the date of adoption code is "
+         "not a valid code.", lambda y: not_in("SEX_ADOPTR", Y.SEX_ADOPTR)),
+    Rule("177", ("AD1",), ("LS_ADOPTR",), "The legal status of adopter(s) code is not a valid code.",
+         lambda y: not_in("LS_ADOPTR", Y.LS_ADOPTR)),
+    # PlacedAdoption
+    Rule("115", ("PlacedAdoption",), ("DATE_PLACED",), "Date of Local Authority's (LA) decision that a "
+         "child should be placed for adoption is not a valid date.", lambda y: bad_date("DATE_PLACED")),
+    Rule("116", ("PlacedAdoption",), ("DATE_PLACED_CEASED",), "Date of Local Authority's (LA) decision "
+         "that a child should no longer be placed for adoption is not a valid date.",
+         lambda y: bad_date("DATE_PLACED_CEASED")),
+    Rule("120", ("PlacedAdoption",), ("REASON_PLACED_CEASED",), "The reason for the reversal of the "
+         "decision that the child should be placed for adoption code is not valid.",
+         lambda y: not_in("REASON_PLACED_CEASED", Y.REASON_PLACED_CEASED)),
+    # PrevPerm
+    Rule("631", ("PrevPerm",), ("PREV_PERM",), "Previous permanence option not a valid value.",
+         lambda y: not_in("PREV_PERM", Y.PREV_PERM)),
+    # Missing
+    Rule("1004", ("Missing",), ("MIS_START",), "The start date of the missing episode or episode that "
+         "the child was away from placement without authorisation is not a valid date.",
+         lambda y: d("MIS_START").is_null()),
+    Rule("1005", ("Missing",), ("MIS_END",), "The end date of the missing episode or episode that the "
+         "child was away from placement without authorisation is not a valid date.",
+         lambda y: bad_date("MIS_END")),
+    Rule("1006", ("Missing",), ("MISSING",), "Missing type invalid.",
+         lambda y: not_in("MISSING", Y.MISSING)),
+    Rule("567", ("Missing",), ("MIS_END",), "The date that the missing episode or episode that the child "
+         "was away from placement without authorisation ended is before the date that it started.",
+         lambda y: before("MIS_END", "MIS_START")),
+)  # fmt: skip
+
+RULES = {"cin": CIN_RULES, "ssda903": SSDA903_RULES}
+
+
+def rules_for(kind: str, table: str, year: int) -> list[Rule]:
+    return [r for r in RULES[kind] if r.applies(table, year)]
+
+
+def describe(reason: str) -> str:
+    """DfE's message for a reason code (`dfe:8630:CINclosureDate`), else the reason."""
+    parts = reason.split(":")
+    if len(parts) == 3 and parts[0] == "dfe":
+        for r in (*CIN_RULES, *SSDA903_RULES):
+            if r.code == parts[1]:
+                return f"DfE rule {r.code}: {r.message}"
+    return reason
+
+
+def catalogue() -> list[dict[str, str]]:
+    """Every implemented rule: return, code, tables, field, kind, years, message."""
+    rows = []
+    for kind, rules in RULES.items():
+        for r in rules:
+            rows.append(
+                {
+                    "return": "CIN census" if kind == "cin" else "SSDA903",
+                    "code": r.code or f"schema:{r.problem}",
+                    "tables": ", ".join(r.tables),
+                    "field": r.fields[0],
+                    "kind": r.kind,
+                    "years": "all" if r.years is None else ", ".join(map(str, r.years)),
+                    "message": r.message,
+                }
+            )
+    return rows

@@ -1,0 +1,198 @@
+"""A council's own extracts by configuration: the mapping file and `portal sources check`.
+
+The worked example (docs/examples/ehm_mapping.toml) is tested on an Early Help export
+made from the synthetic county's own: renamed columns, UK dates, the system's own code
+labels, its own file name. Mapped, it must ingest exactly as the original does.
+"""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from pipelines.contracts import all_contracts
+from pipelines.ingest import SourceFileError, ingest_all
+from pipelines.mapping import MappingError, load_mapping
+from pipelines.sources_check import check_sources
+from portal.cli import app
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "docs" / "examples" / "ehm_mapping.toml"
+AS_AT = date(2026, 3, 31)
+
+
+def _as_ehm_export(original: Path, out: Path) -> None:
+    """The synthetic early_help.csv as a council's EHM would export it."""
+    m = load_mapping(EXAMPLE).sources["early_help"]
+    df = pl.read_csv(original, infer_schema=False)
+    dates = ("dob", "referral_date", "assessment_date", "plan_start", "closure_date")
+    df = df.with_columns(
+        pl.col(c).str.to_date("%Y-%m-%d", strict=False).dt.strftime("%d/%m/%Y") for c in dates
+    )
+    # One date with a time, as some exports write them (the mapping's second layout).
+    df = df.with_columns(
+        pl.when(pl.int_range(pl.len()) == 0)
+        .then(pl.col("referral_date") + " 09:30")
+        .otherwise(pl.col("referral_date"))
+        .alias("referral_date")
+    )
+    for col, table in m.codes.items():
+        back = {code: local for local, code in table.items()}
+        df = df.with_columns(pl.col(col).replace(back))
+    df.rename(m.columns).write_csv(out / "EHM_Export_2026-03-31.csv")
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    from synthetic.generator import generate_county
+
+    base = tmp_path_factory.mktemp("sources")
+    original = base / "original"
+    generate_county(1500, 5, original)
+    council = base / "council"
+    shutil.copytree(original, council, ignore=shutil.ignore_patterns("truth", "early_help.csv"))
+    _as_ehm_export(original / "early_help.csv", council)
+    return original, council
+
+
+def test_example_mapping_ingests_the_export_as_the_original(folders: tuple[Path, Path]) -> None:
+    original, council = folders
+    mapping = load_mapping(EXAMPLE)
+    contracts = list(all_contracts())
+    a = ingest_all(original, as_at=AS_AT, sources=contracts)["early_help"]
+    b = ingest_all(council, as_at=AS_AT, sources=contracts, mapping=mapping)["early_help"]
+    assert b.file.name == "EHM_Export_2026-03-31.csv"
+    assert b.rows_in == a.rows_in and b.quarantined.height == a.quarantined.height
+    assert b.accepted.equals(a.accepted)
+    # Without the mapping the same folder cannot be read: the file is not where, nor what,
+    # the contract expects.
+    with pytest.raises(SourceFileError, match="no extract for Early Help"):
+        ingest_all(council, as_at=AS_AT, sources=contracts)
+
+
+def test_a_mapping_file_reports_every_problem_at_once(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        """
+[[source]]
+contract = "early_help"
+file = "EHM*.csv"
+date_format = "%Y"
+[source.columns]
+forname = "First Name"
+surname = "Surname"
+dob = "Surname"
+[source.codes.sex]
+"Female" = "W"
+[source.codes.surname]
+"X" = "Y"
+
+[[source]]
+contract = "tax_returns"
+file = "x.csv"
+"""
+    )
+    with pytest.raises(MappingError) as e:
+        load_mapping(bad)
+    msg = str(e.value)
+    for expected in (
+        "'forname' is not a column of early_help",
+        "maps column 'Surname' to more than one contract column",
+        "date_format '%Y' does not read a day, month and year",
+        "[codes.sex] maps 'Female' to 'W', not one of early_help's codes (F, M, U)",
+        "[codes.surname] but 'surname' is not a coded column",
+        "contract 'tax_returns' is not a source contract",
+    ):
+        assert expected in msg, expected
+    not_toml = tmp_path / "x.toml"
+    not_toml.write_text("[[source]\n")
+    with pytest.raises(MappingError, match="not a valid TOML file"):
+        load_mapping(not_toml)
+
+
+def test_a_mapped_file_that_is_missing_or_ambiguous_is_a_file_problem(
+    folders: tuple[Path, Path], tmp_path: Path
+) -> None:
+    _, council = folders
+    folder = tmp_path / "two"
+    shutil.copytree(council, folder)
+    shutil.copy(folder / "EHM_Export_2026-03-31.csv", folder / "EHM_Export_copy.csv")
+    report = check_sources(folder, as_at=AS_AT, mapping=load_mapping(EXAMPLE))
+    assert any("2 files match 'EHM_Export_*.csv'" in p for p in report.file_problems)
+
+
+def _snapshot(folder: Path) -> dict[str, tuple[int, int]]:
+    return {
+        str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns)
+        for p in folder.rglob("*")
+    }
+
+
+def test_sources_check_cli_reports_everything_and_writes_nothing(
+    folders: tuple[Path, Path], tmp_path: Path
+) -> None:
+    _, council = folders
+    ok = CliRunner().invoke(
+        app, ["sources", "check", "--raw", str(council), "--mapping", str(EXAMPLE)]
+    )
+    assert ok.exit_code == 0, ok.output
+    assert "early_help:" in ok.output and "0 file-level problem(s)" in ok.output
+
+    folder = tmp_path / "broken"
+    shutil.copytree(council, folder)
+    (folder / "police.csv").unlink()
+    text = (folder / "housing.csv").read_text().replace(",", ";")
+    (folder / "housing.csv").write_text(text)
+    # A row-level problem in a file that can be read: a date that is not a date.
+    ehm = folder / "EHM_Export_2026-03-31.csv"
+    lines = ehm.read_text().splitlines()
+    head = lines[0].split(",")
+    row = lines[1].split(",")
+    row[head.index("Date of Birth")] = "31/02/2015"
+    lines[1] = ",".join(row)
+    ehm.write_text("\n".join(lines) + "\n")
+    # And a statutory return whose year's rules are not implemented.
+    (folder / "returns" / "ssda903" / "2019").mkdir()
+    before = _snapshot(folder)
+    out = CliRunner().invoke(
+        app, ["sources", "check", "--raw", str(folder), "--mapping", str(EXAMPLE), "--as-at",
+              "2026-03-31"],
+    )  # fmt: skip
+    assert out.exit_code == 1
+    text = out.output.replace("\n", " ")
+    assert "police" in text and "no extract for" in text
+    assert "columns are separated by semicolons" in text
+    assert f"{ehm}:2: bad_date:dob" in out.output
+    assert "2018 to 2019; the rules of that collection year are not implemented" in text
+    assert "3 file-level problem(s)" in text
+    assert _snapshot(folder) == before, "checking must write nothing"
+
+
+def test_sources_check_names_dfe_rules_in_words(tmp_path: Path) -> None:
+    from tests.test_returns import folder_903
+
+    raw = tmp_path / "raw"
+    d = folder_903(raw / "returns", 2024, episodes={"RNE": "Q"})
+    assert d.exists()
+    report = check_sources(raw, as_at=AS_AT)
+    lines = "\n".join(report.lines())
+    assert "DfE rule 143: The reason for new episode code is not a valid code." in lines
+    # The contracts' own extracts are missing here: each is one file-level problem.
+    assert len(report.file_problems) == len(list(all_contracts()))
+
+
+def test_portal_run_takes_the_mapping_and_refuses_a_bad_one(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[source]]\ncontract = "early_help"\nfile = "x.csv"\n[source.columns]\nnope = "A"\n')
+    res = CliRunner().invoke(
+        app, ["run", "--raw", str(tmp_path), "--mapping", str(bad),
+              "--work", str(tmp_path / "work")],
+    )  # fmt: skip
+    assert res.exit_code == 1
+    assert "'nope' is not a column of early_help" in res.output
+    assert not (tmp_path / "work").exists()
