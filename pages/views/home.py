@@ -1,7 +1,9 @@
-"""Home: headline figures for the latest complete financial year and what changed
-since the previous release."""
+"""Home: headline figures for the latest complete financial year, what changed since the
+previous release, and the printable report."""
 
 from __future__ import annotations
+
+from collections import Counter
 
 import polars as pl
 import streamlit as st
@@ -20,20 +22,20 @@ HEADLINES = (
 )
 FY = "financial_year"
 
-tables = {m: ui.guarded(ctx.table, m, (FY,)) for m in HEADLINES if ctx.has(m)}
-periods = next(iter(tables.values())).data[FY].to_list() if tables else []
-current, previous = headlines.latest_two(
-    FY, periods, ctx.release.data_as_at if ctx.release else None
-)
+tiles = {t.measure: t.figure for t in ui.tile_figures(ctx, HEADLINES)}
+tables = {m: ui.guarded(ctx.table, m, (FY,)) for m in tiles}
+current = Counter(t.period for t in tiles.values() if t.period).most_common(1)
+year = current[0][0] if current else "no complete year yet"
 
 st.write(
     f"Welcome, {ctx.user.name}. These are the headline figures for the latest complete "
-    f"financial year, **{current}**, with the change since {previous}. Every figure is "
-    "protected by disclosure control: a count may differ slightly from the true count, "
-    "and small counts are shown as **c**."
+    f"financial year of each measure (**{year}** for most), with the change on the year "
+    "before. Every figure is protected by disclosure control: a count may differ slightly "
+    "from the true count, and small counts are shown as **c**."
 )
+ui.report_button(ctx, "home")
 
-st.header(f"Headline figures, {current} (April to March)")
+st.header(f"Headline figures, {year} (April to March)")
 ui.headline_tiles(ctx, HEADLINES)
 
 objectors = ctx.table_or_none("objectors_excluded")
@@ -72,7 +74,7 @@ else:
                 table.data,
                 earlier[m],
                 FY,
-                current,
+                tiles[m].period,
                 is_rate=table.is_rate,
             )
             for m, table in tables.items()

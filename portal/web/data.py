@@ -134,6 +134,7 @@ class Denominator:
     measure: str
     per: int = 100
     decimals: int = 1
+    subset: bool = False  # a share: the service never shows it above 100%
 
 
 @dataclass(frozen=True)
@@ -146,6 +147,7 @@ class MeasureMeta:
     denominator: Denominator | None = None
     max_dims: int | None = None
     footnotes: tuple[str, ...] = ()
+    complete_after_days: int = 0
 
 
 @dataclass(frozen=True)
@@ -440,6 +442,16 @@ def latest_release(role_key: str, _token: str) -> ReleaseRef | None:
 
 
 @st.cache_data(ttl=60, show_spinner=False)
+def release_ref(role_key: str, _token: str, release_id: str) -> ReleaseRef | None:
+    """A published release by id (a permalink's), or None when there is no such release or
+    it was withdrawn."""
+    try:
+        return _ref(_ok(_call("GET", f"/v1/releases/{release_id}", token=_token)))
+    except LookupError:
+        return None
+
+
+@st.cache_data(ttl=60, show_spinner=False)
 def previous_release(role_key: str, _token: str, release_id: str) -> ReleaseRef | None:
     """The newest published release before `release_id` (None: it is the first)."""
     doc = _ok(_call("GET", f"/v1/releases/{release_id}", token=_token))
@@ -460,6 +472,7 @@ def _meta(row: Mapping[str, Any]) -> MeasureMeta:
         denominator=Denominator(**den) if den else None,
         max_dims=row.get("max_dims"),
         footnotes=tuple(row.get("footnotes") or ()),
+        complete_after_days=int(row.get("complete_after_days") or 0),
     )
 
 
@@ -685,10 +698,9 @@ def research_catalogue(
     )
 
 
-@st.cache_data(ttl=30, show_spinner=False)
 def research_projects(role_key: str, _token: str, user_id: str) -> list[ApprovedProject]:
-    """The signed-in researcher's approved projects (the service decides; `user_id` only
-    keeps one researcher's cached list apart from another's)."""
+    """The signed-in researcher's approved projects (the service decides). Not cached: a
+    project approved or closed a moment ago must show as it is now, and the call is small."""
     return [
         ApprovedProject(
             project_id=p["project_id"],
