@@ -319,8 +319,7 @@ _READY = """() => {
 
 def _open_select(page, label: str, nth: int):  # type: ignore[no-untyped-def]
     """Open the select box labelled `label` (not timed) and return its `nth` option."""
-    box = page.locator('[data-testid="stSelectbox"]').filter(has_text=label).first
-    box.locator('[data-baseweb="select"]').click()
+    page.get_by_role("combobox", name=label, exact=True).first.click()
     options = page.get_by_role("option")
     options.first.wait_for(timeout=10_000)
     return options.nth(nth)
