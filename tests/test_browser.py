@@ -423,3 +423,31 @@ def test_a_permalink_opened_cold_signs_in_and_lands_on_the_same_view(demo_portal
     assert parse_qs(urlsplit(link).query)["by"] == ["locality"]
     page.screenshot(path=str(OUT / "permalink-after-sign-in.png"))
     ctx.close()
+
+
+@pytest.mark.parametrize(("path", "kind"), [("/", "home"), ("/programme_outcomes", "programme")])
+def test_the_printable_report_is_one_click_and_self_contained(demo_portal, browser, path, kind):
+    ctx = _context(browser)
+    page = ctx.new_page()
+    _sign_in(page, demo_portal["base"], "leadership")
+    if path != "/":
+        page.goto(demo_portal["base"] + path)
+        page.wait_for_selector('h1:has-text("Programme outcomes")', timeout=30_000)
+        idle(page)
+    with page.expect_download(timeout=60_000) as info:
+        page.get_by_role("button", name="Printable report").first.click()
+    target = OUT / f"report-{kind}.html"
+    info.value.save_as(target)
+    html = target.read_text(encoding="utf-8")
+    assert html.startswith("<!DOCTYPE html>") and html.count("<svg") >= 3
+    assert f"Release {demo_portal['release_id']}" in html and "Disclosure control" in html
+    assert "<script" not in html and "<link" not in html and "@import" not in html
+    assert set(re.findall(r"https?://[^\s\"'<>)]+", html)) <= {"http://www.w3.org/2000/svg"}
+    assert not [v for v in PERCENT.findall(html) if float(v.replace(",", "")) > 100]
+    assert not RAW_CODES.findall(html)
+    # Printed, it is the same document: open it and save the print layout as a PDF.
+    view = ctx.new_page()
+    view.goto(target.as_uri())
+    view.pdf(path=str(OUT / f"report-{kind}.pdf"))
+    assert (OUT / f"report-{kind}.pdf").stat().st_size > 10_000
+    ctx.close()
