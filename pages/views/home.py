@@ -3,8 +3,6 @@ previous release, and the printable report."""
 
 from __future__ import annotations
 
-from collections import Counter
-
 import polars as pl
 import streamlit as st
 
@@ -22,10 +20,10 @@ HEADLINES = (
 )
 FY = "financial_year"
 
-tiles = {t.measure: t.figure for t in ui.tile_figures(ctx, HEADLINES)}
+figures = ui.tile_figures(ctx, HEADLINES)
+tiles = {t.measure: t.figure for t in figures}
 tables = {m: ui.guarded(ctx.table, m, (FY,)) for m in tiles}
-current = Counter(t.period for t in tiles.values() if t.period).most_common(1)
-year = current[0][0] if current else "no complete year yet"
+year = ui.common_period(figures) or "no complete year yet"
 
 st.write(
     f"Welcome, {ctx.user.name}. These are the headline figures for the latest complete "

@@ -798,6 +798,12 @@ class Tile:
     figure: headlines.Headline
 
 
+def common_period(tiles: Sequence[Tile]) -> str | None:
+    """The period most tiles show (None: none has a complete year)."""
+    years = Counter(t.figure.period for t in tiles if t.figure.period)
+    return years.most_common(1)[0][0] if years else None
+
+
 def tile_figures(ctx: PageContext, measures: Sequence[str]) -> list[Tile]:
     """Each measure's headline figure: its latest complete financial year (which can differ
     between measures: sustained progress needs six months after a year ends) and the change
@@ -839,8 +845,7 @@ def headline_tiles(ctx: PageContext, measures: Sequence[str], *, columns: int = 
     if not tiles:
         st.info("This release has none of these measures.")
         return None
-    years = Counter(t.figure.period for t in tiles if t.figure.period)
-    common = years.most_common(1)[0][0] if years else None
+    common = common_period(tiles)
     cols = st.columns(columns)
     for i, tile in enumerate(tiles):
         fig = tile.figure
@@ -955,8 +960,9 @@ def _points(frame: pl.DataFrame, dim: str, table: data.ProtectedTable) -> tuple[
     )
 
 
-def report_html(ctx: PageContext, kind: str) -> str:
-    """The printable report (`kind`: "home" or "programme") as one HTML document."""
+def report_document(ctx: PageContext, kind: str) -> report.Report:
+    """The printable report (`kind`: "home" or "programme"), from protected tables only;
+    `downloads.report_bytes` renders it (every text escaped) for the download."""
     spec = REPORTS[kind]
     policy = ctx.policy
     figures: list[report.Figure] = []
@@ -1057,7 +1063,7 @@ def report_html(ctx: PageContext, kind: str) -> str:
         sections=tuple(sections),
         demo=ctx.config.demo,
     )
-    return report.render(doc)
+    return doc
 
 
 def report_button(ctx: PageContext, kind: str) -> None:
@@ -1065,7 +1071,7 @@ def report_button(ctx: PageContext, kind: str) -> None:
     click, not on every run of the page)."""
     st.download_button(
         "Printable report (HTML, print or save as PDF)",
-        lambda: report_html(ctx, kind).encode("utf-8"),
+        lambda: downloads.report_bytes(report_document(ctx, kind)),
         file_name=f"{kind}-report-{ctx.release_id}.html",
         mime="text/html",
         key=f"report_{kind}",
