@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import streamlit as st
 
-from portal.web import access, auth, ui
+from portal.web import access, auth, permalink, ui
 
 st.set_page_config(
     page_title="Children's services research and statistics portal",
-    page_icon=":material/bar_chart:",
+    # A file shipped with the portal, served by this server: a Material icon here would be
+    # fetched from an outside font server on every page.
+    page_icon=ui.ICON,
     layout="wide",
 )
 
@@ -53,7 +55,9 @@ else:
 # A flat list: sectioned navigation gave serious axe violations in the sidebar.
 navigation = st.navigation(pages, position="sidebar")
 if user is None:
+    # Remember the page and view asked for, so signing in lands on exactly that view.
     st.session_state[auth.NEXT_PAGE] = navigation.url_path
+    st.session_state[auth.NEXT_QUERY] = permalink.query(ui.url_params())
 
 with st.sidebar:
     if config.demo:

@@ -19,6 +19,7 @@ import getpass
 import json
 import os
 import sys
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -30,10 +31,14 @@ from anonymise import cellkey
 from anonymise.policy import default_policy
 from anonymise.release import NoReleaseError, QueryError, tabulate
 from pipelines.derive import MEASURES
-from pipelines.store import Store, StoreError, default_store_url
+from pipelines.store import DEFAULT_SQLITE_PATH, STORE_URL_ENV, Store, StoreError, default_store_url
 from portal.documents import table_csv, table_document
 
 SESSION_TOKEN_ENV = "PORTAL_SESSION_TOKEN"  # noqa: S105 - a variable's name
+# Where `make run` publishes the demo county and keeps its disclosure-control secret
+# (Makefile DEMO_DIR; anonymise.cellkey.DEFAULT_DEMO_SECRET_FILE).
+DEMO_STORE_PATH = Path("data") / "demo" / "portal.sqlite"
+DEMO_SECRET_PATH = cellkey.DEFAULT_DEMO_SECRET_FILE
 
 
 def register(app: typer.Typer) -> None:
@@ -55,6 +60,54 @@ UserOpt = Annotated[
         help="With --service: a local account (password prompted); else $PORTAL_SESSION_TOKEN.",
     ),
 ]
+
+
+def _store_url(store: str | None, console: Console) -> str:
+    """The store asked for; else $PORTAL_STORE_URL; else, when there is no store under
+    data/ but `make run` has published the demo there, the demo store (said on stderr, so a
+    planner trying the CLI after `make run` gets the tables the portal shows)."""
+    if store or os.environ.get(STORE_URL_ENV):
+        return store or default_store_url()
+    if not DEFAULT_SQLITE_PATH.exists() and DEMO_STORE_PATH.exists():
+        Console(stderr=True).print(
+            f"[dim]Using the demo store {DEMO_STORE_PATH} (synthetic data, published by "
+            "`make run`); pass --store for another.[/dim]",
+            soft_wrap=True,
+        )
+        return f"sqlite:///{DEMO_STORE_PATH.resolve()}"
+    return default_store_url()
+
+
+def _is_demo_store(url: str) -> bool:
+    return DEMO_STORE_PATH.exists() and url.removeprefix("sqlite:///") in (
+        str(DEMO_STORE_PATH),
+        str(DEMO_STORE_PATH.resolve()),
+    )
+
+
+def _secret(url: str, *, demo: bool, console: Console) -> bytes:
+    """The disclosure-control secret for tabulating from `url`. The demo store's own secret
+    (data/demo/sdc.key, written by `make run`) is used for the demo store when no other is
+    configured; a missing secret is never answered with advice to make a new one when one
+    exists (a new secret would not match the published release)."""
+    configured = os.environ.get(cellkey.SECRET_ENV) or os.environ.get(cellkey.SECRET_FILE_ENV)
+    try:
+        if not configured and not demo and _is_demo_store(url) and DEMO_SECRET_PATH.exists():
+            return cellkey.load_sdc_secret(key_file=DEMO_SECRET_PATH)
+        return cellkey.load_sdc_secret(demo=demo)
+    except cellkey.SecretNotConfiguredError as e:
+        if not configured and DEMO_SECRET_PATH.exists():
+            _fail(
+                console,
+                "no disclosure-control secret is configured for this store. The demo's "
+                f"secret is in {DEMO_SECRET_PATH}: for the demo store pass --demo, or set "
+                f"${cellkey.SECRET_FILE_ENV}={DEMO_SECRET_PATH}. For a production store use "
+                f"the secret its release service uses (${cellkey.SECRET_ENV} or "
+                f"${cellkey.SECRET_FILE_ENV}).",
+                2,
+            )
+        _fail(console, str(e), 2)
+        raise
 
 
 def _fail(console: Console, message: str, code: int = 1) -> None:
@@ -114,7 +167,8 @@ def _message(response: Any) -> str:
 
 def measures(
     store: Annotated[
-        str | None, typer.Option(help="Store URL; default: SQLite under data/.")
+        str | None,
+        typer.Option(help="Store URL; default: SQLite under data/ (the demo's after `make run`)."),
     ] = None,
     service: ServiceOpt = None,
     user: UserOpt = None,
@@ -130,7 +184,7 @@ def measures(
         head = f"release {doc['release_id']}"
         rows = {r["measure"]: r for r in doc["measures"]}
     else:
-        st = Store(store or default_store_url())
+        st = Store(_store_url(store, console))
         try:
             latest = st.latest_release()
             metas = (
@@ -172,7 +226,8 @@ def table(
     ] = None,
     margins: Annotated[bool, typer.Option("--margins", help="Add total rows.")] = False,
     store: Annotated[
-        str | None, typer.Option(help="Store URL; default: SQLite under data/.")
+        str | None,
+        typer.Option(help="Store URL; default: SQLite under data/ (the demo's after `make run`)."),
     ] = None,
     fmt: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
     demo: Annotated[
@@ -210,13 +265,10 @@ def table(
         csv_text = None
     else:
         policy = default_policy()
-        try:
-            secret = cellkey.load_sdc_secret(demo=demo)
-        except cellkey.SecretNotConfiguredError as e:
-            _fail(console, str(e), 2)
-            return
+        url = _store_url(store, console)
+        secret = _secret(url, demo=demo, console=console)
         ptable = cellkey.ptable_for(policy.max_noise, policy.variance, secret)
-        st = Store(store or default_store_url())
+        st = Store(url)
         try:
             result = tabulate(
                 st,

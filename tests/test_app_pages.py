@@ -612,7 +612,9 @@ def test_local_accounts_sign_in(demo_env, service, tmp_path, monkeypatch):
     _no_errors(at)
     with pytest.raises(ValueError):
         at.switch_page("pages/views/data_quality.py")
-    outcomes = {a: _audit(demo_env["url"], a, "jsmith").height for a in ("sign_in", "sign_in_failed")}
+    outcomes = {
+        a: _audit(demo_env["url"], a, "jsmith").height for a in ("sign_in", "sign_in_failed")
+    }
     assert outcomes["sign_in"] >= 1 and outcomes["sign_in_failed"] >= 1
 
 
@@ -753,7 +755,7 @@ def test_admin_records_need_the_admin_role(demo_env, service):
 def test_web_formula_guard_matches_the_release_layer():
     """downloads.safe_frame is a copy (the web process may not import anonymise): the two must
     give the same answer on every kind of cell."""
-    cells = ['=1+1', "+44", "-3", "@SUM(A1)", "\tx", "\rx", "plain", "", None, "a=b", "'=x"]
+    cells = ["=1+1", "+44", "-3", "@SUM(A1)", "\tx", "\rx", "plain", "", None, "a=b", "'=x"]
     frame = pl.DataFrame({"a": cells, "n": list(range(len(cells)))})
     assert downloads.safe_frame(frame).equals(safe_frame(frame))
 
@@ -820,7 +822,7 @@ def test_headline_helpers():
     assert headlines.span("quarter", ["2021/22 Q1", "2025/26 Q4"]) == "Apr 2021 to Mar 2026"
     pts = [("2024/25", 100.0), ("2025/26", 110.0)]
     assert headlines.trend_headline("Contacts", pts, dim="financial_year", is_rate=False) == (
-        "Contacts rose by 10% in 2025/26 compared with 2024/25"
+        "Contacts rose by 10% to 110 in 2025/26 compared with 2024/25"
     )
     rates = [("2024/25", 41.9), ("2025/26", 38.2)]
     assert "fell from 41.9% to 38.2%" in headlines.trend_headline(
@@ -829,7 +831,119 @@ def test_headline_helpers():
     suppressed = [("2024/25", 12.0), ("2025/26", None)]
     assert (
         headlines.trend_headline("X", suppressed, dim="financial_year", is_rate=False)
-        == "X: c in 2025/26"
+        == "X: the figure for 2025/26 is suppressed (too few to publish)"
     )
-    assert headlines.pretty("decision", "NFA") == "No further action"
-    assert headlines.pretty("locality", "Castlemere") == "Castlemere"
+
+
+# --- views in the address, permalinks, the report (issue 14), charts that survive (issue 13) ---
+
+
+def _releases(url: str) -> list[str]:
+    store = Store(url)
+    try:
+        return [r.release_id for r in store.list_releases() if r.status == "published"]
+    finally:
+        store.dispose()
+
+
+def _open_at(role: str, path: str, **query: str | list[str]) -> AppTest:
+    """Sign in, then open `path` at an address with this query (a bookmark or a link)."""
+    at = _sign_in(role)
+    for name, value in query.items():
+        at.query_params[name] = value
+    at.switch_page(path).run()
+    _no_errors(at)
+    return at
+
+
+def test_a_bookmarked_view_reopens_the_same_view(demo_env):
+    at = _open_at(
+        "planner",
+        "pages/views/service_demand.py",
+        measure="eh_referrals",
+        period="financial_year",
+        by="locality",
+    )
+    assert at.selectbox(key="sd_measure").value == "eh_referrals"
+    assert at.selectbox(key="sd_split_eh_referrals").value == "locality"
+    assert at.segmented_control(key="sd_period_eh_referrals").value == "financial_year"
+    trend = _charts(at)[0]
+    names = {t.get("name") for t in trend["data"]}
+    assert names & set(at.selectbox(key="sd_locality_eh_referrals").options), "by locality"
+    # The address keeps the view; the link offered pins the release (a permalink).
+    assert at.query_params["measure"] in ("eh_referrals", ["eh_referrals"])
+    links = [c.value for c in at.code if "release=" in c.value]
+    assert links and all(f"release={demo_env['release_id']}" in x for x in links)
+    assert all("measure=eh_referrals" in x and "by=locality" in x for x in links)
+
+
+def test_an_address_cannot_put_a_control_into_a_state_it_does_not_offer(demo_env):
+    at = _open_at("planner", "pages/views/service_demand.py", measure="no_such", by="nhs_number")
+    assert at.selectbox(key="sd_measure").index == 0, "an unknown measure: the first offered"
+    assert at.selectbox(key="sd_split_contacts").value == "", "not a breakdown it offers: none"
+
+
+def test_a_permalink_to_an_older_release_shows_it_labelled_superseded(demo_env):
+    older, newer = _releases(demo_env["url"])[-1], demo_env["release_id"]
+    assert older != newer
+    at = _open_at(
+        "planner", "pages/views/children_in_need.py", release=older, measure="cin_referrals"
+    )
+    captions = " ".join(c.value for c in at.caption)
+    assert f"Release **{older}**" in captions and newer not in captions
+    assert any("Superseded release" in w.value and newer in w.value for w in at.warning)
+    old_table = at.dataframe[0].value
+    # The same view on the latest release (the button drops the pinned release).
+    latest = _open_at("planner", "pages/views/children_in_need.py", measure="cin_referrals")
+    assert not any("Superseded" in w.value for w in latest.warning)
+    assert len(latest.dataframe[0].value) >= len(old_table), "newer data reach further"
+    # A release that does not exist: the latest, with a notice.
+    gone = _open_at("planner", "pages/views/children_in_need.py", release="20200101T000000Z-000000")
+    assert any("is not available" in w.value for w in gone.warning)
+
+
+def test_table_builder_cross_tabulates_and_states_its_period(demo_env):
+    at = _open_at(
+        "researcher",
+        "pages/views/table_builder.py",
+        measure="contacts",
+        by="locality",
+        cols="financial_year",
+    )
+    shown = at.dataframe[0].value
+    assert shown.columns[0] == "Locality"
+    years = [c for c in shown.columns[1:]]
+    assert years and all(re.fullmatch(r"\d{4}/\d{2}", y) for y in years), years
+    for col in years:
+        _protected([str(v) for v in shown[col]])
+    text = " ".join(m.value for m in at.markdown)
+    assert "Periods covered:" in text and "by financial year" in text
+    # No time breakdown: the table says it adds every period together.
+    at.selectbox(key="tb_cols_contacts").set_value("").run()
+    text = " ".join(m.value for m in at.markdown)
+    assert "added together (no time breakdown)" in text
+
+
+def test_report_button_on_home_and_programme(demo_env):
+    home = _sign_in("leadership")
+    assert any(b.key == "report_home" for b in home.get("download_button"))
+    po = _open_at("leadership", "pages/views/programme_outcomes.py")
+    assert any(b.key == "report_programme" for b in po.get("download_button"))
+
+
+def test_tiles_never_show_a_bare_c_and_percentages_stay_in_range(demo_env):
+    for role, path in (
+        ("leadership", "app.py"),
+        ("planner", "pages/views/children_in_need.py"),
+        ("leadership", "pages/views/programme_outcomes.py"),
+    ):
+        at = _sign_in(role) if path == "app.py" else _open_at(role, path)
+        for metric in at.metric:
+            if metric.value == "c":
+                assert "suppressed" in metric.proto.delta, f"bare c on {path}"
+            for pct in re.findall(r"(\d+(?:\.\d+)?)%", metric.value):
+                assert float(pct) <= 100, f"{metric.value} on {path}"
+        for fig in _charts(at):
+            axis = fig["layout"].get("yaxis", {})
+            if axis.get("ticksuffix") == "%":
+                assert all(v is None or v <= 100 for v in _values(fig))

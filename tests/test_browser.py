@@ -21,11 +21,14 @@ import csv
 import io
 import json
 import os
+import re
 import time
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from pipelines.contracts import ETHNICITY
 from pipelines.periods import FORMATS
 from tests.portal_processes import (
     BROWSER_ARGS,
@@ -233,11 +236,11 @@ def test_a_reload_keeps_the_session_and_the_page(portal, browser):
     page = ctx.new_page()
     _sign_in(page, portal["base"], "planner")
     _open(page, "Children in need", "Children in need")
-    assert page.url.endswith("/children_in_need")
+    assert urlsplit(page.url).path == "/children_in_need"
     page.reload()
     page.wait_for_selector('h1:has-text("Children in need")', timeout=30_000)
     idle(page)
-    assert _signed_in(page) and page.url.endswith("/children_in_need")
+    assert _signed_in(page) and urlsplit(page.url).path == "/children_in_need"
     # A bookmarked page, opened in a new tab of the same browser: straight in.
     tab = ctx.new_page()
     tab.goto(portal["base"] + "/table_builder")
@@ -253,7 +256,7 @@ def test_a_page_opened_signed_out_shows_sign_in_then_that_page(portal, browser):
     sign_in(page, portal["base"], "leadership", path="/programme_outcomes")
     page.wait_for_selector('h1:has-text("Programme outcomes")', timeout=30_000)
     idle(page)
-    assert page.url.endswith("/programme_outcomes") and _signed_in(page)
+    assert urlsplit(page.url).path == "/programme_outcomes" and _signed_in(page)
     ctx.close()
 
 
@@ -290,4 +293,161 @@ def test_the_cookie_is_httponly_strict_and_signing_out_revokes_it(portal, browse
     page.wait_for_selector("text=Sign in with a demo account", timeout=30_000)
     idle(page)
     assert not _signed_in(page)
+    ctx.close()
+
+
+# --- every page x role at the demo's default size (issue 13), permalinks cold (issue 14) -----
+
+
+def _demo_people() -> int:
+    """The demo's default size, as the Makefile sets it for `make run`."""
+    text = (ROOT / "Makefile").read_text()
+    return int(re.search(r"^DEMO_PEOPLE \?= (\d+)$", text, re.M)[1])  # type: ignore[index]
+
+
+# Raw DfE ethnicity codes, as the bug showed them ("WBRI") and title-cased ("Wbri"); English
+# words among them (Both, Moth) only in capitals.
+RAW_CODES = re.compile(
+    r"\b(?:"
+    + "|".join(sorted({*ETHNICITY, *(c.title() for c in ETHNICITY if c not in ("BOTH", "MOTH"))}))
+    + r")\b"
+)
+PERCENT = re.compile(r"(\d+(?:[.,]\d+)?)\s?%")
+LOCAL_HOSTS = {"127.0.0.1", "localhost"}
+
+
+@pytest.fixture(scope="module")
+def demo_portal(tmp_path_factory):
+    """`portal up --demo` over a release of a county at the demo's default size."""
+    d = tmp_path_factory.mktemp("browser-demo")
+    release = build_release(d, seed=7, people=_demo_people())
+    running = Portal(release, log=d / "portal-up.log").start()
+    try:
+        yield {"base": running.base, "release_id": release.release_id, "log": d / "portal-up.log"}
+    finally:
+        running.stop()
+
+
+def _outside(requests: list[str]) -> list[str]:
+    return [
+        u for u in requests if urlsplit(u).scheme in ("http", "https", "ws", "wss")
+        and urlsplit(u).hostname not in LOCAL_HOSTS
+    ]  # fmt: skip
+
+
+def _page_text(page) -> str:
+    """What the reader sees in the main area, chart labels (SVG text) included."""
+    main = page.locator('[data-testid="stMain"]')
+    svg = " ".join(main.locator("svg text").all_text_contents())
+    return main.inner_text() + "\n" + svg
+
+
+def test_every_page_and_role_at_the_demo_size(demo_portal, browser):
+    """No % above 100, no raw ethnicity code, no headline tile showing c (at this size
+    none may be suppressed; any c would have to explain itself), no request to anywhere
+    but this server, no JavaScript error, no deprecation warning in the log."""
+    from portal.web import access
+    from portal.web.config import ROLES
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    requests: list[str] = []
+    errors: list[str] = []
+    problems: list[str] = []
+    visited = tiles_seen = 0
+    for role in ROLES:
+        ctx = _context(browser)
+        ctx.on("request", lambda r: requests.append(r.url))
+        page = ctx.new_page()
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        _sign_in(page, demo_portal["base"], role)
+        user = access.User(f"demo-{role}", role, frozenset({role}), "demo")
+        for spec in access.visible_pages(user):
+            page.goto(demo_portal["base"] + ("/" if spec.key == "home" else f"/{spec.key}"))
+            page.wait_for_selector("h1", timeout=30_000)
+            idle(page)
+            if page.locator('[data-testid="stPlotlyChart"]').count():
+                page.locator('[data-testid="stPlotlyChart"] .main-svg g.trace').first.wait_for(
+                    state="attached", timeout=15_000
+                )
+            where = f"{role} on {spec.key}"
+            visited += 1
+            if page.locator('[data-testid="stException"]').count():
+                problems.append(f"{where}: exception")
+            text = _page_text(page)
+            for value in PERCENT.findall(text):
+                if float(value.replace(",", "")) > 100:
+                    problems.append(f"{where}: {value}% shown")
+            for code in set(RAW_CODES.findall(text)):
+                problems.append(f"{where}: raw ethnicity code {code}")
+            tiles = page.locator('[class*="st-key-tile_"]')
+            tiles_seen += tiles.count()
+            for i in range(tiles.count()):
+                tile = tiles.nth(i)
+                value = tile.locator('[data-testid="stMetricValue"]').inner_text().strip()
+                if value == "c":
+                    label = tile.inner_text().splitlines()[0]
+                    problems.append(f"{where}: tile '{label}' shows c")
+            page.screenshot(path=str(OUT / f"demo-{role}-{spec.key}.png"))
+        ctx.close()
+    assert visited >= 12, visited
+    assert tiles_seen >= 12, "the headline tiles were found and checked"
+    assert not problems, "\n".join(problems)
+    assert not errors, errors
+    assert requests, "requests were recorded"
+    assert not _outside(requests), f"requests leaving this server: {_outside(requests)}"
+    log = demo_portal["log"].read_text()
+    assert not re.search(r"deprecat", log, re.I), "deprecation warnings in the log"
+    assert "Inotify" not in log and "fileWatcher" not in log
+
+
+def test_a_permalink_opened_cold_signs_in_and_lands_on_the_same_view(demo_portal, browser):
+    ctx = _context(browser)
+    page = ctx.new_page()
+    query = (
+        f"release={demo_portal['release_id']}&measure=eh_referrals&period=financial_year"
+        "&by=locality&year=2024%2F25"
+    )
+    sign_in(page, demo_portal["base"], "planner", path=f"/service_demand?{query}")
+    page.wait_for_selector('h1:has-text("Service demand")', timeout=30_000)
+    idle(page)
+    got = parse_qs(urlsplit(page.url).query)
+    assert urlsplit(page.url).path == "/service_demand"
+    assert got["measure"] == ["eh_referrals"] and got["by"] == ["locality"], page.url
+    assert got["period"] == ["financial_year"] and got["release"] == [demo_portal["release_id"]]
+    main = _main(page)
+    assert "Children referred to Early Help" in main or "Early Help referrals" in main, main[:500]
+    assert "by locality" in main and "2024/25" in main
+    # The link offered for the chart is the same view with this release pinned.
+    page.get_by_role("button", name="Link to this chart").first.click()
+    link = page.locator('[data-testid="stPopoverBody"] code').first.inner_text()
+    assert parse_qs(urlsplit(link).query)["by"] == ["locality"]
+    page.screenshot(path=str(OUT / "permalink-after-sign-in.png"))
+    ctx.close()
+
+
+@pytest.mark.parametrize(("path", "kind"), [("/", "home"), ("/programme_outcomes", "programme")])
+def test_the_printable_report_is_one_click_and_self_contained(demo_portal, browser, path, kind):
+    ctx = _context(browser)
+    page = ctx.new_page()
+    _sign_in(page, demo_portal["base"], "leadership")
+    if path != "/":
+        page.goto(demo_portal["base"] + path)
+        page.wait_for_selector('h1:has-text("Programme outcomes")', timeout=30_000)
+        idle(page)
+    with page.expect_download(timeout=60_000) as info:
+        page.get_by_role("button", name="Printable report").first.click()
+    target = OUT / f"report-{kind}.html"
+    info.value.save_as(target)
+    html = target.read_text(encoding="utf-8")
+    assert html.startswith("<!DOCTYPE html>") and html.count("<svg") >= 3
+    assert f"Release {demo_portal['release_id']}" in html and "Disclosure control" in html
+    assert "<script" not in html and "<link" not in html and "@import" not in html
+    assert set(re.findall(r"https?://[^\s\"'<>)]+", html)) <= {"http://www.w3.org/2000/svg"}
+    assert not [v for v in PERCENT.findall(html) if float(v.replace(",", "")) > 100]
+    assert not RAW_CODES.findall(html)
+    # Printed, it is the same document: open it and save the print layout as a PDF.
+    view = ctx.new_page()
+    view.goto(target.as_uri())
+    view.pdf(path=str(OUT / f"report-{kind}.pdf"))
+    assert (OUT / f"report-{kind}.pdf").stat().st_size > 10_000
     ctx.close()

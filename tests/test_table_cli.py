@@ -154,7 +154,9 @@ def test_the_service_gives_the_same_table_as_the_server(published, tmp_path, mon
     args = ["table", "cin_referrals", "--by", "locality,age_band", "--where",
             "financial_year=2024/25", "--margins"]  # fmt: skip
     with LiveService(config, sdc_secret=bytes.fromhex(SDC)) as live:
-        r = httpx.post(f"{live.url}/v1/sessions/local", json={"username": "pat", "password": "p" * 16})
+        r = httpx.post(
+            f"{live.url}/v1/sessions/local", json={"username": "pat", "password": "p" * 16}
+        )
         monkeypatch.setenv("PORTAL_SESSION_TOKEN", r.json()["token"])
         for fmt in ("json", "csv", "table"):
             local = CliRunner().invoke(app, [*args, "--store", published, "--format", fmt])
@@ -180,3 +182,41 @@ def test_json_carries_typed_values_and_the_release(published):
             assert row["count_value"] == int(row["count"])
         else:
             assert row["count_value"] is None
+
+
+def test_after_make_run_the_cli_finds_the_demo_store_and_its_secret(
+    published, tmp_path, monkeypatch
+):
+    """From the repository after `make run`: no --store, no secret in the environment; the
+    demo store and the demo's own secret are found, and a missing secret is never answered
+    with advice to make a new one when the demo's exists."""
+    import sqlite3
+
+    demo = tmp_path / "data" / "demo"
+    demo.mkdir(parents=True)
+    # A consistent copy of the published store (its latest writes may still be in the WAL).
+    with (
+        sqlite3.connect(published.removeprefix("sqlite:///")) as src,
+        sqlite3.connect(demo / "portal.sqlite") as dst,
+    ):
+        src.backup(dst)
+    (demo / "sdc.key").write_text(SDC + "\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("PORTAL_SDC_SECRET")
+    monkeypatch.delenv("PORTAL_STORE_URL", raising=False)
+    monkeypatch.delenv("PORTAL_SDC_SECRET_FILE", raising=False)
+    found = CliRunner().invoke(app, ["table", "contacts", "--by", "locality", "--format", "json"])
+    assert found.exit_code == 0, found.output
+    doc = json.loads(found.output[found.output.index("{") :])
+    monkeypatch.setenv("PORTAL_SDC_SECRET", SDC)
+    direct = CliRunner().invoke(
+        app, ["table", "contacts", "--by", "locality", "--store", published, "--format", "json"]
+    )
+    assert doc["rows"] == json.loads(direct.output)["rows"], "same secret, same protected table"
+
+    # Another store, no secret configured: the hint points at the demo's secret.
+    monkeypatch.delenv("PORTAL_SDC_SECRET")
+    refused = CliRunner().invoke(app, ["table", "contacts", "--store", published])
+    assert refused.exit_code == 2
+    assert "data/demo/sdc.key" in refused.output
+    assert "token_hex" not in refused.output, "never told to make a new secret"

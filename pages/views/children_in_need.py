@@ -1,14 +1,16 @@
 """Children in need (planners, leadership): referrals, re-referrals, assessments,
-section 47 enquiries and child protection plans, with rates and trends."""
+section 47 enquiries and child protection plans, with rates and trends. The view is kept in
+the address (a bookmark or link reopens it)."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from portal.web import headlines, ui
+from portal.web import headlines, permalink, ui
 
 ctx = ui.page("children_in_need")
 meta = ctx.measures()
+url = ctx.url
 
 MEASURES = [
     m
@@ -44,46 +46,74 @@ year = ui.headline_tiles(
         "cp_plans_at_31_march",
     ],
 )
-st.caption(f"Latest complete financial year: {year}; change compared with the year before.")
+st.caption(
+    f"Latest complete financial year: {year}; change compared with the year before (never "
+    "across a suppressed or incomplete year)."
+)
 
 st.divider()
+asked = permalink.one(url, "measure")
+ctx.start("cin_measure", ui.pick(asked, MEASURES))
 measure = st.selectbox(
     "What to show", MEASURES, format_func=lambda m: meta[m].title, key="cin_measure"
 )
 allowed = meta[measure].breakdowns
+periods = [p for p in ("quarter", "financial_year") if p in allowed]
+splits = [ui.ALL, *(d for d in SPLITS if d in allowed)]
+localities = [ui.ALL, *ctx.levels(measure, "locality")]
+asked_split = (permalink.listed(url, "by") or [None])[0]
+asked_locality = permalink.pairs(url, "where").get("locality", [None])[0]
+ctx.start(f"cin_period_{measure}", ui.pick(permalink.one(url, "period"), periods, "financial_year"))
+ctx.start(f"cin_split_{measure}", ui.pick(asked_split, splits))
+ctx.start(f"cin_locality_{measure}", ui.pick(asked_locality, localities))
+
 left, middle, right = st.columns(3)
 period = left.segmented_control(
     "Time period",
-    [p for p in ("quarter", "financial_year") if p in allowed],
-    default="financial_year",
+    periods,
     format_func=lambda p: headlines.PERIOD_TITLES[p],
     required=True,
     key=f"cin_period_{measure}",
 )
 split = middle.selectbox(
     "Break down by",
-    [None, *(d for d in SPLITS if d in allowed)],
-    format_func=lambda d: "No breakdown" if d is None else ui.titles([d])[d],
+    splits,
+    format_func=lambda d: "No breakdown" if d == ui.ALL else ui.titles([d])[d],
     key=f"cin_split_{measure}",
 )
 locality = right.selectbox(
     "Locality",
-    [None, *ctx.levels(measure, "locality")],
-    format_func=lambda v: "All localities" if v is None else v,
+    localities,
+    format_func=lambda v: "All localities" if v == ui.ALL else v,
     disabled=split == "locality",
     key=f"cin_locality_{measure}",
 )
 where = {"locality": locality} if locality and split != "locality" else {}
+trend = st.container()
 
-ui.trend_chart(ctx, measure, period or "financial_year", series=split, where=where, key="cin_trend")
-
-years = headlines.complete_periods(
-    "financial_year",
-    ctx.levels(measure, "financial_year"),
-    ctx.release.data_as_at if ctx.release else None,
-)
+years = ctx.complete_levels(measure, "financial_year", where)
+chosen = None
 if years:
-    chosen = st.selectbox("Financial year for the breakdown", years[::-1], key="cin_year")
+    ctx.start(f"cin_year_{measure}", ui.pick(permalink.one(url, "year"), years, years[-1]))
+    chosen = st.selectbox(
+        "Financial year for the breakdown", years[::-1], key=f"cin_year_{measure}"
+    )
+
+view = permalink.view(
+    measure=measure, period=period, by=[split] if split else [], where=where, year=chosen
+)
+ctx.keep_view(view)
+with trend:
+    ui.trend_chart(
+        ctx,
+        measure,
+        period or "financial_year",
+        series=split,
+        where=where,
+        key="cin_trend",
+        view=view,
+    )
+if chosen:
     ui.bar_chart(
         ctx,
         measure,
@@ -91,4 +121,5 @@ if years:
         where={**where, "financial_year": chosen},
         when=chosen,
         key="cin_breakdown",
+        view=view,
     )

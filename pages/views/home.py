@@ -1,5 +1,5 @@
-"""Home: headline figures for the latest complete financial year and what changed
-since the previous release."""
+"""Home: headline figures for the latest complete financial year, what changed since the
+previous release, and the printable report."""
 
 from __future__ import annotations
 
@@ -20,20 +20,20 @@ HEADLINES = (
 )
 FY = "financial_year"
 
-tables = {m: ui.guarded(ctx.table, m, (FY,)) for m in HEADLINES if ctx.has(m)}
-periods = next(iter(tables.values())).data[FY].to_list() if tables else []
-current, previous = headlines.latest_two(
-    FY, periods, ctx.release.data_as_at if ctx.release else None
-)
+figures = ui.tile_figures(ctx, HEADLINES)
+tiles = {t.measure: t.figure for t in figures}
+tables = {m: ui.guarded(ctx.table, m, (FY,)) for m in tiles}
+year = ui.common_period(figures) or "no complete year yet"
 
 st.write(
     f"Welcome, {ctx.user.name}. These are the headline figures for the latest complete "
-    f"financial year, **{current}**, with the change since {previous}. Every figure is "
-    "protected by disclosure control: a count may differ slightly from the true count, "
-    "and small counts are shown as **c**."
+    f"financial year of each measure (**{year}** for most), with the change on the year "
+    "before. Every figure is protected by disclosure control: a count may differ slightly "
+    "from the true count, and small counts are shown as **c**."
 )
+ui.report_button(ctx, "home")
 
-st.header(f"Headline figures, {current} (April to March)")
+st.header(f"Headline figures, {year} (April to March)")
 ui.headline_tiles(ctx, HEADLINES)
 
 objectors = ctx.table_or_none("objectors_excluded")
@@ -72,7 +72,7 @@ else:
                 table.data,
                 earlier[m],
                 FY,
-                current,
+                tiles[m].period,
                 is_rate=table.is_rate,
             )
             for m, table in tables.items()

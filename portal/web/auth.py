@@ -32,6 +32,7 @@ SESSION_TOKEN = "portal_session_token"  # noqa: S105 - a session-state key
 SESSION_DEAD = "portal_dead_token"
 SESSION_ENDED = "portal_session_ended"
 NEXT_PAGE = "portal_next_page"
+NEXT_QUERY = "portal_next_query"  # the view asked for (a bookmark's or permalink's query)
 # One `whoami` per token per this many seconds: app.py and the page checkpoint both ask
 # within one script run. The service still refreshes the idle timer on every real call.
 WHOAMI_SECONDS = 2.0
@@ -107,9 +108,12 @@ def remember(token: str, *, next_path: str | None) -> None:
 
 
 def next_path() -> str:
-    """The page address the user asked for before signing in ("/" for the home page)."""
+    """The page address the user asked for before signing in ("/" for the home page), with
+    the view's query (measure, breakdowns, filters, release) so a bookmark or permalink
+    opened while signed out lands on that same view."""
     key = st.session_state.get(NEXT_PAGE) or ""
-    return f"/{key}" if key else "/"
+    query = st.session_state.get(NEXT_QUERY) or ""
+    return (f"/{key}" if key else "/") + (f"?{query}" if query else "")
 
 
 def sign_in_demo(role: str) -> None:

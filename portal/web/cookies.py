@@ -23,6 +23,7 @@ import re
 import secrets
 import threading
 import time
+from urllib.parse import quote
 
 import streamlit as st
 
@@ -32,7 +33,9 @@ SIGN_OUT_PATH = "/session/end"
 # Streamlit's own route that ends an OpenID Connect sign-in (and the provider's session).
 OIDC_LOGOUT_PATH = "/auth/logout"
 CODE_SECONDS = 60.0
-_SAFE_NEXT = re.compile(r"^/[a-z0-9_]*$")
+# A page of this app, optionally with a view's query (portal.web.permalink writes it with
+# urlencode, so only these characters): never another site.
+_SAFE_NEXT = re.compile(r"^/[a-z0-9_]*(\?[A-Za-z0-9_.~%+=&-]{0,2000})?$")
 
 # Set by portal_web.py when the cookie routes are mounted in this process.
 ROUTES_ACTIVE = False
@@ -62,7 +65,8 @@ def take(code: str) -> str | None:
 
 
 def safe_next(path: str | None) -> str:
-    """Only a page address of this app (no open redirect to another site)."""
+    """Only a page address of this app, with its view's query if any (no open redirect to
+    another site)."""
     return path if path and _SAFE_NEXT.match(path) else "/"
 
 
@@ -88,7 +92,8 @@ def store_and_go(token: str, next_path: str) -> bool:
     routes are not mounted (the token then lives in this browser session only)."""
     if not ROUTES_ACTIVE:
         return False
-    _go(f"{COMPLETE_PATH}?code={put(token)}&next={safe_next(next_path)}")
+    target = quote(safe_next(next_path), safe="/")
+    _go(f"{COMPLETE_PATH}?code={put(token)}&next={target}")
     return True
 
 

@@ -442,6 +442,16 @@ def latest_release(role_key: str, _token: str) -> ReleaseRef | None:
 
 
 @st.cache_data(ttl=60, show_spinner=False)
+def release_ref(role_key: str, _token: str, release_id: str) -> ReleaseRef | None:
+    """A published release by id (a permalink's), or None when there is no such release or
+    it was withdrawn."""
+    try:
+        return _ref(_ok(_call("GET", f"/v1/releases/{release_id}", token=_token)))
+    except LookupError:
+        return None
+
+
+@st.cache_data(ttl=60, show_spinner=False)
 def previous_release(role_key: str, _token: str, release_id: str) -> ReleaseRef | None:
     """The newest published release before `release_id` (None: it is the first)."""
     doc = _ok(_call("GET", f"/v1/releases/{release_id}", token=_token))

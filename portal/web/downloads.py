@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
+from portal.web.report import Report, render
+
 if TYPE_CHECKING:
     from portal.web.data import ExtractFiles
 
@@ -50,6 +52,12 @@ def safe(shown: pl.DataFrame) -> pl.DataFrame:
 
 def csv_bytes(shown: pl.DataFrame) -> bytes:
     return safe(shown).write_csv().encode("utf-8")
+
+
+def report_bytes(doc: Report) -> bytes:
+    """The printable report as one HTML file: `report.render` escapes every text it is
+    given (labels, headlines, footnotes), so nothing in a table can become markup."""
+    return render(doc).encode("utf-8")
 
 
 def extract_bytes(files: ExtractFiles, part: str) -> bytes:
