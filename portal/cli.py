@@ -6,6 +6,7 @@ import typer
 
 from portal import (
     cmd_accounts,
+    cmd_comparators,
     cmd_db,
     cmd_extract,
     cmd_linkage,
@@ -37,6 +38,7 @@ def main() -> None:
 MODULES = (
     cmd_synth, cmd_run, cmd_table, cmd_extract, cmd_projects, cmd_privacy, cmd_linkage,
     cmd_share, cmd_retention, cmd_requests, cmd_serve, cmd_up, cmd_accounts, cmd_db,
+    cmd_comparators,
 )  # fmt: skip
 for module in MODULES:
     module.register(app)
