@@ -10,6 +10,7 @@ from portal import (
     cmd_db,
     cmd_extract,
     cmd_linkage,
+    cmd_planning,
     cmd_privacy,
     cmd_projects,
     cmd_requests,
@@ -39,6 +40,7 @@ MODULES = (
     cmd_synth, cmd_run, cmd_table, cmd_extract, cmd_projects, cmd_privacy, cmd_linkage,
     cmd_share, cmd_retention, cmd_requests, cmd_serve, cmd_up, cmd_accounts, cmd_db,
     cmd_comparators,
+    cmd_planning,
 )  # fmt: skip
 for module in MODULES:
     module.register(app)

@@ -31,7 +31,13 @@ from typing import Any
 import polars as pl
 
 from anonymise.safe_output import safe_frame
-from pipelines.ees import LOCAL_AUTHORITY, REQUIRED_META_COLUMNS, ees_financial_year
+from pipelines.ees import (
+    LOCAL_AUTHORITY,
+    REQUIRED_META_COLUMNS,
+    EesProblem,
+    ees_financial_year,
+    validate,
+)
 from pipelines.periods import TIME_DIMENSIONS
 from pipelines.planning_config import PlanningConfig
 from pipelines.store import MeasureMeta, Store, dimension
@@ -181,6 +187,12 @@ def data_frame(
     return pl.concat([safe, ordered.drop(*geo, *filters)], how="horizontal"), notes, years
 
 
+def _as_text(frame: pl.DataFrame) -> pl.DataFrame:
+    """Every cell as the text written to the file (blank for null), as `ees.validate`
+    reads files."""
+    return frame.select(pl.col(c).cast(pl.String).fill_null("") for c in frame.columns)
+
+
 def _csv(frame: pl.DataFrame) -> bytes:
     out = io.StringIO()
     frame.write_csv(out)
@@ -250,12 +262,12 @@ def publish_ees(
     """Write every published measure of the release as EES files into `out`."""
     if out.exists() and any(out.iterdir()) and not force:
         raise ExportError(f"{out} is not empty: choose an empty folder (or --force)")
-    out.mkdir(parents=True, exist_ok=True)
     info = store.get_release(release_id)
     metas = store.read_meta(release_id)
     exported: list[ExportedFile] = []
     footnotes: list[tuple[str, str]] = []
     files: dict[str, bytes] = {}
+    problems: list[EesProblem] = []
     for name in sorted(metas):
         m = metas[name]
         if FY not in m.breakdowns:
@@ -263,6 +275,9 @@ def publish_ees(
         frame, notes, years = data_frame(tables, m, config)
         meta = meta_frame(m)
         data_name, meta_name = f"{name}.csv", f"{name}.meta.csv"
+        problems += validate(
+            _as_text(frame), _as_text(meta), data_name=data_name, meta_name=meta_name
+        )
         files[data_name] = _csv(frame)
         files[meta_name] = _csv(meta)
         footnotes += [(data_name, n) for n in notes]
@@ -276,6 +291,12 @@ def publish_ees(
                 indicators=tuple(meta.filter(pl.col("col_type") == "Indicator")["col_name"]),
                 years=years,
             )
+        )
+    if problems:
+        # Nothing is written: a file that breaks the EES rules would be refused on upload.
+        raise ExportError(
+            "the files would break the EES rules (nothing written):\n"
+            + "\n".join(f"  - {p}" for p in problems)
         )
     notes_csv = io.StringIO()
     w = csv.writer(notes_csv, lineterminator="\n")
@@ -300,6 +321,7 @@ def publish_ees(
         "measures": [f.measure for f in exported],
     }
     files["manifest.json"] = (json.dumps(manifest, indent=2) + "\n").encode("utf-8")
+    out.mkdir(parents=True, exist_ok=True)
     for n, b in files.items():
         (out / n).write_bytes(b)
     return exported

@@ -23,6 +23,7 @@ class Tables:
     policy: Policy
     ptable: cellkey.PerturbationTable
     release_id: str | None = None
+    actor: str | None = None  # when set, every table asked for is written to the audit log
     _cache: dict[tuple[object, ...], ProtectedTable] = field(default_factory=dict)
 
     def get(
@@ -53,6 +54,7 @@ class Tables:
                 margins=margins,
                 release_id=self.release_id,
                 ptable=self.ptable,
+                actor=self.actor,
             )
         return self._cache[key]
 
