@@ -65,6 +65,8 @@ COL_TYPES = ("Filter", "Indicator")
 GSS_SYMBOLS = ("c", "low", "x", "z")
 LEGACY_SYMBOLS = ("~", ":")
 NULL_WORDS = ("NULL", "Null", "null", "NA", "na", "N/A", "n/a", ".", "..", "-")
+# Reported once, as what they are, rather than also as "not a number".
+_NOT_SYMBOLS = (*NULL_WORDS, *LEGACY_SYMBOLS)
 INDICATOR_UNITS = ("%", "pp", "£", "£m", "numberstring")
 DEFAULT_FILTER_VALUE = "Total"
 
@@ -429,7 +431,7 @@ def validate(
         out += _rows(data, _blank(col), data_name, col, "an indicator cell is blank")
         out += _rows(
             data,
-            ~_blank(col) & ~_number(col) & ~v.is_in(GSS_SYMBOLS),
+            ~_blank(col) & ~_number(col) & ~v.is_in(GSS_SYMBOLS) & ~v.is_in(_NOT_SYMBOLS),
             data_name,
             col,
             f"an indicator cell must be a number or one GSS symbol ({', '.join(GSS_SYMBOLS)})",
@@ -437,7 +439,7 @@ def validate(
     for col in data.columns:
         out += _rows(
             data,
-            pl.col(col).is_in(NULL_WORDS),
+            pl.col(col).str.strip_chars().is_in(_NOT_SYMBOLS),
             data_name,
             col,
             "a null or legacy symbol ('NA', 'NULL', ':', '-' ...); use a GSS symbol",
