@@ -200,7 +200,10 @@ def _csv(frame: pl.DataFrame) -> bytes:
 
 
 def _guidance(
-    exported: list[ExportedFile], metas: dict[str, MeasureMeta], doc: dict[str, Any]
+    exported: list[ExportedFile],
+    metas: dict[str, MeasureMeta],
+    doc: dict[str, Any],
+    skipped: dict[str, str],
 ) -> str:
     lines = [
         f"# Data guidance: {doc['authority']} children's services statistics",
@@ -246,6 +249,9 @@ def _guidance(
         for r in meta_rows:
             unit = f" ({r['indicator_unit']})" if r["indicator_unit"] else ""
             lines.append(f"| {r['col_name']} | {r['col_type']} | {r['label']}{unit} |")
+    if skipped:
+        lines += ["", "## Measures not in these files", ""]
+        lines += [f"- {metas[n].title} (`{n}`): {why}." for n, why in sorted(skipped.items())]
     lines.append("")
     return "\n".join(lines)
 
@@ -268,11 +274,17 @@ def publish_ees(
     footnotes: list[tuple[str, str]] = []
     files: dict[str, bytes] = {}
     problems: list[EesProblem] = []
+    skipped: dict[str, str] = {}  # measure -> why it has no file
     for name in sorted(metas):
         m = metas[name]
         if FY not in m.breakdowns:
-            continue  # every measure has one today; a measure without years is not EES data
+            skipped[name] = "it has no financial years"
+            continue
         frame, notes, years = data_frame(tables, m, config)
+        if not years:
+            # EES refuses a file without data rows; a year still running is not written.
+            skipped[name] = "no complete financial year yet"
+            continue
         meta = meta_frame(m)
         data_name, meta_name = f"{name}.csv", f"{name}.meta.csv"
         problems += validate(
@@ -313,12 +325,13 @@ def publish_ees(
         "max_noise": policy.max_noise,
         "threshold": policy.threshold,
     }
-    files["data-guidance.md"] = _guidance(exported, metas, doc).encode("utf-8")
+    files["data-guidance.md"] = _guidance(exported, metas, doc, skipped).encode("utf-8")
     manifest = {
         **doc,
         "format": "Explore Education Statistics data files (tidy CSV with .meta.csv)",
         "files": {n: hashlib.sha256(b).hexdigest() for n, b in sorted(files.items())},
         "measures": [f.measure for f in exported],
+        "not_written": skipped,
     }
     files["manifest.json"] = (json.dumps(manifest, indent=2) + "\n").encode("utf-8")
     out.mkdir(parents=True, exist_ok=True)
