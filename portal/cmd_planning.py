@@ -10,11 +10,16 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+
+if TYPE_CHECKING:
+    from pipelines.planning_config import PlanningConfig
+    from pipelines.store import ReleaseInfo, Store
+    from portal.protected import Tables
 
 ReleaseOpt = Annotated[
     str | None, typer.Option("--release", help="A release id (default: the latest).")
@@ -31,12 +36,14 @@ def register(app: typer.Typer) -> None:
     app.command("publish-ees")(publish_ees)
 
 
-def _fail(console: Console, message: str, code: int = 1) -> None:
+def _fail(console: Console, message: str, code: int = 1) -> NoReturn:
     console.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
     raise typer.Exit(code=code)
 
 
-def _open(store: str | None, release: str | None, demo: bool, actor: str, console: Console):  # type: ignore[no-untyped-def]
+def _open(
+    store: str | None, release: str | None, demo: bool, actor: str, console: Console
+) -> tuple[Store, ReleaseInfo, Tables]:
     """The store, the release asked for and its protected tables (audited as `actor`)."""
     from anonymise import cellkey
     from anonymise.policy import default_policy
@@ -61,7 +68,7 @@ def _open(store: str | None, release: str | None, demo: bool, actor: str, consol
     return st, info, Tables(st, policy, ptable, info.release_id, actor=actor)
 
 
-def _planning(st, release_id: str, console: Console):  # type: ignore[no-untyped-def]
+def _planning(st: Store, release_id: str, console: Console) -> PlanningConfig:
     from pipelines.planning_config import PlanningConfigError, load_planning
 
     try:
@@ -110,7 +117,6 @@ def sf_return(
         )
     except ReturnError as e:
         _fail(console, str(e))
-        return
     finally:
         st.dispose()
     text = return_csv(doc) if fmt == "csv" else json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
@@ -146,7 +152,6 @@ def publish_ees(
         files = write_files(st, tables, config, release_id=info.release_id, out=out, force=force)
     except ExportError as e:
         _fail(console, str(e))
-        return
     finally:
         st.dispose()
     rows = sum(f.rows for f in files)
