@@ -17,10 +17,12 @@ from __future__ import annotations
 import csv
 import io
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
+
+import polars as pl
 
 from pipelines.claims import CLAIM_RULES
 from pipelines.contracts import NEED_LABELS
@@ -156,20 +158,23 @@ def _count_in(tables: Tables, measure: str, quarter: str) -> Figure:
 def _need_figures(
     tables: Tables, measure: str, quarter: str, *, percentage: bool
 ) -> dict[str, Figure]:
-    """Published count (or percentage) of `measure` by need in one quarter."""
-    table = tables.get(measure, ("need",), {QUARTER: quarter})
-    got = figures(table, "need", rate=percentage)
-    out = {}
-    for label in NEED_LABELS.values():
-        if label in got:
-            out[label] = got[label]
-        else:
-            out[label] = (
-                Figure(None, tables.policy.symbols.not_applicable)
-                if percentage
-                else Figure(0.0, "0")
-            )
-    return out
+    """Published count (or percentage) of `measure` by need in one quarter. The table by
+    quarter and need is asked for whole (one table for every quarter's return) and the
+    quarter's rows picked: a quarter with no rows is a count of 0, not an unknown value."""
+    table = tables.get(measure, (QUARTER, "need"))
+    rows = replace(table, data=table.data.filter(pl.col(QUARTER) == quarter))
+    got = figures(rows, "need", rate=percentage)
+    sym = tables.policy.symbols
+    bounds = period_bounds(QUARTER, quarter)
+    before_data = table.covers is None or bounds is None or bounds[1] < table.covers[0]
+    absent = (
+        Figure(None, sym.unavailable)
+        if before_data
+        else Figure(None, sym.not_applicable)
+        if percentage
+        else Figure(0.0, "0")
+    )
+    return {label: got.get(label, absent) for label in NEED_LABELS.values()}
 
 
 def quarterly_return(
