@@ -12,6 +12,7 @@ import polars as pl
 from anonymise import cellkey
 from anonymise.policy import Policy
 from anonymise.release import CubeSet, ProtectedTable, tabulate
+from pipelines.periods import TIME_DIMENSIONS, period_bounds
 from pipelines.store import Store
 
 
@@ -75,11 +76,20 @@ class Figure:
 
 
 def complete(table: ProtectedTable, dim: str) -> list[str]:
-    """The table's values of `dim` that are whole periods (not partial by the data date)."""
+    """The table's values of `dim` that are whole periods: not partial by the data date, and
+    not begun before the data do (a first year that starts before the extracts' window
+    holds only part of the year's records)."""
     late = set(table.partial_periods.get(dim, ()))
-    return [
-        v for v in table.data[dim].to_list() if v != "Total" and v not in late and v is not None
-    ]
+    first_day = table.covers[0] if table.covers else None
+    out = []
+    for v in table.data[dim].to_list():
+        if v is None or v == "Total" or v in late:
+            continue
+        bounds = period_bounds(dim, v) if dim in TIME_DIMENSIONS else None
+        if first_day is not None and bounds is not None and bounds[0] < first_day:
+            continue
+        out.append(str(v))
+    return out
 
 
 def figures(table: ProtectedTable, dim: str, *, rate: bool) -> dict[str, Figure]:

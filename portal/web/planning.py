@@ -84,17 +84,16 @@ def summary_frame(doc: Mapping[str, Any]) -> pl.DataFrame:
                 change += f" ({latest['direction']})"
         rows.append(
             {
-                "Measure": c["title"],
-                "Unit": c["unit"],
+                "Measure": f"{c['title']} ({c['unit']})",
                 "Year": year or "",
                 name: _shown(point["ours"]) if point else "",
                 "Region": _shown(point["region"]) if point else "",
-                "Statistical neighbours": (
+                "Neighbours (mean)": (
                     "" if not point or point["neighbours"] is None else str(point["neighbours"])
                 ),
                 "England": _shown(point["england"]) if point else "",
                 "Change on last year": change,
-                "National rank": (
+                "Rank": (
                     f"{latest['rank']} of {latest['of']}" if latest and latest["rank"] else "-"
                 ),
                 "Quartile band": (latest["band"] or "-") if latest else "-",
