@@ -331,6 +331,15 @@ def _periods(tables: Tables, config: PlanningConfig, dim: str, as_at: date) -> l
         row: dict[str, Any] = {
             "period": p,
             "complete": p in whole,
+            # Why a period is not whole: still running at the data date, or begun before
+            # the data do (its first weeks are missing).
+            "partial": (
+                None
+                if p in whole
+                else "to date"
+                if (period_bounds(dim, p) or (as_at, as_at))[1] > as_at
+                else "partial: begins before the data"
+            ),
             "worked_with": worked.get(p, Figure(0.0, "0")).public(),
             "reviews": rev.get(p, Figure(0.0, "0")).public(),
             "claims": claims.get(p, {"count": Figure(0.0, "0").public(), "percent": None}),

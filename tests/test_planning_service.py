@@ -213,6 +213,11 @@ def test_sf_claims_page(portal_env) -> None:
     assert {"Successful family outcomes", "Target", "Progress against target (%)"} <= set(
         years.columns
     )
+    at.segmented_control(key="sf_by").set_value("quarters").run()
+    _no_errors(at)
+    quarters = _frame(at, "Quarter")
+    assert "Target" not in quarters.columns
+    assert quarters["Quarter"].str.match(r"^\d{4}/\d{2} Q[1-4]( \((to date|partial: .+)\))?$").all()
     rules = _frame(at, "Claim rule")
     assert len(rules) == 6 and rules.iloc[-1]["Claim rule"].startswith("Every rule")
     ret = _frame(at, "description")

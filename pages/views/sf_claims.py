@@ -42,8 +42,22 @@ if current["progress"] is not None:
         text=f"{current['share_of_year_elapsed']}% of the year has passed",
     )
 
-ui.headline("Claims by financial year", "Families worked with, due a claim review and claimed")
-ui.frame_table(planning.years_frame(doc), key="sf_years", file_name=f"sf-claims-{ctx.release_id}")
+by = st.segmented_control(
+    "Time period",
+    ["years", "quarters"],
+    default="years",
+    format_func=lambda d: "Financial year" if d == "years" else "Quarter",
+    required=True,
+    key="sf_by",
+)
+by = by or "years"
+ui.headline(
+    "Claims by financial year" if by == "years" else "Claims by quarter",
+    "Families worked with, due a claim review and claimed",
+)
+ui.frame_table(
+    planning.periods_frame(doc, by), key="sf_periods", file_name=f"sf-claims-{by}-{ctx.release_id}"
+)
 
 years = [y["period"] for y in doc["years"] if y["complete"]][::-1]
 if years:

@@ -197,21 +197,24 @@ def dataset_notes(doc: Mapping[str, Any]) -> list[str]:
 # --- Supporting Families claims --------------------------------------------------------------
 
 
-def years_frame(doc: Mapping[str, Any]) -> pl.DataFrame:
-    """By financial year: families worked with, due a claim review, successful family
-    outcomes, the target and progress against it."""
-    rows = [
-        {
-            "Financial year": y["period"] + ("" if y["complete"] else " (to date)"),
-            "Families worked with": y["worked_with"]["shown"],
-            "Families due a claim review": y["reviews"]["shown"],
-            "Successful family outcomes": y["claims"]["count"]["shown"],
-            "% of families reviewed": (y["claims"]["percent"] or {}).get("shown", ""),
-            "Target": "" if y.get("target") is None else str(y["target"]),
-            "Progress against target (%)": y.get("progress_shown") or "",
+def periods_frame(doc: Mapping[str, Any], dim: str = "years") -> pl.DataFrame:
+    """By financial year (`dim="years"`, with the target and progress against it) or by
+    quarter (`"quarters"`): families worked with, due a claim review, successful family
+    outcomes."""
+    label = "Financial year" if dim == "years" else "Quarter"
+    rows = []
+    for p in doc[dim]:
+        row = {
+            label: p["period"] + (f" ({p['partial']})" if p.get("partial") else ""),
+            "Families worked with": p["worked_with"]["shown"],
+            "Families due a claim review": p["reviews"]["shown"],
+            "Successful family outcomes": p["claims"]["count"]["shown"],
+            "% of families reviewed": (p["claims"]["percent"] or {}).get("shown", ""),
         }
-        for y in doc["years"]
-    ]
+        if dim == "years":
+            row["Target"] = "" if p.get("target") is None else str(p["target"])
+            row["Progress against target (%)"] = p.get("progress_shown") or ""
+        rows.append(row)
     return pl.DataFrame(rows, schema={k: pl.String for k in rows[0]} if rows else None)
 
 
