@@ -35,6 +35,7 @@ $(DEMO_RAW): | $(STAMP)
 demo: $(STAMP) $(DEMO_RAW)
 	$(BIN)/portal db upgrade --store $(DEMO_STORE)
 	$(BIN)/portal run --raw $(DEMO_DIR)/raw --work $(DEMO_DIR)/work --store $(DEMO_STORE) --demo
+	$(BIN)/portal comparators load --demo --store $(DEMO_STORE)
 
 # Two processes: the release service (the only one with the secrets, the store and the work
 # folder) and the Streamlit portal (its client). Ctrl-C stops both.

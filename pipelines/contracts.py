@@ -330,6 +330,15 @@ EARLY_HELP = _register(
             Column(
                 "needs", Kind.CODES, "Needs identified at assessment", codes=NEEDS, required=False
             ),
+            # Supporting Families claims need a lead practitioner for the family (programme
+            # guidance 2022 to 2025, chapter 5). A staff reference, not a name; blank where
+            # none was allocated. Derive uses only whether one was.
+            Column(
+                "lead_practitioner",
+                Kind.TEXT,
+                "Staff reference of the family's lead practitioner (blank: none allocated)",
+                required=False,
+            ),
         ),
     )
 )

@@ -37,6 +37,7 @@ measure shares:
 from __future__ import annotations
 
 import statistics
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -46,6 +47,7 @@ from typing import Any
 import holidays
 import polars as pl
 
+from pipelines.claims import CLAIM_RULES, claim_review
 from pipelines.contracts import (
     ADULT_AGE,
     AGE_BAND_FROM,
@@ -90,6 +92,22 @@ class Measure:
 
 
 # ------------------------------------------------------------- helpers ---
+
+
+_MEMO: dict[int, tuple[weakref.ref[ZoneBFrames], dict[str, pl.DataFrame]]] = {}
+
+
+def _memo(zb: ZoneBFrames, name: str, build: Callable[[ZoneBFrames], pl.DataFrame]) -> pl.DataFrame:
+    """`build(zb)`, computed once per ZoneBFrames object: several measures start from the
+    same family episodes and need outcomes."""
+    hit = _MEMO.get(id(zb))
+    if hit is None or hit[0]() is not zb:
+        hit = (weakref.ref(zb), {})
+        _MEMO[id(zb)] = hit
+        weakref.finalize(zb, _MEMO.pop, id(zb), None)
+    if name not in hit[1]:
+        hit[1][name] = build(zb)
+    return hit[1][name]
 
 
 def exclude_objectors(zb: ZoneBFrames) -> tuple[ZoneBFrames, pl.DataFrame]:
@@ -544,15 +562,31 @@ def eh_closures(zb: ZoneBFrames) -> pl.DataFrame:
 
 
 def _eh_families(zb: ZoneBFrames) -> pl.DataFrame:
-    """One row per family episode: its dates, needs and where the family lives."""
+    """One row per family episode: its dates, needs, lead practitioner (whether one was
+    recorded: `lead_practitioner` is the staff reference, null where none), whether it
+    includes a child, and where the family lives."""
+    return _memo(zb, "eh_families", _build_eh_families)
+
+
+def _build_eh_families(zb: ZoneBFrames) -> pl.DataFrame:
     eh = _eh(zb)
+    if "lead_practitioner" not in eh.columns:  # extracts from before the field existed
+        eh = eh.with_columns(pl.lit(None, pl.String).alias("lead_practitioner"))
+    born = zb.persons.select("person_id", "birth_month")
+    child = age_years(pl.col("birth_month"), pl.col("referral_date")) < ADULT_AGE
+    eh = eh.join(born, on="person_id", how="left", suffix="_p").with_columns(
+        child.fill_null(False).alias("_child")
+    )
     fam = eh.group_by("family_id", "episode_id").agg(
         pl.col("referral_date").min(),
         pl.col("assessment_date").min(),
+        pl.col("plan_start").min(),
         pl.col("closure_date").max(),
         pl.col("closure_reason").drop_nulls().first(),
         pl.col("needs").drop_nulls().first(),
         pl.col("stepped_down_from_csc").first(),
+        pl.col("lead_practitioner").drop_nulls().first(),
+        pl.col("_child").any().alias("has_child"),
         pl.col("person_id").min().alias("lead"),
     )
     geo = zb.persons.select(
@@ -599,6 +633,12 @@ def sf_needs_at_entry(zb: ZoneBFrames) -> pl.DataFrame:
 
 
 def need_outcomes(zb: ZoneBFrames) -> pl.DataFrame:
+    """Per closed family episode and need: did a positive outcome hold for six months?
+    (`_build_need_outcomes`, computed once per ZoneBFrames.)"""
+    return _memo(zb, "need_outcomes", _build_need_outcomes)
+
+
+def _build_need_outcomes(zb: ZoneBFrames) -> pl.DataFrame:
     """Per closed family episode and need: did a positive outcome hold for six months?
 
     Positive = none of the need's warning events for any family member in the
@@ -941,6 +981,67 @@ def care_leavers_suitable_accommodation(zb: ZoneBFrames) -> pl.DataFrame:
     return _select(rows.filter(pl.col("accom").str.ends_with("1")), CARE_LEAVER_DIMS)
 
 
+# ------------------------------------------------ Supporting Families claims ---
+
+
+def _claim_review(zb: ZoneBFrames) -> pl.DataFrame:
+    """Family episodes due a claim review, with each claim rule's verdict
+    (`pipelines.claims.claim_review`)."""
+    return _memo(
+        zb,
+        "claim_review",
+        lambda z: claim_review(
+            _eh_families(z), need_outcomes(z), as_at=z.as_at, sustain_days=SUSTAIN_DAYS
+        ),
+    )
+
+
+CLAIM_UNIT = "sfr"  # one unit per family episode reviewed: every claim measure shares it
+
+
+def sf_claim_reviews(zb: ZoneBFrames) -> pl.DataFrame:
+    return _per_family(_claim_review(zb), zb, at="review_date", prefix=CLAIM_UNIT)
+
+
+def _rule_met(key: str) -> Callable[[ZoneBFrames], pl.DataFrame]:
+    def build(zb: ZoneBFrames) -> pl.DataFrame:
+        met = _claim_review(zb).filter(pl.col(key))
+        return _per_family(met, zb, at="review_date", prefix=CLAIM_UNIT)
+
+    build.__name__ = f"sf_rule_{key}"
+    return build
+
+
+def sf_claims(zb: ZoneBFrames) -> pl.DataFrame:
+    """Successful family outcomes: the family's first episode meeting every claim rule."""
+    claimed = _claim_review(zb).filter(pl.col("claim"))
+    return _per_family(claimed, zb, at="review_date", prefix=CLAIM_UNIT)
+
+
+def _reviewed_needs(zb: ZoneBFrames) -> pl.DataFrame:
+    """One row per need of each family episode due a claim review, with its outcome."""
+    review = _claim_review(zb).select("family_id", "episode_id", "review_date", "locality", "ward")
+    needs = need_outcomes(zb).select("episode_id", "need", "positive")
+    return review.join(needs, on="episode_id", how="inner")
+
+
+def _need_rows(rows: pl.DataFrame, zb: ZoneBFrames) -> pl.DataFrame:
+    rows = _in_window(rows, "review_date", zb, "early_help")
+    df = rows.with_columns(
+        *time_dims("review_date"),
+        _unit("sfrn", pl.col("family_id"), pl.col("episode_id"), pl.col("need")),
+    ).with_columns(_label("need", NEED_LABELS).alias("need"))
+    return _select(df, (*GEO, *TIME, "need"))
+
+
+def sf_needs_reviewed(zb: ZoneBFrames) -> pl.DataFrame:
+    return _need_rows(_reviewed_needs(zb), zb)
+
+
+def sf_needs_sustained(zb: ZoneBFrames) -> pl.DataFrame:
+    return _need_rows(_reviewed_needs(zb).filter(pl.col("positive")), zb)
+
+
 # ------------------------------------------------------------- registry ---
 #
 # Each measure's definition says what is counted and when; its footnotes say which
@@ -965,6 +1066,11 @@ _EH_FOOT = (
 _SF_FOOT = (
     f"Definition: {SF_GUIDE}, chapter 3 (the National Supporting Families Outcome "
     "Framework) and chapter 5 (evidencing successful family outcomes). A family is "
+    "counted once per Early Help episode.",
+)
+_CLAIM_FOOT = (
+    f"Claims follow {SF_GUIDE}: an episode is judged on the day its six months after "
+    "closure end (its review date), the first day a claim could be made. A family is "
     "counted once per Early Help episode.",
 )
 POPULATION_NOTE = (
@@ -1290,7 +1396,86 @@ MEASURES: dict[str, Measure] = {
                 f"Definition: {SF_GUIDE}, chapter 5: significant and sustained progress "
                 "against every need identified, sustained for at least six months. The "
                 "guidance also asks for at least three needs and a lead practitioner; "
-                "this measure counts every closed episode whose progress can be judged.",
+                "this measure counts every closed episode whose progress can be judged. "
+                "Families meeting every claim rule: 'Successful family outcomes'.",
+            ),
+        ),
+        _m(
+            "sf_claim_reviews",
+            "Families due a claim review",
+            "families",
+            (*GEO, *TIME),
+            "Family episodes whose six months after closure ended in the period: the day "
+            "their outcomes can be judged and a claim could be made (the review date). "
+            "Every Early Help episode counts, whatever its needs.",
+            sf_claim_reviews,
+            footnotes=_CLAIM_FOOT,
+        ),
+        *(
+            _m(
+                f"sf_rule_{rule.key}",
+                f"Claim rule met: {rule.title[0].lower()}{rule.title[1:]}",
+                "families",
+                (*GEO, *TIME),
+                f"Families due a claim review that meet this claim rule: {rule.title.lower()}, "
+                "as a percentage of the families due a claim review. Dated by the review date.",
+                _rule_met(rule.key),
+                denominator=_share("sf_claim_reviews"),
+                footnotes=(f"Rule: {SF_GUIDE}, {rule.guidance}", *_CLAIM_FOOT),
+            )
+            for rule in CLAIM_RULES
+        ),
+        _m(
+            "sf_claims",
+            "Successful family outcomes",
+            "families",
+            (*GEO, *TIME),
+            "Families meeting every claim rule of the Supporting Families programme: a family "
+            "with dependent children, needs under at least three of the ten headlines, a "
+            "whole family assessment and plan, a lead practitioner, and significant and "
+            "sustained progress on every need held at least six months after closure. Dated "
+            "by the review date (six months after closure), when the claim can be made; a "
+            "family is claimed once, for its first such episode. As a percentage of the "
+            "families due a claim review.",
+            sf_claims,
+            denominator=_share("sf_claim_reviews"),
+            footnotes=(
+                f"Definition: {SF_GUIDE}, chapter 4 (eligibility: dependent children, at least "
+                "three family needs) and chapter 5 (submitting successful family outcomes: "
+                "whole family working with a lead practitioner, significant and sustained "
+                "progress against every need). Each rule's reading is in its own measure's "
+                "notes ('Claim rule met').",
+                "A family is claimed once: a claimed family leaves the programme (councils' "
+                "practice, e.g. Milton Keynes' Supporting Families guidance), so a later "
+                "episode meeting every rule is not a second claim.",
+                *_CLAIM_FOOT,
+            ),
+        ),
+        _m(
+            "sf_needs_reviewed",
+            "Needs of families due a claim review",
+            "family needs",
+            (*GEO, *TIME, "need"),
+            "The needs identified for families due a claim review, one count per family per "
+            "need, under the ten headline outcomes. Dated by the review date.",
+            sf_needs_reviewed,
+            footnotes=_CLAIM_FOOT,
+        ),
+        _m(
+            "sf_needs_sustained",
+            "Needs with significant and sustained progress",
+            "family needs",
+            (*GEO, *TIME, "need"),
+            "Needs of families due a claim review whose positive outcome held for at least "
+            "six months after the episode closed, as a percentage of those families' needs "
+            "under the same headline (outcomes by headline). The outcome used for each need "
+            "is on the methodology page.",
+            sf_needs_sustained,
+            denominator=_share("sf_needs_reviewed"),
+            footnotes=(
+                f"Definition: {SF_GUIDE}, chapter 3 (the ten headline outcomes) and chapter 5 "
+                "(significant and sustained progress, at least six months).",
+                *_CLAIM_FOOT,
             ),
         ),
     )

@@ -997,8 +997,9 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 
 # Tables defined in their own modules on this metadata, so `Store()` creates them too:
-# the project register and release ledger, the evaluation shares register, and the
-# release service's sign-in tables.
+# the project register and release ledger, the evaluation shares register, the
+# release service's sign-in tables and the comparator statistics.
 from pipelines import project_register as _project_register  # noqa: E402, F401
 from pipelines import store_auth as _store_auth  # noqa: E402, F401
+from pipelines import store_comparators as _store_comparators  # noqa: E402, F401
 from pipelines import store_shares as _store_shares  # noqa: E402, F401

@@ -88,6 +88,19 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Local accounts of the release service (the accounts file holds hashes only).",
     ),
     "sources": ("cmd_sources", "Check source extracts before a run."),
+    "comparators": ("cmd_comparators", "Comparator statistics (EES data files): load, list."),
+    "sf-return": (
+        "cmd_planning",
+        "The Supporting Families quarterly progress return for one quarter, from one release: "
+        "every figure protected, in the return's layout (pipelines/planning/sf_return.toml).",
+    ),
+    "publish-ees": (
+        "cmd_planning",
+        "Every published measure of a release as open data in the Explore Education "
+        "Statistics format: a tidy CSV and .meta.csv per measure, footnotes, data guidance and "
+        "a manifest, all from protected tables and checked against the EES rules before they "
+        "are written.",
+    ),
     "db": ("cmd_db", "The release store's database: schema migrations and PostgreSQL roles."),
 }
 

@@ -37,6 +37,7 @@ from synthetic.events import build_events
 from synthetic.geography import build_county
 from synthetic.noise import DEFAULT_NOISE, NoiseRates
 from synthetic.population import WINDOW_END, WINDOW_START, build_population
+from synthetic.practitioners import with_lead_practitioners
 from synthetic.reference import extract_manifest, population_estimates
 from synthetic.render import render_source
 from synthetic.returns import add_returns
@@ -82,7 +83,7 @@ def generate_county(
     events = build_events(pop, rng)
 
     ev = dict(events.by_source)
-    ev["early_help"] = ev["early_help"].with_columns(
+    ev["early_help"] = with_lead_practitioners(ev["early_help"], seed).with_columns(
         pl.format("EP{}", pl.col("episode_no").cast(pl.Utf8).str.zfill(6)).alias("episode_id")
     )
     ev["police"] = ev["police"].with_columns(

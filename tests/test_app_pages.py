@@ -58,6 +58,8 @@ CHARTS = {
     "data_quality": 2,
     "governance": 0,
     "methodology": 0,
+    "comparisons": 0,  # no comparator statistics loaded in this store
+    "sf_claims": 1,
 }
 ENV = ("PORTAL_DEMO", "PORTAL_STORE_URL", "PORTAL_WORK_DIR", "PORTAL_CONFIG",
        "PORTAL_ACCOUNTS_FILE", "PORTAL_SDC_SECRET", "PORTAL_SDC_SECRET_FILE",

@@ -139,8 +139,9 @@ def _judgeable(zb: ZoneBFrames) -> pl.DataFrame:
     )
 
 
-def _progress(zb: ZoneBFrames) -> pl.DataFrame:
-    """Per judgeable episode: did every need's positive outcome hold for 183 days?"""
+def _need_results(zb: ZoneBFrames) -> pl.DataFrame:
+    """Per judgeable episode and need: `bad` is true where the need's outcome broke within
+    183 days of closure."""
     eps = _judgeable(zb)
 
     def after(frame: pl.DataFrame, at: str) -> pl.DataFrame:
@@ -214,11 +215,65 @@ def _progress(zb: ZoneBFrames) -> pl.DataFrame:
         ).select("episode_id", "need")
     )
     bad = pl.concat(failed).unique()
-    per_need = eps.join(
+    return eps.join(
         bad.with_columns(pl.lit(True).alias("bad")), on=["episode_id", "need"], how="left"
     )
-    return per_need.group_by("family_id", "episode_id", "closure_date").agg(
-        pl.col("bad").is_null().all().alias("progress")
+
+
+def _progress(zb: ZoneBFrames) -> pl.DataFrame:
+    """Per judgeable episode: did every need's positive outcome hold for 183 days?"""
+    return (
+        _need_results(zb)
+        .group_by("family_id", "episode_id", "closure_date")
+        .agg(pl.col("bad").is_null().all().alias("progress"))
+    )
+
+
+CLAIM_RULE_COLUMNS = (
+    "family_with_child", "three_headlines", "assessment_and_plan", "lead_practitioner",
+    "sustained_progress",
+)  # fmt: skip
+
+
+def _claim_review(zb: ZoneBFrames) -> pl.DataFrame:
+    """Per family episode whose six months after closure ended by the data date: each
+    Supporting Families claim rule, every rule, and the family's first such episode."""
+    eh = _eh(zb)
+    lead = pl.col("lead_practitioner").str.strip_chars()
+    ep = eh.group_by("family_id", "episode_id").agg(
+        pl.col("assessment_date").min(),
+        pl.col("plan_start").min(),
+        pl.col("closure_date").max(),
+        pl.col("needs").drop_nulls().first(),
+        (lead.is_not_null() & (lead != "")).any().alias("lead_practitioner"),
+        _child_on("referral_date").any().alias("family_with_child"),
+    )
+    ep = ep.filter(pl.col("closure_date").is_not_null()).with_columns(
+        (pl.col("closure_date") + timedelta(days=183)).alias("review_date")
+    )
+    ep = ep.filter(pl.col("review_date") <= zb.as_at)
+    headlines = (
+        pl.col("needs").fill_null("").str.split(";")
+        .list.eval(pl.element().filter(pl.element() != "")).list.unique().list.len()
+    )  # fmt: skip
+    progress = _progress(zb).select("episode_id", pl.col("progress").alias("sustained_progress"))
+    review = ep.join(progress, on="episode_id", how="left").with_columns(
+        (headlines >= 3).alias("three_headlines"),
+        (pl.col("assessment_date").is_not_null() & pl.col("plan_start").is_not_null()).alias(
+            "assessment_and_plan"
+        ),
+        pl.col("sustained_progress").fill_null(False),
+    )
+    review = review.with_columns(pl.all_horizontal(*CLAIM_RULE_COLUMNS).alias("claimable"))
+    firsts = (
+        review.filter(pl.col("claimable"))
+        .sort("review_date", "episode_id")
+        .group_by("family_id")
+        .agg(pl.col("episode_id").first())
+        .with_columns(pl.lit(True).alias("claim"))
+    )
+    return review.join(firsts, on=["family_id", "episode_id"], how="left").with_columns(
+        pl.col("claim").fill_null(False)
     )
 
 
@@ -318,6 +373,19 @@ def headline(name: str, c: dict) -> int:
         return prog.height
     if name.startswith(("lac_", "adoptions", "care_leavers")):
         return _lac_headline(name, zb)
+    if name.startswith("sf_rule_") or name in ("sf_claim_reviews", "sf_claims"):
+        review = _claim_review(zb).filter(_in("review_date", a, b))
+        if name == "sf_claims":
+            review = review.filter(pl.col("claim"))
+        elif name.startswith("sf_rule_"):
+            review = review.filter(pl.col(name.removeprefix("sf_rule_")))
+        return review.height
+    if name in ("sf_needs_reviewed", "sf_needs_sustained"):
+        reviewed = _claim_review(zb).filter(_in("review_date", a, b)).select("episode_id")
+        needs = _need_results(zb).join(reviewed, on="episode_id").unique(["episode_id", "need"])
+        if name == "sf_needs_sustained":
+            needs = needs.filter(pl.col("bad").is_null())
+        return needs.height
     raise AssertionError(f"no independent route for {name}: write one")
 
 

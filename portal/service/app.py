@@ -52,7 +52,7 @@ from pipelines.store import (
     audit_log,
 )
 from portal.documents import table_csv, table_document_json
-from portal.service import admin, governance
+from portal.service import admin, governance, planning
 from portal.service.config import ServiceConfig
 from portal.service.signin import (
     DEMO_ACCOUNTS,
@@ -863,5 +863,8 @@ def create_app(
                 },
             }
         )
+
+    # Comparisons, Supporting Families claims and the quarterly return (any role).
+    app.include_router(planning.router(state, _role()))
 
     return app

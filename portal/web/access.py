@@ -113,6 +113,22 @@ PAGES: tuple[PageSpec, ...] = (
         "The Supporting Families scorecard: families, needs and sustained progress.",
     ),
     PageSpec(
+        "comparisons",
+        "Comparisons",
+        "pages/views/comparisons.py",
+        ":material/compare_arrows:",
+        _roles("planner", "leadership", "admin"),
+        "Our figures beside the region, statistical neighbours and England.",
+    ),
+    PageSpec(
+        "sf_claims",
+        "Supporting Families claims",
+        "pages/views/sf_claims.py",
+        ":material/verified:",
+        _roles("planner", "leadership", "admin"),
+        "Claims against the target, the claim rules and the quarterly return.",
+    ),
+    PageSpec(
         "table_builder",
         "Table builder",
         "pages/views/table_builder.py",
