@@ -62,6 +62,17 @@ def test_upgrade_from_empty_gives_the_declared_schema(db_url, no_auto_upgrade):
     assert again.exit_code == 0 and "already at schema revision" in again.output
 
 
+def _baseline() -> sa.MetaData:
+    import importlib.util
+
+    path = store_schema.MIGRATIONS / "versions" / "0001_baseline.py"
+    spec = importlib.util.spec_from_file_location("baseline_0001", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module._md
+
+
 def _legacy_store(url: str) -> None:
     """A store as `Store()` made it before migrations: today's tables minus the columns and
     tables added later, no version table, and a release in it."""
@@ -71,7 +82,7 @@ def _legacy_store(url: str) -> None:
                           "cubes_removed_at", "reference_release", "materiality"},
              "measure_meta": {"complete_after_days"}}  # fmt: skip
     skip_tables = {"evaluation_shares", "subject_requests", "objection_acknowledgements"}
-    for table in metadata.sorted_tables:
+    for table in _baseline().sorted_tables:  # the schema frozen in revision 0001
         if table.name in skip_tables:
             continue
         t = table.to_metadata(md)
@@ -108,6 +119,32 @@ def test_a_store_made_before_migrations_is_refused_then_adopted(db_url, no_auto_
     rid = store.write_release({"m": cube}, [meta], policy_id="council-sdc@2",
                               data_as_at=date(2026, 3, 31))  # fmt: skip
     assert store.latest_release().release_id == rid
+    store.dispose()
+
+
+def test_upgrade_from_the_previous_revision_keeps_every_row(db_url, no_auto_upgrade):
+    """A store at the revision before the newest, with a release in it, upgrades to the
+    declared schema and keeps the release."""
+    engine = sa.create_engine(db_url)
+    store_schema.upgrade(engine, "head-1")
+    previous = store_schema.current(engine)
+    assert previous is not None and previous != store_schema.head()
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO releases (release_id, created_at, data_as_at, policy_id, status, "
+                "run_metadata, row_counts, kind, key_epoch, materiality) VALUES ('R-PREV', "
+                ":at, :d, 'council-sdc@2', 'published', '{}', '{}', 'routine', 0, 0)"
+            ),
+            {"at": datetime(2026, 1, 1, tzinfo=UTC), "d": date(2025, 12, 31)},
+        )
+    engine.dispose()
+    result = CliRunner().invoke(app, ["db", "upgrade", "--store", db_url])
+    assert result.exit_code == 0, result.output
+    assert f"from {previous} to {store_schema.head()}" in result.output
+    assert _diff(db_url) == []
+    store = Store(db_url)
+    assert [r.release_id for r in store.list_releases()] == ["R-PREV"]
     store.dispose()
 
 
