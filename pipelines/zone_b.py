@@ -219,5 +219,15 @@ def build_zone_b(
             ev = ev.with_columns(
                 pseudonymise_series(ev["incident_ref"], zkey, prefix="i").alias("incident_ref")
             )
+        if "lead_practitioner" in ev.columns:
+            # A member of staff's reference: derive needs only whether one was allocated
+            # (a claim rule), so zone B keeps "allocated" or null, never who.
+            lead = pl.col("lead_practitioner").cast(pl.String).str.strip_chars()
+            ev = ev.with_columns(
+                pl.when(lead.is_not_null() & (lead != ""))
+                .then(pl.lit("allocated"))
+                .otherwise(None)
+                .alias("lead_practitioner")
+            )
         events[name] = ev
     return ZoneB(persons=persons, events=events)

@@ -164,6 +164,9 @@ def test_zone_b_holds_no_direct_identifiers(small_county, tmp_path):
             # Code lists (e.g. sex 'M') may collide with a short name; names are longer.
             leaked = {v for v in vals & secrets if len(v) > 3}
             assert not leaked, f"{f.name}.{col} leaks {sorted(leaked)[:3]}"
+    # Staff are people too: zone B says whether a lead practitioner was allocated, not who.
+    eh = pl.read_parquet(work / "zone_b" / "events" / "early_help.parquet")
+    assert set(eh["lead_practitioner"].drop_nulls().unique().to_list()) == {"allocated"}
 
 
 def test_pseudonyms_stable_per_key_and_differ_across_keys(small_county, tmp_path):
