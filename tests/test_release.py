@@ -459,6 +459,8 @@ def test_only_the_release_layer_reads_cubes() -> None:
         paths = [top] if top.suffix == ".py" else top.rglob("*.py") if top.is_dir() else []
         for path in paths:
             rel = path.relative_to(root).as_posix()
+            if rel.startswith("pipelines/migrations/"):
+                continue  # the schema's migrations define the tables; they read no rows
             text = path.read_text(encoding="utf-8", errors="ignore")
             if rel not in allowed and any(
                 w in text for w in ("read_cube", "cube_cells", "cube_blobs")

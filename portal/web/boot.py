@@ -65,8 +65,14 @@ def main() -> None:
     audit = os.environ.get(AUDIT_ENV)
     if audit:
         record_opens(audit)
+    from streamlit.runtime.pages_manager import PagesManager
     from streamlit.web.cli import main as streamlit_main
 
+    # The page scripts live in pages/views/ and app.py registers them with st.navigation.
+    # Streamlit guesses the old pages-folder mode from pages/ existing until a first run has
+    # called st.navigation, so on a fresh server the first visitor to a page address (a
+    # bookmark, a permalink) got "Page not found". Say which mode this is from the start.
+    PagesManager.uses_pages_directory = False
     sys.argv = ["streamlit", *sys.argv[1:]]
     streamlit_main(prog_name="streamlit")
 
