@@ -25,6 +25,7 @@ st.markdown(
 
 STATE = {"open": "Open", "closed": "Closed", "expired": "Expired"}
 
+
 st.header("Approved projects")
 projects = doc["projects"]
 if not projects:
@@ -59,7 +60,7 @@ else:
                     "Approved variables or programmes": ", ".join(p["variables"]),
                     "Family-level analysis": "yes" if p["family_analysis"] else "no",
                     "Extracts released": p["extracts"],
-                    "Last extract (UTC)": (p["last_extract_at"] or "")[:16].replace("T", " "),
+                    "Last extract (UTC)": data.minute(p["last_extract_at"]),
                     "Extract files on the server": p["extract_files_on_server"],
                 }
                 for p in projects
@@ -83,7 +84,7 @@ else:
                     "Period": s["period"],
                     "Project": s["project_id"],
                     "Made by": s["created_by"],
-                    "Made (UTC)": (s["created_at"] or "")[:16].replace("T", " "),
+                    "Made (UTC)": data.minute(s["created_at"]),
                     "Reason": s["reason"],
                     "Encrypted files": s["files"],
                     "Recipient deletes by": s["expires_on"],
@@ -127,9 +128,9 @@ if req["requests"]:
                     "Status": "In force" if r["status"] == "active" else "Lifted",
                     "Identifiers given": r["identifier_kinds"],
                     "Recorded by": r["created_by"],
-                    "Recorded (UTC)": (r["created_at"] or "")[:16].replace("T", " "),
-                    "Lifted (UTC)": (r["closed_at"] or "")[:16].replace("T", " "),
-                    "Last applied (UTC)": (r["last_run_at"] or "")[:16].replace("T", " "),
+                    "Recorded (UTC)": data.minute(r["created_at"]),
+                    "Lifted (UTC)": data.minute(r["closed_at"]),
+                    "Last applied (UTC)": data.minute(r["last_run_at"]),
                     "Matched at the last run": r["people_matched_last_run"],
                 }
                 for r in req["requests"]

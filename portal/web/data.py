@@ -627,6 +627,11 @@ def release_list(role_key: str, _token: str) -> pl.DataFrame:
     )
 
 
+def minute(iso: str | None) -> str:
+    """An ISO timestamp from the service as "YYYY-MM-DD HH:MM" (blank when there is none)."""
+    return (iso or "")[:16].replace("T", " ")
+
+
 @st.cache_data(ttl=10, show_spinner=False)
 def governance(role_key: str, _token: str) -> dict[str, Any]:
     """Projects, evaluation shares, requests (no tokens) and retention due: read-only."""
