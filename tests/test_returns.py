@@ -196,7 +196,9 @@ def test_each_cin_rule_quarantines_with_its_code(
 
 def test_duplicate_child_rule_8510_and_queries_keep_the_row(tmp_path: Path) -> None:
     out = read_one(tmp_path, cin_xml(children=2))
-    assert out["cin_census"].height == 2 and reasons(out["cin_census"]) == {"dfe:8510:LAchildID"}
+    # Two copies of one child also overlap each other's referral (8820), as DfE's would.
+    assert out["cin_census"].height == 2
+    assert reasons(out["cin_census"]) == {"dfe:8510:LAchildID", "dfe:8820:CINreferralDate"}
     # 8525Q is a query: the row is kept, the query noted.
     out = read_one(tmp_path, cin_xml(change={"ExpectedPersonBirthDate": "2015-05-01"}).replace(
         "<PersonBirthDate>", "<ExpectedPersonBirthDate>2015-05-01</ExpectedPersonBirthDate>"
@@ -253,16 +255,18 @@ def test_cin_file_level_problems_stop(tmp_path: Path, text: str, message: str) -
 
 
 # ---------------------------------------------------------------------- SSDA903 ---
+# One young woman, 17 in 2023 to 2024 (so old enough for OC3 in the years these tests
+# use), looked after from June 2025 with one missing episode inside that care.
 
-HEADER = {"CHILD": "C1", "SEX": "2", "DOB": "01/05/2008", "ETHNIC": "WBRI", "UPN": _upn(),
+HEADER = {"CHILD": "C1", "SEX": "2", "DOB": "01/05/2006", "ETHNIC": "WBRI", "UPN": _upn(),
           "MOTHER": "0", "MC_DOB": ""}  # fmt: skip
 EPISODE = {"CHILD": "C1", "DECOM": "01/06/2025", "RNE": "S", "LS": "C2", "CIN": "N1",
            "PLACE": "U1", "PLACE_PROVIDER": "PR1", "DEC": "", "REC": "", "REASON_PLACE_CHANGE": "",
            "HOME_POST": "XM1 1AA", "PL_POST": "XM2 2BB", "URN": ""}  # fmt: skip
-MISSING = {"CHILD": "C1", "DOB": "01/05/2008", "MISSING": "M", "MIS_START": "02/07/2025",
+MISSING = {"CHILD": "C1", "DOB": "01/05/2006", "MISSING": "M", "MIS_START": "02/07/2025",
            "MIS_END": "03/07/2025"}  # fmt: skip
-OC3 = {"CHILD": "C1", "DOB": "01/05/2008", "IN_TOUCH": "YES", "ACTIV": "F2", "ACCOM": "B1"}
-AD1 = {"CHILD": "C1", "DOB": "01/05/2008", "DATE_INT": "01/07/2025", "DATE_MATCH": "01/08/2025",
+OC3 = {"CHILD": "C1", "DOB": "01/05/2006", "IN_TOUCH": "YES", "ACTIV": "F2", "ACCOM": "B1"}
+AD1 = {"CHILD": "C1", "DOB": "01/05/2006", "DATE_INT": "01/07/2025", "DATE_MATCH": "01/08/2025",
        "FOSTER_CARE": "0", "NB_ADOPTR": "2", "SEX_ADOPTR": "MF", "LS_ADOPTR": "L11"}  # fmt: skip
 TABLES = {"header.csv": HEADER, "episodes.csv": EPISODE, "missing.csv": MISSING,
           "oc3.csv": OC3, "ad1.csv": AD1}  # fmt: skip
@@ -299,7 +303,7 @@ def test_valid_903_is_accepted_whole(tmp_path: Path) -> None:
         assert out[f"{s}+"].height == 1
     head = out["ssda903_header+"].row(0, named=True)
     assert (
-        head["sex"] == "F" and head["dob"] == date(2008, 5, 1) and head["collection_year"] == 2024
+        head["sex"] == "F" and head["dob"] == date(2006, 5, 1) and head["collection_year"] == 2024
     )
     assert out["ssda903_episodes+"]["record_id"][0] == "2024/episodes.csv:2"
 
@@ -313,7 +317,7 @@ CASES_903 = [
     ({"header": {"MC_DOB": "01/01/2025"}}, "ssda903_header", "dfe:612:MC_DOB"),
     ({"header": {"SEX": "1", "MC_DOB": "01/01/2025", "MOTHER": ""}}, "ssda903_header",
      "dfe:174:MC_DOB"),
-    ({"header": {"MOTHER": "1", "MC_DOB": "01/01/2007"}}, "ssda903_header", "dfe:621:MC_DOB"),
+    ({"header": {"MOTHER": "1", "MC_DOB": "01/01/2005"}}, "ssda903_header", "dfe:621:MC_DOB"),
     ({"episodes": {"DECOM": "2025-06-01"}}, "ssda903_episodes", "dfe:141:DECOM"),
     ({"episodes": {"RNE": "Q"}}, "ssda903_episodes", "dfe:143:RNE"),
     ({"episodes": {"LS": "Z9"}}, "ssda903_episodes", "dfe:144:LS"),
@@ -404,14 +408,36 @@ def county(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+# Known defects of the synthetic CIN census (synthetic/returns.py, not ours to edit):
+# it closes some referrals before their assessment or section 47 enquiry is finished
+# (DfE rule 8565, activity after closure; 8867, closed with the assessment open), and
+# flags as no further action some referrals that stayed open into a later year (8569Q,
+# a query). Each is a real DfE failure: the rules are right, the generator is wrong.
+# Any other failure, or these codes in another table, fails the test.
+KNOWN_SYNTHETIC_DEFECTS = {
+    "cin_assessments": {"dfe:8565:AssessmentActualStartDate", "dfe:8867:AssessmentAuthorisationDate"},
+    "cin_section47": {"dfe:8565:S47ActualStartDate"},
+}
+KNOWN_SYNTHETIC_QUERIES = {"cin_census": {"dfe:8569Q:ReferralNFA"}}
+
+
 def test_synthetic_returns_are_valid_and_keyed_as_the_truth(county: Path) -> None:
     res = ingest_returns(county, as_at=date(2026, 3, 31))
     assert {"cin_census", "cin_cp_plans", "ssda903_header", "ssda903_episodes"} <= set(res)
     truth = pl.read_csv(county / "truth" / "records.csv", infer_schema=False)
     for source, r in res.items():
-        assert r.quarantined.height == 0, (source, r.quarantined["reasons"].to_list()[:5])
+        assert reasons(r.quarantined) <= KNOWN_SYNTHETIC_DEFECTS.get(source, set()), source
+        # Every 903 table, and every CIN table but the two above, passes every rule.
+        if source not in KNOWN_SYNTHETIC_DEFECTS:
+            assert r.quarantined.height == 0, (source, r.quarantined["reasons"].to_list()[:5])
+        flags = set(r.accepted["dq_flags"].explode().drop_nulls().to_list())
+        queries = {f for f in flags if f.startswith("dfe:") and f.split(":")[1].endswith("Q")}
+        assert queries <= KNOWN_SYNTHETIC_QUERIES.get(source, set()), (source, queries)
         t = truth.filter(pl.col("source") == source)
-        assert sorted(r.accepted["record_id"].to_list()) == sorted(t["record_id"].to_list())
+        keys = [*r.accepted["record_id"].to_list(), *r.quarantined["row_key"].to_list()]
+        assert sorted(keys) == sorted(t["record_id"].to_list())
+    # The 903 sequence, OC2 and OC3 eligibility and missing rules had something to check.
+    assert res["ssda903_episodes"].accepted.height > 20 and res["ssda903_oc3"].rows_in > 0
     # Each CIN census year holds the children in need of that year; the 903 the same
     # children as the social care extract (one person number space).
     cin = res["cin_census"].accepted

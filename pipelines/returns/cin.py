@@ -24,6 +24,7 @@ import polars as pl
 
 from pipelines.ingest import IngestResult, SourceFileError
 from pipelines.returns.check import dfe_checked, to_result
+from pipelines.returns.context import cin_context
 from pipelines.returns.tables import (
     CHILD_FIELDS,
     CIN_CHILD,
@@ -39,6 +40,7 @@ DATE_FIELDS = [
     "CINclosureDate", "DateOfInitialCPC", "AssessmentActualStartDate",
     "AssessmentInternalReviewDate", "AssessmentAuthorisationDate", "CINPlanStartDate",
     "CINPlanEndDate", "S47ActualStartDate", "InitialCPCtarget", "CPPstartDate", "CPPendDate",
+    "@closure",
 ]  # fmt: skip
 # Repeated elements kept ';'-separated under one field.
 _LISTS = {"Disability": "Disabilities", "AssessmentFactors": "AssessmentFactors",
@@ -164,19 +166,33 @@ def flatten(path: Path, msg: Node) -> dict[str, pl.DataFrame]:
         child["@dup"] = child.get("LAchildID") is not None and seen[child.get("LAchildID")] > 1
         for det in (c for c in kid.children if c.tag == "CINdetails"):
             own = _fields(det, ())
-            rows["CINdetails"].append({**child, **own, "@line": det.line})
+            # Every element carries its referral's line, closure and NFA flag: the
+            # rules across one referral's modules read them (pipelines/returns/context).
+            referral = {
+                "@details": det.line,
+                "@closure": own.get("CINclosureDate"),
+                "@nfa": own.get("ReferralNFA"),
+            }
+            rows["CINdetails"].append({**child, **own, **referral, "@line": det.line})
             ref = own.get("CINreferralDate")
             for module in MODULE_FIELDS:
                 if module == "CINdetails":
                     continue
                 for m in (c for c in det.children if c.tag == module):
                     rows[module].append(
-                        {**child, **_fields(m, ()), "CINreferralDate": ref, "@line": m.line}
+                        {**child, **_fields(m, ()), "CINreferralDate": ref, **referral}
+                        | {"@line": m.line}
                     )
     out = {}
     for module, fields in MODULE_FIELDS.items():
         names = [*CHILD_FIELDS, *dict.fromkeys(("CINreferralDate", *fields))]
-        schema = {n: pl.Utf8 for n in names} | {"@line": pl.Int64, "@dup": pl.Boolean}
+        schema = {n: pl.Utf8 for n in names} | {
+            "@line": pl.Int64,
+            "@dup": pl.Boolean,
+            "@details": pl.Int64,
+            "@closure": pl.Utf8,
+            "@nfa": pl.Utf8,
+        }
         out[module] = pl.DataFrame(rows[module], schema=schema)
     return out
 
@@ -207,7 +223,7 @@ def read_cin(path: Path, *, as_at: date) -> dict[str, IngestResult]:
     msg = parse(path)
     hd = header(path, msg)
     y = year_rules(path, hd)
-    frames = flatten(path, msg)
+    frames = cin_context(flatten(path, msg), y, DATE_CIN)
     out: dict[str, IngestResult] = {}
     for module, raw in frames.items():
         # Sex is one field whatever the year calls it (GenderCurrent until 2023 to 2024);

@@ -23,10 +23,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
+from functools import lru_cache
 
+import holidays
 import polars as pl
 
 from pipelines.returns import years as Y
+from pipelines.returns.context import PLACEMENT_FIELDS
 from pipelines.returns.years import YearRules
 
 Check = Callable[[YearRules], pl.Expr]
@@ -93,6 +97,39 @@ def before(a: str, b: str) -> pl.Expr:
 
 def _nfa_false() -> pl.Expr:
     return c("ReferralNFA").is_in(["false", "FALSE", "0"])
+
+
+def _nfa_true(name: str) -> pl.Expr:
+    """A ReferralNFA (or ICPCnotRequired) flag that is set."""
+    return c(name).is_in(["true", "TRUE", "1"])
+
+
+def _open_referral() -> pl.Expr:
+    """A CINdetails with no closure date that is not a referral with no further action."""
+    return absent("CINclosureDate") & _nfa_false()
+
+
+def _open_s47() -> pl.Expr:
+    """A section 47 enquiry with no initial conference that was not marked not required."""
+    return absent("DateOfInitialCPC") & ~_nfa_true("ICPCnotRequired").fill_null(False)
+
+
+def _closed_before(*fields: str) -> pl.Expr:
+    """The referral's closure date (`@closure`) is before any of `fields` (rule 8565)."""
+    return pl.any_horizontal(before("@closure", f) for f in fields)
+
+
+@lru_cache(maxsize=32)
+def working_days_before(day: date, n: int) -> date:
+    """`day` less `n` working days as DfE's rules count them: weekends and England and
+    Wales bank holidays (the offline `holidays` package, as pipelines.derive uses) are
+    skipped, and `day` itself counts as the first, so the result is `n - 1` working days
+    before `day`, or before the next working day when `day` is not one (Data to Insight's
+    `england_working_days`: pandas' CustomBusinessDay(n - 1) subtracted from `day`)."""
+    bank = holidays.country_holidays("GB", subdiv="ENG", years=range(day.year - 1, day.year + 1))
+    out = pl.Series([day]).dt.add_business_days(-(n - 1), holidays=sorted(bank), roll="forward")
+    result: date = out[0]
+    return result
 
 
 def _upn_body_ok() -> pl.Expr:
@@ -275,6 +312,98 @@ CIN_RULES: tuple[Rule, ...] = (
          "Number of previous plans is not a whole number",
          lambda y: present("NumberOfPreviousCPP")
          & ~c("NumberOfPreviousCPP").str.contains(r"^\d+$"), problem="bad_int"),
+    # --- Working-day rules (queries): England and Wales bank holidays, as DfE counts.
+    Rule("8569Q", ("CINdetails",), ("ReferralNFA",),
+         "A case with referral date before one working day prior to the collection start date "
+         "must not be flagged as a no further action case",
+         lambda y: (d("CINreferralDate") < pl.lit(working_days_before(y.start, 1)))
+         & ~_nfa_false(), kind="query"),
+    Rule("8670Q", ("Assessments",), ("AssessmentActualStartDate",),
+         "Please check and either amend data or provide a reason: Assessment started more than "
+         "45 working days before the end of the census year. However, there is no Assessment "
+         "end date.", lambda y: absent("AssessmentAuthorisationDate")
+         & (d("AssessmentActualStartDate") < pl.lit(working_days_before(y.end, 45))),
+         kind="query"),
+    Rule("8675Q", ("Section47",), ("S47ActualStartDate",),
+         "Please check and either amend data or provide a reason: S47 Enquiry started more than "
+         "15 working days before the end of the census year. However, there is no date of "
+         "Initial Child Protection Conference.", lambda y: absent("DateOfInitialCPC")
+         & c("ICPCnotRequired").is_in(["false", "0"])
+         & (d("S47ActualStartDate") < pl.lit(working_days_before(y.end, 15))), kind="query"),
+    # --- Rules across one child's referrals and one referral's modules.
+    Rule("8820", ("CINdetails",), ("CINreferralDate",),
+         "The dates on the CIN episodes for this child overlap", lambda y: c("@overlap")),
+    Rule("8815", ("CINdetails",), ("CINclosureDate",),
+         "More than one open CIN Details episode (a module with no CIN Closure Date) has been "
+         "provided for this child and case is not a referral with no further action.",
+         lambda y: _open_referral() & (_open_referral().sum().over("LAchildID") > 1)),
+    Rule("8816", ("CINdetails",), ("CINreferralDate",),
+         "An open CIN episode is shown and case is not a referral with no further action, but "
+         "it is not the latest episode.", lambda y: _open_referral()
+         & (d("CINreferralDate") < d("CINreferralDate").max().over("LAchildID"))),
+    Rule("8565", ("CINdetails",), ("CINclosureDate",),
+         "Activity shown after a case has been closed",
+         lambda y: before("CINclosureDate", "DateOfInitialCPC")),
+    Rule("8831", ("CINdetails",), ("DateOfInitialCPC",),
+         "Activity is recorded against a case marked as a referral with no further action",
+         lambda y: _nfa_true("ReferralNFA") & present("DateOfInitialCPC")),
+    Rule("8896", ("Assessments",), ("AssessmentAuthorisationDate",),
+         "Within one CINDetails group there are 2 or more open Assessments groups",
+         lambda y: absent("AssessmentAuthorisationDate")
+         & (absent("AssessmentAuthorisationDate").sum().over("@details") > 1)),
+    Rule("8565", ("Assessments",), ("AssessmentActualStartDate",),
+         "Activity shown after a case has been closed",
+         lambda y: _closed_before("AssessmentActualStartDate", "AssessmentAuthorisationDate")),
+    Rule("8831", ("Assessments",), ("AssessmentActualStartDate",),
+         "Activity is recorded against a case marked as a referral with no further action",
+         lambda y: _nfa_true("@nfa") & (present("AssessmentActualStartDate")
+                                        | present("AssessmentAuthorisationDate"))),
+    Rule("8867", ("Assessments",), ("AssessmentAuthorisationDate",),
+         "CIN episode is shown as closed, however Assessment is not shown as completed",
+         lambda y: present("@closure") & absent("AssessmentAuthorisationDate")),
+    Rule("4014", ("CINPlanDates",), ("CINPlanStartDate",),
+         "CIN Plan data contains overlapping dates", lambda y: c("@overlap")),
+    Rule("4004", ("CINPlanDates",), ("CINPlanEndDate",),
+         "This child is showing more than one open CIN Plan, i.e. with no End Date",
+         lambda y: absent("CINPlanEndDate")
+         & (absent("CINPlanEndDate").sum().over("LAchildID") > 1)),
+    Rule("4001", ("CINPlanDates",), ("CINPlanEndDate",),
+         "A CIN Plan cannot run concurrently with a Child Protection Plan",
+         lambda y: absent("CINPlanEndDate") & c("@open_cpp")),
+    Rule("4000", ("CINPlanDates",), ("CINPlanStartDate",),
+         "CIN Plan details provided for a referral with no further action",
+         lambda y: _nfa_true("@nfa")),
+    Rule("8565", ("CINPlanDates",), ("CINPlanStartDate",),
+         "Activity shown after a case has been closed",
+         lambda y: _closed_before("CINPlanStartDate", "CINPlanEndDate")),
+    Rule("8890", ("Section47",), ("S47ActualStartDate",),
+         "A Section 47 enquiry is shown as starting when there is another Section 47 Enquiry "
+         "ongoing", lambda y: c("@overlap")),
+    Rule("8839", ("Section47",), ("DateOfInitialCPC",),
+         "Within one CINDetails group there are 2 or more open S47 Assessments",
+         lambda y: _open_s47() & (_open_s47().sum().over("@details") > 1)),
+    Rule("8565", ("Section47",), ("S47ActualStartDate",),
+         "Activity shown after a case has been closed",
+         lambda y: _closed_before("S47ActualStartDate", "DateOfInitialCPC")),
+    Rule("8831", ("Section47",), ("S47ActualStartDate",),
+         "Activity is recorded against a case marked as a referral with no further action",
+         lambda y: _nfa_true("@nfa") & (present("S47ActualStartDate")
+                                        | present("DateOfInitialCPC"))),
+    Rule("8868", ("Section47",), ("DateOfInitialCPC",),
+         "CIN episode is shown as closed, however Section 47 enquiry is not shown as completed "
+         "by ICPC date or ICPC not required flag", lambda y: present("@closure")
+         & absent("DateOfInitialCPC") & ~_nfa_true("ICPCnotRequired")),
+    Rule("8940", ("ChildProtectionPlans",), ("CPPstartDate",),
+         "Child Protection Plan data contains overlapping dates", lambda y: c("@overlap")),
+    Rule("8935", ("ChildProtectionPlans",), ("CPPendDate",),
+         "This child is showing more than one open Child Protection plan, i.e. with no End Date",
+         lambda y: absent("CPPendDate") & (absent("CPPendDate").sum().over("LAchildID") > 1)),
+    Rule("8565", ("ChildProtectionPlans",), ("CPPendDate",),
+         "Activity shown after a case has been closed",
+         lambda y: _closed_before("CPPendDate")),
+    Rule("8832", ("ChildProtectionPlans",), ("CPPstartDate",),
+         "Child Protection details provided for a referral with no further action.",
+         lambda y: _nfa_true("@nfa")),
 )  # fmt: skip
 
 
@@ -330,6 +459,23 @@ def _structural_903() -> list[Rule]:
         rules.append(Rule("", (table,), ("CHILD",), "CHILD is blank",
                           lambda y: absent("CHILD"), problem="missing"))  # fmt: skip
     return rules
+
+
+# Reasons an episode ceased that end the period of care (every REC but X1; rule 432).
+_CEASED = tuple(r for r in Y.REC if r != "X1")
+_TEMPORARY = ("T0", "T1", "T2", "T3", "T4")
+_NOT_PR3 = ("P1", "A3", "A4", "A5", "A6", "K1", "K2", "U1", "U2", "U3", "U4", "U5", "U6")
+_OC2_ITEMS = (
+    "CONVICTED", "HEALTH_CHECK", "IMMUNISATIONS", "TEETH_CHECK", "HEALTH_ASSESSMENT",
+    "SUBSTANCE_MISUSE", "INTERVENTION_RECEIVED", "INTERVENTION_OFFERED",
+)  # fmt: skip
+_OC2_REQUIRED = ("IMMUNISATIONS", "TEETH_CHECK", "HEALTH_ASSESSMENT", "SUBSTANCE_MISUSE")
+_OC3_ITEMS = ("IN_TOUCH", "ACTIV", "ACCOM")
+
+
+def _same_placement() -> pl.Expr:
+    """The placement fields equal the previous episode's (blank equals blank)."""
+    return pl.all_horizontal(c(f).eq_missing(c(f"@prev_{f}")) for f in PLACEMENT_FIELDS)
 
 
 SSDA903_RULES: tuple[Rule, ...] = (
@@ -461,6 +607,111 @@ SSDA903_RULES: tuple[Rule, ...] = (
     Rule("567", ("Missing",), ("MIS_END",), "The date that the missing episode or episode that the child "
          "was away from placement without authorisation ended is before the date that it started.",
          lambda y: before("MIS_END", "MIS_START")),
+    # --- Episode sequence: each episode against the child's previous and next episode
+    # in DECOM order (context columns from pipelines/returns/context.episode_sequence).
+    Rule("142", ("Episodes",), ("DEC",), "A new episode has started, but the previous episode "
+         "has not ended.", lambda y: c("@has_next") & (absent("DEC") | absent("REC"))),
+    Rule("501", ("Episodes",), ("DECOM",), "A new episode has started before the end date of the "
+         "previous episode.", lambda y: c("@has_prev") & before("DECOM", "@prev_DEC")),
+    Rule("388", ("Episodes",), ("REC",), "Reason episode ceased is coded new episode begins, but "
+         "there is no continuation episode.", lambda y: present("DEC") & (
+             (c("@has_next") & (c("REC") == "X1") & d("@next_DECOM").is_not_null()
+              & (d("DEC") != d("@next_DECOM")))
+             | (c("@has_next") & present("REC") & (c("REC") != "X1")
+                & (d("DEC") == d("@next_DECOM")))
+             | (~c("@has_next") & (c("REC") == "X1")))),
+    Rule("431", ("Episodes",), ("RNE",), "The reason for new episode is started to be looked "
+         "after, but the previous episode ended on the same day.",
+         lambda y: c("@has_prev") & (c("RNE") == "S") & (d("DECOM") <= d("@prev_DEC"))),
+    Rule("432", ("Episodes",), ("RNE",), "The child ceased to be looked after at the end of the "
+         "previous episode but the reason for the new episode is not started to be looked after.",
+         lambda y: c("@has_prev") & c("@prev_REC").is_in(list(_CEASED)) & (c("RNE") != "S")),
+    Rule("433", ("Episodes",), ("RNE",), "The reason for new episode suggests that this is a "
+         "continuation episode, but the episode does not start on the same day as the last "
+         "episode finished.", lambda y: c("@has_prev") & c("RNE").is_in(["P", "L", "T", "U", "B"])
+         & (d("@prev_DEC").is_null() | (d("@prev_DEC") != d("DECOM")))),
+    Rule("434", ("Episodes",), ("RNE",), "Reason for new episode is that child's legal status has "
+         "changed but not the placement, but this is not reflected in the episode data.",
+         lambda y: c("@has_prev") & (c("RNE") == "L")
+         & (c("LS").eq_missing(c("@prev_LS")) | ~_same_placement())),
+    Rule("435", ("Episodes",), ("RNE",), "Reason for new episode is that child's placement has "
+         "changed but not the legal status, but this is not reflected in the episode data.",
+         lambda y: c("@has_prev") & c("RNE").is_in(["P", "T"])
+         & (~c("LS").eq_missing(c("@prev_LS")) | _same_placement())),
+    Rule("436", ("Episodes",), ("RNE",), "Reason for new episode is that both child's placement "
+         "and legal status have changed, but this is not reflected in the episode data.",
+         lambda y: c("@has_prev") & c("RNE").is_in(["U", "B"])
+         & (c("LS").eq_missing(c("@prev_LS")) | _same_placement())),
+    Rule("437", ("Episodes",), ("REC",), "Reason episode ceased is child has died or is aged 18 or "
+         "over but there are further episodes.",
+         lambda y: c("@has_next") & c("REC").is_in(["E2", "E15"])),
+    Rule("357", ("Episodes",), ("RNE",), "If this is the first episode ever for this child, reason "
+         "for new episode must be S.  Check whether there is an episode immediately preceding "
+         "this one, which has been left out.  If not the reason for new episode code must be "
+         "amended to S.", lambda y: c("@in_seq") & ~c("@has_prev")
+         & (d("DECOM") >= pl.lit(y.start)) & (c("RNE") != "S")),
+    Rule("385", ("Episodes",), ("DEC",), "Date episode ceased must be on or before the end of the "
+         "current collection year.", lambda y: d("DEC") > pl.lit(y.end)),
+    # --- Legal status and placement combinations.
+    Rule("358", ("Episodes",), ("LS",), "Child with this legal status should not be under 10.",
+         lambda y: c("LS").is_in(["J1", "J2", "J3"])
+         & (d("@header_dob").dt.offset_by("10y") >= d("DECOM"))),
+    Rule("380", ("Episodes",), ("PLACE",), "A period of care cannot start with a temporary "
+         "placement.", lambda y: c("PLACE").is_in(list(_TEMPORARY)) & ~c("RNE").is_in(["P", "B"])),
+    Rule("381", ("Episodes",), ("PLACE",), "A period of care cannot end with a temporary "
+         "placement.", lambda y: c("PLACE").is_in(list(_TEMPORARY)) & present("REC")
+         & (c("REC") != "X1")),
+    Rule("550", ("Episodes",), ("PLACE_PROVIDER",), "A placement provider code of PR0 can only be "
+         "associated with placement P1.",
+         lambda y: (c("PLACE_PROVIDER") == "PR0") & (c("PLACE") != "P1")),
+    Rule("527", ("Episodes",), ("PLACE_PROVIDER",), "A placement provider code of PR1 cannot be "
+         "associated with placements P1, R2 or R5.",
+         lambda y: (c("PLACE_PROVIDER") == "PR1") & c("PLACE").is_in(["P1", "R2", "R5"])),
+    Rule("528", ("Episodes",), ("PLACE_PROVIDER",), "A placement provider code of PR2 cannot be "
+         "associated with placements P1, R2 or R5.",
+         lambda y: (c("PLACE_PROVIDER") == "PR2") & c("PLACE").is_in(["P1", "R2", "R5"])),
+    Rule("529", ("Episodes",), ("PLACE_PROVIDER",), "Placement provider code of PR3 cannot be "
+         "associated with placements P1, A3 to A6, K1, K2 and U1 to U6 as these placements cannot "
+         "be provided by other public organisations.",
+         lambda y: (c("PLACE_PROVIDER") == "PR3") & c("PLACE").is_in(list(_NOT_PR3))),
+    Rule("530", ("Episodes",), ("PLACE_PROVIDER",), "A placement provider code of PR4 cannot be "
+         "associated with placement P1.",
+         lambda y: (c("PLACE_PROVIDER") == "PR4") & (c("PLACE") == "P1")),
+    Rule("531", ("Episodes",), ("PLACE_PROVIDER",), "A placement provider code of PR5 cannot be "
+         "associated with placements P1.",
+         lambda y: (c("PLACE_PROVIDER") == "PR5") & (c("PLACE") == "P1")),
+    # --- OC2 eligibility: looked after continuously for 12 months at 31 March (`@cla`).
+    Rule("185", ("OC2",), ("SDQ_SCORE",), "Child has not been looked after continuously for at "
+         "least 12 months at 31 March but a Strengths and Difficulties (SDQ) score has been "
+         "completed.", lambda y: present("SDQ_SCORE") & ~c("@cla")),
+    Rule("198", ("OC2",), ("SDQ_REASON",), "Child has not been looked after continuously for at "
+         "least 12 months at 31 March but a reason for no Strengths and Difficulties (SDQ) score "
+         "has been completed.", lambda y: present("SDQ_REASON") & ~c("@cla")),
+    Rule("190", ("OC2",), ("CONVICTED",), "Child has not been looked after continuously for at "
+         "least 12 months at 31 March but one or more data items relating to children looked "
+         "after for 12 months have been completed.",
+         lambda y: ~c("@cla") & pl.any_horizontal(present(f) for f in _OC2_ITEMS)),
+    Rule("191", ("OC2",), ("IMMUNISATIONS",), "Child has been looked after continuously for at "
+         "least 12 months at 31 March but one or more data items relating to children looked "
+         "after for 12 months have been left blank.",
+         lambda y: c("@cla") & pl.any_horizontal(absent(f) for f in _OC2_REQUIRED)),
+    # --- OC3 eligibility: care leavers whose 17th to 21st birthday fell in the year.
+    Rule("391", ("OC3",), ("DOB",), "Young person was not 17, 18, 19, 20 or 21 during the current "
+         "collection year.", lambda y: pl.any_horizontal(present(f) for f in _OC3_ITEMS)
+         & ((d("DOB").dt.offset_by("17y") > pl.lit(y.end))
+            | (d("DOB").dt.offset_by("22y") <= pl.lit(y.start)))),
+    Rule("1007", ("OC3",), ("IN_TOUCH",), "Care leaver information is not required for 17- or "
+         "18-year olds who are still looked after [on their 17th or 18th birthday.]",
+         lambda y: c("@in_care_on_birthday")
+         & pl.any_horizontal(present(f) for f in _OC3_ITEMS)),
+    # --- Missing episodes against the periods of care and each other.
+    Rule("581", ("Missing",), ("MIS_START",), "Child is missing but has not yet started to be "
+         "looked after.", lambda y: d("MIS_START").is_not_null() & ~c("@in_episode")),
+    Rule("574", ("Missing",), ("MIS_START",), "A new missing/away from placement without "
+         "authorisation period cannot start when the previous missing/away from placement "
+         "without authorisation period is still open. Missing/away from placement without "
+         "authorisation periods should also not overlap.",
+         lambda y: c("@has_prev") & (absent("@prev_MIS_END") | before("MIS_START", "@prev_MIS_END"))),
 )  # fmt: skip
 
 RULES = {"cin": CIN_RULES, "ssda903": SSDA903_RULES}

@@ -20,6 +20,7 @@ import polars as pl
 from pipelines.contracts import Column, Kind, SourceContract
 from pipelines.ingest import IngestResult, SourceFileError, read_raw
 from pipelines.returns.check import dfe_checked, to_result
+from pipelines.returns.context import ssda903_context
 from pipelines.returns.tables import (
     DATE_903,
     REQUIRED_903,
@@ -32,6 +33,8 @@ from pipelines.returns.years import SSDA903_YEARS, YearRules, implemented
 DATE_FIELDS = [
     "DOB", "MC_DOB", "DECOM", "DEC", "REVIEW", "DUC", "DATE_INT", "DATE_MATCH", "DATE_PLACED",
     "DATE_PLACED_CEASED", "MIS_START", "MIS_END",
+    # context columns (pipelines/returns/context.py)
+    "@header_dob", "@prev_DEC", "@next_DECOM", "@prev_MIS_END",
 ]  # fmt: skip
 _ONCE = ("AD1", "Header", "OC2", "OC3", "PrevPerm", "UASC")
 
@@ -121,6 +124,7 @@ def read_903(folder: Path, *, as_at: date) -> dict[str, IngestResult]:
         else:
             df = df.with_columns(pl.lit(True).alias("@in_header"))
         df = df.sort("@line")
+        df = ssda903_context(table, df, raws["Episodes"], y, DATE_903)
         if table in _ONCE:
             df = df.with_columns(
                 (pl.col("CHILD").is_not_null() & pl.col("CHILD").is_duplicated()).alias("@dup")
