@@ -7,7 +7,10 @@ labels, its own file name. Mapped, it must ingest exactly as the original does.
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -196,3 +199,122 @@ def test_portal_run_takes_the_mapping_and_refuses_a_bad_one(tmp_path: Path) -> N
     assert res.exit_code == 1
     assert "'nope' is not a column of early_help" in res.output
     assert not (tmp_path / "work").exists()
+
+
+# ------------------------------------------ end to end: the council's folder, the CLI ---
+
+
+def _portal(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`portal ARGS` as a whole process, as a council's scheduler would start it."""
+    return subprocess.run(
+        [sys.executable, "-m", "portal.cli", *args],
+        capture_output=True, text=True, env=env, cwd=ROOT, timeout=900,
+    )  # fmt: skip
+
+
+def _council_env() -> dict[str, str]:
+    """Production mode: the keys come from the environment, never from the repo; the
+    store's schema is made by `portal db upgrade`, as the owner runs it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}
+    env |= {
+        "PYTHONPATH": str(ROOT),
+        "PORTAL_PSEUDONYM_KEY": "5a" * 32,
+        "PORTAL_SDC_SECRET": "3c" * 32,
+        "COLUMNS": "200",
+    }
+    return env
+
+
+def test_portal_run_with_the_mapping_publishes_a_council_export(
+    folders: tuple[Path, Path], tmp_path: Path
+) -> None:
+    original, council_copy = folders
+    # The council's folder as it has it: its own EHM export, the other extracts and the
+    # reference data, and no manifest (extract.json) or truth: so the data date is given.
+    raw = tmp_path / "council"
+    shutil.copytree(council_copy, raw, ignore=shutil.ignore_patterns("extract.json"))
+    assert not (raw / "early_help.csv").exists() and not (raw / "truth").exists()
+    env = _council_env()
+    store = f"sqlite:///{tmp_path / 'store' / 'portal.sqlite'}"
+    (tmp_path / "store").mkdir()
+    up = _portal("db", "upgrade", "--store", store, env=env)
+    assert up.returncode == 0, up.stdout + up.stderr
+
+    # Checked first, as the README advises: nothing stops the run.
+    check = _portal("sources", "check", "--raw", str(raw), "--mapping", str(EXAMPLE),
+                    "--as-at", "2026-03-31", env=env)  # fmt: skip
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "0 file-level problem(s)" in check.stdout
+
+    work = tmp_path / "work"
+    run = _portal(
+        "run", "--raw", str(raw), "--work", str(work), "--store", store, "--as-at", "2026-03-31",
+        "--mapping", str(EXAMPLE), "--accept-unmatched-objections", "all", env=env,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    out = run.stdout
+    assert "Published routine release" in out
+    # The mapped export was read under its own name, whole: its row appears in the ingest
+    # table with the same counts as the synthetic original it was made from.
+    expected = ingest_all(original, as_at=AS_AT, sources=list(all_contracts()))["early_help"]
+    row = next(line for line in out.splitlines() if line.strip("│ ").startswith("early_help "))
+    cells = [c.strip() for c in row.strip("│ ").split("│")]
+    assert cells[1:] == [f"{expected.rows_in:,}", f"{expected.accepted.height:,}",
+                         f"{expected.quarantined.height:,}"], row  # fmt: skip
+
+    # The mapped columns arrived in zone B: the export's labels ("Stepped Up to CSC",
+    # "Self Referral") became the contract's codes, its UK dates real dates.
+    eh = pl.read_parquet(work / "zone_b" / "events" / "early_help.parquet")
+    assert eh.height == expected.accepted.height
+    closure = set(eh["closure_reason"].drop_nulls())
+    assert {"STEP_UP_CSC", "OUTCOMES_MET"} <= closure
+    assert closure <= {"OUTCOMES_MET", "STEP_UP_CSC", "DISENGAGED", "MOVED_AWAY",
+                       "UNIVERSAL_SERVICES", "OTHER"}  # fmt: skip
+    assert "SELF" in set(eh["referral_source"]) and "Self Referral" not in set(eh["referral_source"])
+    assert set(eh["stepped_down_from_csc"].drop_nulls()) == {"Y", "N"}
+    assert eh["referral_date"].dtype == pl.Date and eh["referral_date"].null_count() == 0
+    # Zone B holds no identifier the export carried.
+    assert not {"forename", "surname", "dob", "postcode", "nhs_number"} & set(eh.columns)
+
+
+def test_sources_check_process_reports_every_problem_at_once(
+    folders: tuple[Path, Path], tmp_path: Path
+) -> None:
+    _, council = folders
+    raw = tmp_path / "council"
+    shutil.copytree(council, raw, ignore=shutil.ignore_patterns("extract.json"))
+    (raw / "police.csv").unlink()
+    (raw / "housing.csv").write_text((raw / "housing.csv").read_text().replace(",", ";"))
+    ehm = raw / "EHM_Export_2026-03-31.csv"
+    df = pl.read_csv(ehm, infer_schema=False)
+    df.with_columns(
+        pl.when(pl.int_range(pl.len()) == 2).then(pl.lit("31/02/2015"))
+        .otherwise(pl.col("Date of Birth")).alias("Date of Birth")
+    ).write_csv(ehm)  # fmt: skip
+    # A missing episode long before the child was ever looked after (DfE rule 581).
+    missing = raw / "returns" / "ssda903" / "2026" / "missing.csv"
+    m = pl.read_csv(missing, infer_schema=False)
+    pl.concat([m, m.head(1).with_columns(pl.lit("01/01/2012").alias("MIS_START"),
+                                         pl.lit("02/01/2012").alias("MIS_END"))]).write_csv(
+        missing
+    )  # fmt: skip
+    env = _council_env()
+    res = _portal("sources", "check", "--raw", str(raw), "--mapping", str(EXAMPLE),
+                  "--as-at", "2026-03-31", env=env)  # fmt: skip
+    assert res.returncode == 1, res.stdout + res.stderr
+    text = res.stdout.replace("\n", " ")
+    # Both file-level problems, and each quarantined row with its file, line and reason.
+    assert "2 file-level problem(s)" in text and "no extract for" in text
+    assert "columns are separated by semicolons" in text
+    assert f"{ehm}:4: bad_date:dob" in res.stdout
+    assert (f"{missing}:{m.height + 2}: DfE rule 581: Child is missing but has not yet started "
+            "to be looked after.") in res.stdout  # fmt: skip
+
+    # A mapping file with two problems: both named, nothing read.
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[source]]\ncontract = "early_help"\nfile = "EHM_*.csv"\n'
+                   '[source.columns]\nnope = "A"\n[source.codes.sex]\n"Girl" = "G"\n')  # fmt: skip
+    res = _portal("sources", "check", "--raw", str(raw), "--mapping", str(bad), env=env)
+    assert res.returncode == 1
+    text = res.stdout.replace("\n", " ")
+    assert "2 problem(s) in the mapping file" in text and "'nope' is not a column" in text
