@@ -428,3 +428,46 @@ def test_each_903_cross_record_rule(
         assert got == expected.get(table, {}), table
         # Every failure names its file (the table's CSV) and row.
         assert q["file"].str.ends_with(f"2026/{table}.csv").all()
+
+
+# --- Against last year's return (502, 503A-F): C2's episode open at 31 March 2025.
+
+
+def _last_year(tmp_path: Path, **change: str) -> None:
+    d = tmp_path / "ssda903" / "2025"
+    d.mkdir(parents=True, exist_ok=True)
+    pl.DataFrame(HEADER).write_csv(d / "header.csv")
+    pl.DataFrame([{**EPISODES[2], **change}]).write_csv(d / "episodes.csv")
+
+
+@pytest.mark.parametrize(
+    ("last", "this", "expected"),
+    [
+        ({}, {}, set()),
+        ({}, {"DECOM": "02/01/2023"}, {"502"}),
+        ({}, {"LS": "C1"}, {"503B"}),
+        ({}, {"CIN": "N2"}, {"503C"}),
+        ({}, {"PLACE": "U2"}, {"503D"}),
+        ({}, {"PLACE_PROVIDER": "PR2"}, {"503E"}),
+        ({}, {"URN": "SC123456"}, {"503F"}),
+        # Z1 was replaced by Z11-Z14 in 2025 to 2026: a carried episode may be recoded.
+        ({"PLACE": "Z1", "PLACE_PROVIDER": ""}, {"PLACE": "Z11", "PLACE_PROVIDER": ""}, set()),
+        ({"PLACE": "Z1", "PLACE_PROVIDER": ""}, {"PLACE": "U1", "PLACE_PROVIDER": ""}, {"503D"}),
+        # Closed by 31 March: nothing to carry over.
+        ({"DEC": "01/03/2025", "REC": "E11"}, {"LS": "C1"}, set()),
+    ],
+)
+def test_first_episode_continues_last_years_open_episode(
+    tmp_path: Path, last: dict[str, str], this: dict[str, str], expected: set[str]
+) -> None:
+    _last_year(tmp_path, **last)
+    res = return_903(tmp_path, episodes=eps({}, {}, this))
+    q = res["ssda903_episodes"].quarantined
+    assert codes(q) == expected
+    if expected:
+        assert q["line"].to_list() == [4]  # C2's episode, the third row of episodes.csv
+
+
+def test_without_last_years_return_the_carried_rules_do_not_run(tmp_path: Path) -> None:
+    res = return_903(tmp_path, episodes=eps({}, {}, {"LS": "C1", "DECOM": "02/01/2023"}))
+    assert res["ssda903_episodes"].quarantined.height == 0

@@ -157,6 +157,41 @@ def episode_sequence(episodes: pl.DataFrame, fmt: str) -> pl.DataFrame:
     )
 
 
+# Fields of a child's first episode that must equal last year's open episode (503A-F).
+CARRIED_FIELDS = ("RNE", "LS", "CIN", "PLACE", "PLACE_PROVIDER", "URN")
+
+
+def continued_from_last_year(
+    episodes: pl.DataFrame, last_episodes: pl.DataFrame | None, fmt: str
+) -> pl.DataFrame:
+    """Episodes (with their sequence) and, on each child's first episode of the year whose
+    latest episode in last year's return was still open (no DEC), `@last_open` and that
+    episode's fields as `@last_<field>` (rules 502, 503A-F). An open episode at 31 March
+    carries into the next return unchanged."""
+    cols = ["DECOM", *CARRIED_FIELDS]
+    if last_episodes is None:
+        return episodes.with_columns(
+            pl.lit(False).alias("@last_open"),
+            *[pl.lit(None, pl.Utf8).alias(f"@last_{f}") for f in cols],
+        )
+    latest = (
+        last_episodes.with_columns(_date("DECOM", fmt).alias("@decom"))
+        .filter(pl.col("CHILD").is_not_null() & pl.col("@decom").is_not_null())
+        .sort("CHILD", "@decom")
+        .group_by("CHILD", maintain_order=True)
+        .last()
+        .filter(pl.col("DEC").is_null())
+        .select(
+            "CHILD",
+            pl.lit(True).alias("@last_open"),
+            *[pl.col(f).alias(f"@last_{f}") for f in cols],
+        )
+    )
+    first = pl.col("@in_seq") & ~pl.col("@has_prev")
+    joined = episodes.join(latest, on="CHILD", how="left")
+    return joined.with_columns((first & pl.col("@last_open").fill_null(False)).alias("@last_open"))
+
+
 def continuously_looked_after(episodes: pl.DataFrame, y: YearRules, fmt: str) -> pl.DataFrame:
     """(CHILD, @cla): looked after continuously for the 12 months to 31 March, as DfE's
     903 guidance defines it and Data to Insight's validator computes it: in care at some
@@ -243,12 +278,19 @@ def missing_context(missing: pl.DataFrame, episodes: pl.DataFrame, fmt: str) -> 
     )
 
 
-def ssda903_context(table: str, df: pl.DataFrame, episodes: pl.DataFrame, y: YearRules,
-                    fmt: str) -> pl.DataFrame:  # fmt: skip
+def ssda903_context(
+    table: str,
+    df: pl.DataFrame,
+    episodes: pl.DataFrame,
+    y: YearRules,
+    fmt: str,
+    last_episodes: pl.DataFrame | None = None,
+) -> pl.DataFrame:
     """One 903 table with the context its cross-record rules read; `episodes` is the
-    same return's Episodes table."""
+    same return's Episodes table, `last_episodes` last year's (None when the folder holds
+    no return for the year before)."""
     if table == "Episodes":
-        return episode_sequence(df, fmt)
+        return continued_from_last_year(episode_sequence(df, fmt), last_episodes, fmt)
     if table == "OC2":
         cla = continuously_looked_after(episodes, y, fmt)
         return df.join(cla, on="CHILD", how="left").with_columns(pl.col("@cla").fill_null(False))

@@ -473,6 +473,22 @@ _OC2_REQUIRED = ("IMMUNISATIONS", "TEETH_CHECK", "HEALTH_ASSESSMENT", "SUBSTANCE
 _OC3_ITEMS = ("IN_TOUCH", "ACTIV", "ACCOM")
 
 
+def _changed_from_last(field: str) -> pl.Expr:
+    """The child's first episode differs in `field` from last year's open episode."""
+    return c("@last_open") & ~c(field).eq_missing(c(f"@last_{field}"))
+
+
+def _recoded_place(y: YearRules) -> pl.Expr:
+    """Placement codes DfE replaced between years, which a carried episode may change:
+    H5 became K3 in 2024 to 2025, Z1 became Z11-Z14 in 2025 to 2026 (as Data to Insight's
+    503D allows)."""
+    if y.year in (2024, 2025):
+        return (c("PLACE") == "K3") & (c("@last_PLACE") == "H5")
+    if y.year == 2026:
+        return c("PLACE").is_in(["Z11", "Z12", "Z13", "Z14"]) & (c("@last_PLACE") == "Z1")
+    return pl.lit(False)
+
+
 def _same_placement() -> pl.Expr:
     """The placement fields equal the previous episode's (blank equals blank)."""
     return pl.all_horizontal(c(f).eq_missing(c(f"@prev_{f}")) for f in PLACEMENT_FIELDS)
@@ -652,6 +668,25 @@ SSDA903_RULES: tuple[Rule, ...] = (
          & (d("DECOM") >= pl.lit(y.start)) & (c("RNE") != "S")),
     Rule("385", ("Episodes",), ("DEC",), "Date episode ceased must be on or before the end of the "
          "current collection year.", lambda y: d("DEC") > pl.lit(y.end)),
+    # --- Against last year's return: the open episode at 31 March carries over.
+    Rule("502", ("Episodes",), ("DECOM",), "Last year's record ended with an open episode. The "
+         "date on which that episode started does not match the start date of the first episode "
+         "on this year's record.",
+         lambda y: c("@last_open") & (d("DECOM") != d("@last_DECOM")).fill_null(True)),
+    Rule("503A", ("Episodes",), ("RNE",), "The reason for new episode in the first episode does "
+         "not match open episode at end of last year.", lambda y: _changed_from_last("RNE")),
+    Rule("503B", ("Episodes",), ("LS",), "The legal status in the first episode does not match "
+         "open episode at end of last year.", lambda y: _changed_from_last("LS")),
+    Rule("503C", ("Episodes",), ("CIN",), "The category of need in the first episode does not "
+         "match open episode at end of last year.", lambda y: _changed_from_last("CIN")),
+    Rule("503D", ("Episodes",), ("PLACE",), "The placement type in the first episode does not "
+         "match open episode at end of last year", lambda y: _changed_from_last("PLACE")
+         & ~_recoded_place(y)),
+    Rule("503E", ("Episodes",), ("PLACE_PROVIDER",), "The placement provider in the first episode "
+         "does not match open episode at end of last year.",
+         lambda y: _changed_from_last("PLACE_PROVIDER")),
+    Rule("503F", ("Episodes",), ("URN",), "The Ofsted URN in the  first episode does not match "
+         "open episode at end of last year.", lambda y: _changed_from_last("URN")),
     # --- Legal status and placement combinations.
     Rule("358", ("Episodes",), ("LS",), "Child with this legal status should not be under 10.",
          lambda y: c("LS").is_in(["J1", "J2", "J3"])

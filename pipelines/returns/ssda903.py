@@ -34,7 +34,7 @@ DATE_FIELDS = [
     "DOB", "MC_DOB", "DECOM", "DEC", "REVIEW", "DUC", "DATE_INT", "DATE_MATCH", "DATE_PLACED",
     "DATE_PLACED_CEASED", "MIS_START", "MIS_END",
     # context columns (pipelines/returns/context.py)
-    "@header_dob", "@prev_DEC", "@next_DECOM", "@prev_MIS_END",
+    "@header_dob", "@prev_DEC", "@next_DECOM", "@prev_MIS_END", "@last_DECOM",
 ]  # fmt: skip
 _ONCE = ("AD1", "Header", "OC2", "OC3", "PrevPerm", "UASC")
 
@@ -79,6 +79,22 @@ def identify(path: Path) -> str:
     )
 
 
+def previous_episodes(folder: Path) -> pl.DataFrame | None:
+    """Last year's Episodes, when the returns folder holds the year before's return (the
+    rules comparing a child's first episode with last year's open one read it). Its own
+    problems are that year's to report, so a return that cannot be read gives None."""
+    prev = folder.parent / str(int(folder.name) - 1)
+    if not prev.is_dir():
+        return None
+    for p in sorted(prev.glob("*.csv")):
+        try:
+            if identify(p) == "Episodes":
+                return read_raw(p, _as_text_contract("Episodes"))
+        except SourceFileError:
+            continue
+    return None
+
+
 def read_903(folder: Path, *, as_at: date) -> dict[str, IngestResult]:
     """Every table of one year's 903, validated against that year's rules."""
     y = year_of(folder)
@@ -110,6 +126,7 @@ def read_903(folder: Path, *, as_at: date) -> dict[str, IngestResult]:
                 problems.append(str(e))
     if problems:
         raise SourceFileError("\n  - ".join(problems))
+    last_episodes = previous_episodes(folder)
     header = raws["Header"]
     hdr = header.select(
         "CHILD", pl.col("DOB").alias("@header_dob"), pl.col("SEX").alias("@header_sex")
@@ -124,7 +141,7 @@ def read_903(folder: Path, *, as_at: date) -> dict[str, IngestResult]:
         else:
             df = df.with_columns(pl.lit(True).alias("@in_header"))
         df = df.sort("@line")
-        df = ssda903_context(table, df, raws["Episodes"], y, DATE_903)
+        df = ssda903_context(table, df, raws["Episodes"], y, DATE_903, last_episodes)
         if table in _ONCE:
             df = df.with_columns(
                 (pl.col("CHILD").is_not_null() & pl.col("CHILD").is_duplicated()).alias("@dup")
