@@ -119,6 +119,13 @@ def _closed_before(*fields: str) -> pl.Expr:
     return pl.any_horizontal(before("@closure", f) for f in fields)
 
 
+@lru_cache(maxsize=8)
+def _bank_holidays(first_year: int, last_year: int) -> list[date]:
+    # Building the calendar costs about 0.1 s a call: once per pair of years.
+    days = holidays.country_holidays("GB", subdiv="ENG", years=range(first_year, last_year + 1))
+    return sorted(days)
+
+
 @lru_cache(maxsize=32)
 def working_days_before(day: date, n: int) -> date:
     """`day` less `n` working days as DfE's rules count them: weekends and England and
@@ -126,8 +133,8 @@ def working_days_before(day: date, n: int) -> date:
     skipped, and `day` itself counts as the first, so the result is `n - 1` working days
     before `day`, or before the next working day when `day` is not one (Data to Insight's
     `england_working_days`: pandas' CustomBusinessDay(n - 1) subtracted from `day`)."""
-    bank = holidays.country_holidays("GB", subdiv="ENG", years=range(day.year - 1, day.year + 1))
-    out = pl.Series([day]).dt.add_business_days(-(n - 1), holidays=sorted(bank), roll="forward")
+    bank = _bank_holidays(day.year - 1, day.year)
+    out = pl.Series([day]).dt.add_business_days(-(n - 1), holidays=bank, roll="forward")
     result: date = out[0]
     return result
 
