@@ -152,8 +152,10 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as d:
             res = subprocess.run(
                 [sys.executable, "-c", CHILD, str(n), d, "0" if args.skip_untraced else "1"],
-                check=True, capture_output=True, text=True,
+                capture_output=True, text=True,
             )
+        if res.returncode:
+            sys.exit(f"{n:,} people: the run failed\n{res.stderr[-4000:]}")
         r = json.loads(res.stdout.strip().splitlines()[-1])
         print(
             f"{r['people']:>8,} {r['records']:>8,} {r['ingest']:>8.1f} {r['link']:>7.1f} "

@@ -192,7 +192,7 @@ def phone_expr(col: str) -> pl.Expr:
         .then(pl.lit("0") + digits.str.slice(4).str.strip_chars_start("0"))
         .otherwise(digits)
     )
-    return pl.when(national.str.contains(r"^0\d{9,10}$")).then(national).otherwise(None)
+    return pl.when(national.str.contains(r"^0\d{9,10}$")).then(national).otherwise(None).alias(col)
 
 
 def _date_expr(col: str, formats: Iterable[str]) -> pl.Expr:

@@ -186,7 +186,11 @@ def with_school_contacts(
         rel = rows[f"rel{k}"].to_numpy()
 
         def col(values: np.ndarray, has: np.ndarray = has) -> pl.Series:
-            return pl.Series(np.where(has, values, None), dtype=pl.Utf8)
+            # Text where present, else null (never an object column: names are a mix of
+            # str and numpy str after the noise steps).
+            keep = has & (values != None)  # noqa: E711
+            text = np.where(keep, values, "").astype(str)
+            return pl.Series(text, dtype=pl.Utf8).set(pl.Series(~keep), None)
 
         out = out.with_columns(
             col(f).alias(f"contact{k}_forename"),
@@ -194,6 +198,6 @@ def with_school_contacts(
             col(rel).alias(f"contact{k}_relationship"),
             col(addr["address_line1"].to_numpy()).alias(f"contact{k}_address_line1"),
             col(pcs).alias(f"contact{k}_postcode"),
-            col(ph, has & (ph != None)).alias(f"contact{k}_phone"),  # noqa: E711
+            col(ph).alias(f"contact{k}_phone"),
         )
     return out
