@@ -53,6 +53,7 @@ print(json.dumps({
     "splink": linked.timings["splink"], "peak_mb": peak, "p": q["persons"].precision,
     "r": q["persons"].recall, "f1": q["persons"].f1, "f1_untraced": qn.f1 if qn else float("nan"),
     "fam_p": q["families"].precision, "fam_r": q["families"].recall,
+    "fam_split": q["families"].split_persons,
     "base_p": base.precision, "base_r": base.recall, "base_f1": base.f1, "base_s": t_base,
     "fam_by_source": by_source.to_dicts(),
 }))
@@ -152,8 +153,10 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as d:
             res = subprocess.run(
                 [sys.executable, "-c", CHILD, str(n), d, "0" if args.skip_untraced else "1"],
-                check=True, capture_output=True, text=True,
+                capture_output=True, text=True,
             )
+        if res.returncode:
+            sys.exit(f"{n:,} people: the run failed\n{res.stderr[-4000:]}")
         r = json.loads(res.stdout.strip().splitlines()[-1])
         print(
             f"{r['people']:>8,} {r['records']:>8,} {r['ingest']:>8.1f} {r['link']:>7.1f} "
@@ -161,6 +164,7 @@ def main() -> None:
             f"{r['f1']:>6.4f} {r['f1_untraced']:>11.4f} {r['fam_p']:>6.3f} {r['fam_r']:>6.3f} | "
             f"{r['base_p']:>7.4f} {r['base_r']:>7.4f} {r['base_f1']:>8.4f}"
         )
+        print(f"  families: {r['fam_split']:.1%} of true families split across predicted ones")
         if args.by_source:
             print(f"  family quality by source ({n:,} people): persons, true pairs, recall, "
                   "predicted pairs, precision")

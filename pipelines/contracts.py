@@ -30,6 +30,7 @@ class Kind(StrEnum):
     NI_NUMBER = "ni_number"
     UPN = "upn"
     FLAG = "flag"  # Y / N
+    PHONE = "phone"  # UK telephone number; ingest keeps digits only, national form
 
 
 class Role(StrEnum):
@@ -408,6 +409,32 @@ SOCIAL_CARE = _register(
     )
 )
 
+# Contact relationship to the pupil, modelled on the school census common basic data
+# set's list (a subset): parent, step-parent, foster carer, other carer, other relative,
+# childminder, social worker, other.
+SCHOOL_CONTACT_RELATIONSHIPS = ("PAR", "STP", "FOS", "CAR", "REL", "CHM", "SWR", "OTH")
+
+
+def _school_contact(k: int) -> tuple[Column, ...]:
+    """Priority-k parent/carer contact of a pupil, as the school recorded it (may be out
+    of date: schools update contacts when a family tells them)."""
+    di = Role.DIRECT_IDENTIFIER
+    return (
+        Column(f"contact{k}_forename", Kind.NAME, f"Contact {k}: given name", di, False),
+        Column(f"contact{k}_surname", Kind.NAME, f"Contact {k}: family name", di, False),
+        Column(
+            f"contact{k}_relationship",
+            Kind.CODE,
+            f"Contact {k}: relationship to the pupil",
+            required=False,
+            codes=SCHOOL_CONTACT_RELATIONSHIPS,
+        ),
+        Column(f"contact{k}_address_line1", Kind.TEXT, f"Contact {k}: address", di, False),
+        Column(f"contact{k}_postcode", Kind.POSTCODE, f"Contact {k}: postcode", di, False),
+        Column(f"contact{k}_phone", Kind.PHONE, f"Contact {k}: telephone", di, False),
+    )
+
+
 SCHOOL_CENSUS = _register(
     SourceContract(
         name="school_census",
@@ -429,6 +456,20 @@ SCHOOL_CENSUS = _register(
             Column("sessions_missed", Kind.INT, "Sessions missed (all absence)"),
             Column("suspensions", Kind.INT, "Suspensions in the year"),
             Column("permanent_exclusion", Kind.FLAG, "Permanently excluded in the year"),
+        ),
+        # The education system's pupil record also holds the home address and the
+        # parent/carer contacts schools keep (name, relationship, address, phone, in
+        # priority order). They are read when the extract has them and used only to form
+        # families (pipelines/link.py); none of them reaches zone B.
+        optional_columns=(
+            Column(
+                "address_line1",
+                Kind.TEXT,
+                "Pupil's home address, first line",
+                Role.DIRECT_IDENTIFIER,
+                required=False,
+            ),
+            *(col for k in (1, 2) for col in _school_contact(k)),
         ),
     )
 )

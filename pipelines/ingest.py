@@ -179,6 +179,22 @@ def name_expr(col: str) -> pl.Expr:
     return pl.col(col).map_elements(standardise_name, return_dtype=pl.Utf8)
 
 
+def phone_expr(col: str) -> pl.Expr:
+    """A UK telephone number in national form (01234 567890 -> 01234567890, +44 7700
+    900123 -> 07700900123), or null when it is not 10 or 11 digits starting with 0: a
+    school writes numbers with spaces, brackets, dashes and the country code, and two
+    contacts share a number only if the digits agree."""
+    digits = pl.col(col).str.replace_all(r"[\s()\-.]", "")
+    national = (
+        pl.when(digits.str.starts_with("+44"))
+        .then(pl.lit("0") + digits.str.slice(3).str.strip_chars_start("0"))
+        .when(digits.str.starts_with("0044"))
+        .then(pl.lit("0") + digits.str.slice(4).str.strip_chars_start("0"))
+        .otherwise(digits)
+    )
+    return pl.when(national.str.contains(r"^0\d{9,10}$")).then(national).otherwise(None).alias(col)
+
+
 def _date_expr(col: str, formats: Iterable[str]) -> pl.Expr:
     return pl.coalesce(
         [pl.col(col).str.strptime(pl.Date, fmt, strict=False, exact=True) for fmt in formats]
@@ -223,7 +239,11 @@ def validate(
         v = pl.col(c)
         present = v.is_not_null()
         if col.kind not in (Kind.DATE, Kind.INT):
-            fatal.append(reason(present & v.str.contains(FORMULA_RE), f"formula_like_cell:{c}"))
+            formula = v.str.contains(FORMULA_RE)
+            if col.kind is Kind.PHONE:
+                # "+44 7700 900123" is how people write a number, not a formula.
+                formula = formula & ~v.str.contains(r"^\+[0-9 ()\-]+$")
+            fatal.append(reason(present & formula, f"formula_like_cell:{c}"))
         if col.kind is Kind.RECORD_ID:
             std.append(v.alias("record_id"))
             fatal.append(reason(~present, f"missing_required:{c}"))
@@ -261,6 +281,10 @@ def validate(
             ok = pc.str.contains(POSTCODE_RE)
             flags.append(reason(present & ~ok, "invalid_postcode"))
             s = pl.when(ok).then(pc).otherwise(None)
+        elif col.kind is Kind.PHONE:
+            phone = phone_expr(c)
+            flags.append(reason(present & phone.is_null(), f"invalid_phone:{c}"))
+            s = phone
         elif col.kind in _ID_CHECKS:
             code, check = _ID_CHECKS[col.kind]
             cleaned = _id_clean(col)

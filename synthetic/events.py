@@ -79,10 +79,6 @@ def _opt(mask: np.ndarray, values: np.ndarray | str) -> pl.Series:
     return pl.Series([v if m else None for m, v in zip(mask, vals, strict=True)], dtype=pl.Utf8)
 
 
-def _clip_day(day: np.ndarray) -> np.ndarray:
-    return np.clip(day, 0, WINDOW_DAYS - 1)
-
-
 def _spread(
     rng: np.random.Generator, idx: np.ndarray, start: np.ndarray, end: np.ndarray, rate: float
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -32,6 +32,7 @@ from faker import Faker
 
 from pipelines.contracts import CONTRACTS, SourceContract, get_contract
 from pipelines.ingest import validate
+from synthetic.contacts import with_school_contacts
 from synthetic.dbs import RESPONSE_FILE, simulate_trace
 from synthetic.events import build_events
 from synthetic.geography import build_county
@@ -117,6 +118,7 @@ def generate_county(
     ev["social_care"], returns_truth = add_returns(
         out, ev["social_care"], pop, county, extras["lcs_person_id"], seed
     )
+    ev["school_census"] = with_school_contacts(ev["school_census"], pop, county, rates, seed)
     rows: dict[str, int] = {}
     truths = [returns_truth]
     requests = []

@@ -30,6 +30,11 @@ SOURCE_SPEC: dict[str, tuple[str, str]] = {
 }
 
 
+# Sources whose optional columns the generator writes: the school's pupil address and
+# parent/carer contacts (synthetic/contacts.py).
+WRITES_OPTIONAL_COLUMNS = frozenset({"school_census"})
+
+
 @dataclass(frozen=True)
 class Rendered:
     extract: pl.DataFrame  # exactly the contract's columns, all text
@@ -172,7 +177,10 @@ def render_source(
         .to_series()
     )
 
-    for col in contract.columns:
+    written = contract.columns + (
+        contract.optional_columns if name in WRITES_OPTIONAL_COLUMNS else ()
+    )
+    for col in written:
         c = col.name
         if col.kind is Kind.RECORD_ID:
             cols[c] = df["_record_id"]
@@ -221,7 +229,7 @@ def render_source(
 
     out = pl.DataFrame(cols)
     out = _format_dates(out, contract, rates.mixed_dates.get(name, 0.0), rng)
-    out = out.select([pl.col(c).cast(pl.Utf8) for c in contract.column_names])
+    out = out.select([pl.col(col.name).cast(pl.Utf8) for col in written])
     return Rendered(out, truth)
 
 

@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import polars as pl
 
-from pipelines.link import family_edges, mother_child_edges
+from pipelines.contracts import get_contract
+from pipelines.ingest import IngestResult, phone_expr, validate
+from pipelines.link import (
+    CONTACT_SCHEMA,
+    contact_edges,
+    family_edges,
+    family_edges_by_rule,
+    mother_child_edges,
+    school_contacts,
+)
 from pipelines.quality import family_quality_by_source
 
 
@@ -73,3 +83,183 @@ def test_family_quality_by_source() -> None:
     # School census: (1,3), (2,3) missed; predicted (4,5) wrong.
     assert q["school_census"]["recall"] == 0.0 and q["school_census"]["precision"] == 0.0
     assert q["police"]["true_pairs"] is None or q["police"]["true_pairs"] == 0
+
+
+# ------------------------------------------------------------ school contacts ---
+
+
+def _contact_records(rows: list[dict]) -> pl.DataFrame:
+    cols = {"unique_id": pl.Utf8, "source": pl.Utf8, "person_key": pl.Int64, "dob": pl.Date,
+            "forename": pl.Utf8, "surname": pl.Utf8, "postcode": pl.Utf8, "mc_dob": pl.Utf8,
+            "event_date": pl.Date, "address_line1": pl.Utf8, "ehm_family_ref": pl.Utf8,
+            "episode_id": pl.Utf8}  # fmt: skip
+    return pl.DataFrame([{c: r.get(c) for c in cols} for r in rows], schema=cols)
+
+
+def _school_extract(contacts: list[dict]) -> dict[str, IngestResult]:
+    """A school census extract (contract columns plus the optional contact columns),
+    validated as ingest would."""
+    contract = get_contract("school_census")
+    rows = []
+    for i, c in enumerate(contacts):
+        row = {col.name: None for col in contract.every_column}
+        row.update(census_record_id=f"SC{i}", forename="AVA", surname="ROSE", dob="2014-05-01",
+                   sex="F", postcode="XM1 1AA", address_line1="1 High Street",
+                   academic_year="2023/24", school_urn="100001", ncyear="4", fsm_eligible="N",
+                   sen_provision="N", sessions_possible="320", sessions_missed=str(i),
+                   suspensions="0", permanent_exclusion="N")  # fmt: skip
+        row.update(c)
+        rows.append(row)
+    raw = pl.DataFrame(rows, schema={c.name: pl.Utf8 for c in contract.every_column})
+    return {"school_census": validate(raw, contract, file=Path("school_census.csv"),
+                                      as_at=date(2026, 11, 21))}  # fmt: skip
+
+
+def test_phone_numbers_are_read_in_national_form() -> None:
+    raw = ["01234 567890", "+44 (0)7700 900123", "0044 7700-900123", "12345", "07700.900.123"]
+    got = pl.DataFrame({"p": raw}).select(phone_expr("p"))["p"].to_list()
+    assert got == ["01234567890", "07700900123", "07700900123", None, "07700900123"]
+
+
+def test_a_plus_44_phone_is_not_a_formula_but_a_formula_still_is() -> None:
+    res = _school_extract([
+        {"contact1_forename": "Lucy", "contact1_surname": "Rose", "contact1_phone": "+44 7700 900123"},
+        {"contact1_forename": "Lucy", "contact1_surname": "Rose", "contact1_phone": "+cmd|' /C calc'!A0"},
+        {"contact1_forename": "Lucy", "contact1_surname": "Rose", "contact1_phone": "not a number"},
+    ])["school_census"]  # fmt: skip
+    assert res.accepted["contact1_phone"].to_list() == ["07700900123", None]
+    assert res.quarantined["reasons"].to_list() == ["formula_like_cell:contact1_phone"]
+    assert res.accepted["dq_flags"].to_list()[1] == ["invalid_phone:contact1_phone"]
+
+
+def test_contacts_say_whether_they_live_with_the_pupil() -> None:
+    res = _school_extract([
+        # At the pupil's address (spacing and case differ), at another, and one with no
+        # first line but the pupil's postcode.
+        {"contact1_forename": "Lucy", "contact1_surname": "Rose",
+         "contact1_address_line1": "1  HIGH street", "contact1_postcode": "xm1 1aa",
+         "contact2_forename": "Dan", "contact2_surname": "Rose",
+         "contact2_address_line1": "9 Far Lane", "contact2_postcode": "XM9 9ZZ"},
+        {"contact1_forename": "Lucy", "contact1_surname": "Rose", "contact1_postcode": "XM1 1AA"},
+    ])  # fmt: skip
+    c = school_contacts(res).sort("unique_id", "contact")
+    assert c.select("unique_id", "contact", "forename", "lives_with_pupil").rows() == [
+        ("school_census:SC0", 1, "LUCY", True),
+        ("school_census:SC0", 2, "DAN", False),
+        ("school_census:SC1", 1, "LUCY", True),
+    ]
+    # An extract without contacts gives none (a council's school file may not carry them).
+    assert school_contacts({}).is_empty()
+
+
+D = date(2024, 1, 15)
+
+
+def _contact(uid: str, k: int, **kw: object) -> dict:
+    base = {"unique_id": uid, "contact": k, "relationship": "PAR", "lives_with_pupil": True}
+    return {**base, **kw}
+
+
+def _contacts(rows: list[dict]) -> pl.DataFrame:
+    return pl.DataFrame([{c: r.get(c) for c in CONTACT_SCHEMA} for r in rows],
+                        schema=CONTACT_SCHEMA)  # fmt: skip
+
+
+def test_a_contact_living_with_the_pupil_links_the_adult_named() -> None:
+    recs = _contact_records([
+        {"unique_id": "sc", "source": "school_census", "person_key": 1, "event_date": D,
+         "forename": "AVA", "surname": "ROSE", "dob": date(2014, 5, 1),
+         "address_line1": "1 HIGH STREET", "postcode": "XM1 1AA"},
+        # Her mother, recorded by the police at the address under the same name.
+        {"unique_id": "po", "source": "police", "person_key": 2, "event_date": date(2023, 3, 1),
+         "forename": "LUCY", "surname": "HALE", "dob": date(1985, 1, 1),
+         "address_line1": "1 High Street", "postcode": "XM1 1AA"},
+        # Her father, who lives elsewhere, recorded at his own address.
+        {"unique_id": "pf", "source": "police", "person_key": 3, "event_date": date(2023, 3, 1),
+         "forename": "DAN", "surname": "ROSE", "dob": date(1983, 1, 1),
+         "address_line1": "9 FAR LANE", "postcode": "XM9 9ZZ"},
+        # Her step-father, known to DWP by postcode only.
+        {"unique_id": "dw", "source": "dwp", "person_key": 4, "event_date": date(2022, 6, 1),
+         "forename": "TOM", "surname": "KEMP", "dob": date(1980, 1, 1), "postcode": "XM1 1AA"},
+    ])  # fmt: skip
+    contacts = _contacts([
+        _contact("sc", 1, forename="LIZ", surname="HALE", address_line1="1 High Street",
+                 postcode="XM1 1AA"),
+        _contact("sc", 2, forename="DANIEL", surname="ROSE", address_line1="9 Far Lane",
+                 postcode="XM9 9ZZ", lives_with_pupil=False),
+        _contact("sc", 3, forename="THOMAS", surname="KEMP", address_line1="1 High Street",
+                 postcode="XM1 1AA", relationship="STP"),
+    ])  # fmt: skip
+    by_rule = contact_edges(recs, contacts)
+    assert by_rule["school_contact_at_address"].rows() == [(1, 2)]  # initial and surname
+    assert by_rule["school_contact_at_postcode"].sort("b").rows() == [(1, 2), (1, 4)]
+    linked = {tuple(r) for r in family_edges(recs, contacts).rows()}
+    # The father living elsewhere is family, but another household: never linked.
+    assert (1, 3) not in linked and (1, 2) in linked and (1, 4) in linked
+
+
+def test_a_contact_matching_two_people_at_the_postcode_links_neither() -> None:
+    recs = _contact_records([
+        {"unique_id": "sc", "person_key": 1, "event_date": D, "surname": "ROSE",
+         "address_line1": "1 HIGH STREET", "postcode": "XM1 1AA"},
+        {"unique_id": "d1", "person_key": 2, "event_date": D, "forename": "LUCY",
+         "surname": "SMITH", "dob": date(1985, 1, 1), "postcode": "XM1 1AA"},
+        {"unique_id": "d2", "person_key": 3, "event_date": D, "forename": "LAURA",
+         "surname": "SMITH", "dob": date(1990, 1, 1), "postcode": "XM1 1AA"},
+    ])  # fmt: skip
+    contacts = _contacts([_contact("sc", 1, forename="LUCY", surname="SMITH", postcode="XM1 1AA")])
+    assert contact_edges(recs, contacts)["school_contact_at_postcode"].is_empty()
+
+
+def test_a_contact_not_updated_since_the_family_moved_still_counts() -> None:
+    recs = _contact_records([
+        # The pupil now, and at the old address two years ago.
+        {"unique_id": "s2", "person_key": 1, "event_date": D, "surname": "ROSE",
+         "address_line1": "5 NEW ROAD", "postcode": "XM2 2BB"},
+        {"unique_id": "s1", "person_key": 1, "event_date": date(2022, 1, 15), "surname": "ROSE",
+         "address_line1": "1 HIGH STREET", "postcode": "XM1 1AA"},
+        {"unique_id": "po", "person_key": 2, "event_date": date(2022, 5, 1), "forename": "LUCY",
+         "surname": "ROSE", "dob": date(1985, 1, 1), "address_line1": "1 HIGH STREET",
+         "postcode": "XM1 1AA"},
+    ])  # fmt: skip
+    contacts = _contacts([_contact("s2", 1, forename="LUCY", surname="ROSE",
+                                   address_line1="1 High Street", postcode="XM1 1AA",
+                                   lives_with_pupil=False)])  # fmt: skip
+    assert contact_edges(recs, contacts)["school_contact_at_address"].rows() == [(1, 2)]
+
+
+def test_pupils_whose_contacts_share_a_phone_and_surname_are_one_family() -> None:
+    recs = _contact_records(
+        [
+            {"unique_id": "a", "person_key": 1, "event_date": D},
+            {"unique_id": "b", "person_key": 2, "event_date": D},
+            {"unique_id": "c", "person_key": 3, "event_date": D},
+        ]
+    )
+    contacts = _contacts([
+        _contact("a", 1, forename="LUCY", surname="ROSE", phone="04123456789"),
+        _contact("b", 1, forename="LUCY", surname="ROSE", phone="04123456789"),
+        # The same number under another name: a number since given to someone else.
+        _contact("c", 1, forename="JO", surname="BLAKE", phone="04123456789"),
+    ])  # fmt: skip
+    assert contact_edges(recs, contacts)["school_contact_phone"].rows() == [(1, 2)]
+
+
+def test_surname_and_postcode_speaks_only_where_an_address_is_missing() -> None:
+    recs = _contact_records([
+        # Two Smith households in one postcode, both with addresses: not one family.
+        {"unique_id": "a", "person_key": 1, "event_date": D, "surname": "SMITH",
+         "postcode": "XM1 1AA", "address_line1": "1 HIGH STREET"},
+        {"unique_id": "b", "person_key": 2, "event_date": D, "surname": "SMITH",
+         "postcode": "XM1 1AA", "address_line1": "7 HIGH STREET"},
+        # A Smith with only a postcode cannot say which of them is hers.
+        {"unique_id": "c", "person_key": 3, "event_date": D, "surname": "SMITH",
+         "postcode": "XM1 1AA"},
+        # A Jones with only a postcode, and the one Jones household there: linked.
+        {"unique_id": "d", "person_key": 4, "event_date": D, "surname": "JONES",
+         "postcode": "XM1 1AA"},
+        {"unique_id": "e", "person_key": 5, "event_date": D, "surname": "JONES",
+         "postcode": "XM1 1AA", "address_line1": "3 HIGH STREET"},
+    ])  # fmt: skip
+    rule = family_edges_by_rule(recs)["surname_and_postcode"]
+    assert rule.rows() == [(4, 5)]
