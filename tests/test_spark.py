@@ -195,3 +195,26 @@ def test_engine_settings_are_checked():
         EngineConfig("polars")
     with pytest.raises(EngineError, match="only with --engine spark"):
         EngineConfig("duckdb", spark_master="spark://h:7077")
+
+
+def test_run_refuses_a_bad_engine_or_model_before_any_work(tmp_path):
+    from typer.testing import CliRunner
+
+    from portal import cli
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    env = {"PORTAL_PSEUDONYM_KEY": "ab" * 32, "PORTAL_SDC_SECRET": "cd" * 32}
+    bad = CliRunner().invoke(cli.app, ["run", "--raw", str(raw), "--engine", "polars"], env=env)
+    assert bad.exit_code == 1
+    assert "unknown engine 'polars'" in bad.output
+    model = tmp_path / "model.json"
+    model.write_text('{"threshold": 0.99}')
+    bad = CliRunner().invoke(cli.app, ["run", "--raw", str(raw), "--linkage-model", str(model)],
+                             env=env)  # fmt: skip
+    assert bad.exit_code == 1
+    assert "model.json" in bad.output and "not a linkage model" in bad.output
+    model.write_text("{not json")
+    bad = CliRunner().invoke(cli.app, ["run", "--raw", str(raw), "--linkage-model", str(model)],
+                             env=env)  # fmt: skip
+    assert bad.exit_code == 1 and "not JSON (line 1" in bad.output
