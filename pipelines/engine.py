@@ -47,6 +47,9 @@ class EngineConfig:
     threads: int = 2
     scratch: Path | None = None
     shuffle_partitions: int = 8
+    # Graphs (records for persons, persons for families) of at least this many nodes are
+    # clustered on Spark; smaller ones on the driver, where they take milliseconds.
+    spark_components_from: int = 5_000_000
 
     def __post_init__(self) -> None:
         if self.name not in ENGINES:
@@ -181,6 +184,37 @@ def open_backend(config: EngineConfig | None = None) -> Iterator[Backend]:
         backend.close()
         if config.scratch is not None and config.name == "spark":
             shutil.rmtree(config.scratch, ignore_errors=True)
+
+
+def first_seen_labels(ids: pl.Series, clusters: pl.DataFrame) -> pl.Series:
+    """Component labels 0..k-1 numbered in order of each component's first record in
+    `ids` (the labels the single-machine `components` gives), from any backend's
+    clustering (`clusters`: uid, cluster_id)."""
+    frame = pl.DataFrame({"uid": ids}).with_row_index("i").join(clusters, on="uid", how="left")
+    if frame["cluster_id"].null_count():
+        raise EngineError("the clustering lost records")
+    first = frame.group_by("cluster_id").agg(pl.col("i").min().alias("first"))
+    first = first.sort("first").with_row_index("component")
+    out = frame.join(first, on="cluster_id").sort("i")["component"].cast(pl.Int64)
+    return out.alias("component")
+
+
+def spark_components(ids: pl.Series, edges: pl.DataFrame, config: EngineConfig) -> pl.Series:
+    """Connected components of `edges` (uid_l, uid_r) over `ids`, computed on Spark with
+    Splink's iterative clustering; labels as `pipelines.link.components` gives them."""
+    from splink.clustering import cluster_pairwise_predictions_at_threshold
+
+    with open_backend(config) as backend:
+        nodes = backend.register(pl.DataFrame({"uid": ids.cast(pl.Utf8)}))
+        links = backend.register(
+            edges.select(pl.col("uid_l").cast(pl.Utf8), pl.col("uid_r").cast(pl.Utf8))
+        )
+        clustered = cluster_pairwise_predictions_at_threshold(
+            nodes, links, backend.api, "uid", "uid_l", "uid_r"
+        )
+        clusters = backend.to_polars(clustered, ["uid", "cluster_id"])
+    clusters = clusters.with_columns(pl.col("uid").cast(ids.dtype))
+    return first_seen_labels(ids, clusters)
 
 
 def saved_model(document: dict[str, Any]) -> dict[str, Any]:

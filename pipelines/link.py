@@ -56,7 +56,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from pipelines.contracts import get_contract
-from pipelines.engine import EngineConfig, apply_model, open_backend
+from pipelines.engine import EngineConfig, apply_model, open_backend, spark_components
 from pipelines.identifiers import is_valid_nhs_number
 from pipelines.ingest import IngestResult, SourceFileError
 
@@ -568,8 +568,17 @@ def probabilistic_edges(
     return edges, scored.model, training
 
 
-def components(ids: pl.Series, edges: pl.DataFrame) -> pl.Series:
-    """Connected components of `edges` over `ids`; labels are 0..k-1 in first-seen order."""
+def components(
+    ids: pl.Series, edges: pl.DataFrame, engine: EngineConfig | None = None
+) -> pl.Series:
+    """Connected components of `edges` over `ids`; labels are 0..k-1 in first-seen order.
+
+    On the driver (scipy) unless the engine is Spark and the graph has at least the
+    engine's `spark_components_from` nodes: Spark's iterative clustering costs minutes
+    in local mode for graphs scipy does in milliseconds, so it is kept for graphs the
+    driver cannot hold. Both give the same labels."""
+    if engine is not None and engine.name == "spark" and len(ids) >= engine.spark_components_from:
+        return spark_components(ids, edges, engine)
     index = pl.DataFrame({"uid": ids, "i": np.arange(len(ids), dtype=np.int64)})
     e = (
         edges.join(index.rename({"uid": "uid_l", "i": "a"}), on="uid_l")
@@ -800,7 +809,7 @@ def link(
     # between other records form persons, and only those are merge decisions.
     scored = score_pairs(everything, max_pairs=max_pairs, engine=engine, trained=trained)
     groups = pl.DataFrame(
-        {"uid": records["unique_id"], "group": components(records["unique_id"], det)}
+        {"uid": records["unique_id"], "group": components(records["unique_id"], det, engine)}
     )
     decisions = merge_decisions(scored.pairs, groups)
     probs = decisions["match_probability"]
@@ -813,7 +822,7 @@ def link(
     obj_ids = objection_rows["unique_id"].implode()
     person_edges = prob.filter(~pl.col("uid_l").is_in(obj_ids) & ~pl.col("uid_r").is_in(obj_ids))
     person = components(
-        records["unique_id"], pl.concat([det, person_edges.select("uid_l", "uid_r")])
+        records["unique_id"], pl.concat([det, person_edges.select("uid_l", "uid_r")]), engine
     )
     records = records.with_columns(person.alias("person_key"))
     objections = match_objections(objection_rows, records, prob.select("uid_l", "uid_r"))
@@ -824,6 +833,7 @@ def link(
         fam_e.select(
             pl.col("a").cast(pl.Utf8).alias("uid_l"), pl.col("b").cast(pl.Utf8).alias("uid_r")
         ),
+        engine,
     )
     fam_map = pl.DataFrame({"person_key": persons, "family_key": fam})
     records = records.join(fam_map, on="person_key", how="left")

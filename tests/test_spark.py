@@ -218,3 +218,23 @@ def test_run_refuses_a_bad_engine_or_model_before_any_work(tmp_path):
     bad = CliRunner().invoke(cli.app, ["run", "--raw", str(raw), "--linkage-model", str(model)],
                              env=env)  # fmt: skip
     assert bad.exit_code == 1 and "not JSON (line 1" in bad.output
+
+
+def test_components_on_spark_give_the_drivers_labels(tmp_path):
+    """Spark's clustering (for graphs the driver cannot hold) labels components exactly as
+    the driver does: the same partition, numbered in first-seen order."""
+    _need_spark()
+    import numpy as np
+
+    from pipelines.link import components
+
+    rng = np.random.default_rng(5)
+    ids = pl.Series("uid", [f"r{i}" for i in rng.permutation(60)])
+    edges = pl.DataFrame({"uid_l": [f"r{i}" for i in rng.integers(0, 60, 40)],
+                          "uid_r": [f"r{i}" for i in rng.integers(0, 60, 40)]})  # fmt: skip
+    config = EngineConfig("spark", scratch=tmp_path / "scratch", spark_components_from=1)
+    on_driver = components(ids, edges)
+    on_spark = components(ids, edges, config)
+    assert on_spark.to_list() == on_driver.to_list()
+    assert on_driver.n_unique() < 60  # the graph has components of several records
+    assert not (tmp_path / "scratch").exists()  # zone A scratch removed
