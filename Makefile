@@ -19,7 +19,7 @@ $(BIN)/python:
 
 # Reinstall whenever the project definition or the lock changes.
 $(STAMP): $(BIN)/python pyproject.toml requirements.lock
-	$(BIN)/pip install --quiet -c requirements.lock -e ".[dev,bench,browser]"
+	$(BIN)/pip install --quiet -c requirements.lock -e ".[dev,bench,browser,spark]"
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -66,6 +66,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from pipelines.contracts import get_contract
+from pipelines.engine import EngineConfig, apply_model, open_backend, spark_components
 from pipelines.identifiers import is_valid_nhs_number
 from pipelines.ingest import IngestResult, SourceFileError
 
@@ -208,6 +209,34 @@ TARGET_PRECISION = 0.998
 PREDICT_FLOOR = 0.01
 
 
+def _portable_level(sql_condition: str, label: str) -> Any:
+    """A custom level written once, in DuckDB's SQL, that runs on every Splink backend.
+
+    Splink passes a custom level's SQL through unchanged, so on Spark `"forename_l"` would
+    be a string literal (every comparison false, silently) and DuckDB's function names
+    would not resolve. The condition is written with `{jaro_winkler}` and
+    `{levenshtein}` for the backend's function names, and translated from DuckDB's SQL
+    for any other backend. On DuckDB the SQL is exactly as written."""
+    import splink.comparison_level_library as cll
+
+    class _Level(cll.CustomLevel):
+        def create_sql(self, sql_dialect: Any) -> str:
+            sql = self.sql_condition.format(
+                jaro_winkler=sql_dialect.jaro_winkler_function_name,
+                levenshtein=sql_dialect.levenshtein_function_name,
+            )
+            if sql_dialect.sql_dialect_str == "duckdb":
+                return str(sql)
+            import sqlglot
+
+            return str(sqlglot.transpile(sql, read="duckdb", write=sql_dialect.sqlglot_dialect)[0])
+
+        def create_label_for_charts(self) -> str:
+            return str(self.label_for_charts)
+
+    return _Level(sql_condition, label)
+
+
 def _name_comparison(col: str, other: str) -> Any:
     """Exact (with term-frequency adjustment, so a rare name counts for more), the other
     name field (forename and surname swapped), then two Jaro-Winkler bands."""
@@ -219,7 +248,7 @@ def _name_comparison(col: str, other: str) -> Any:
         comparison_levels=[
             cll.NullLevel(col),
             cll.ExactMatchLevel(col).configure(tf_adjustment_column=col),
-            cll.CustomLevel(f'"{col}_l" = "{other}_r"', f"{col} matches {other} (swapped)"),
+            _portable_level(f'"{col}_l" = "{other}_r"', f"{col} matches {other} (swapped)"),
             cll.JaroWinklerLevel(col, 0.92),
             cll.JaroWinklerLevel(col, 0.80),
             cll.ElseLevel(),
@@ -244,26 +273,27 @@ def _address_comparison(columns: set[str]) -> Any:
                 cll.ElseLevel(),
             ],
         )
-    near_place = 'levenshtein("postcode_l", "postcode_r") <= 1'
+    near_place = '{levenshtein}("postcode_l", "postcode_r") <= 1'
     if "town" in columns:
         near_place = f'({near_place} OR "town_l" = "town_r")'
     return cl.CustomComparison(
         output_column_name="address",
         comparison_levels=[
-            cll.CustomLevel(
+            _portable_level(
                 '("postcode_l" IS NULL OR "postcode_r" IS NULL) AND '
-                '("address_line1_l" IS NULL OR "address_line1_r" IS NULL)'
+                '("address_line1_l" IS NULL OR "address_line1_r" IS NULL)',
+                '("postcode_l" IS NULL OR "postcode_r" IS NULL) AND '
+                '("address_line1_l" IS NULL OR "address_line1_r" IS NULL)',
             ).configure(is_null_level=True),
-            cll.CustomLevel(
+            _portable_level(
                 '"address_line1_l" = "address_line1_r" AND "postcode_l" = "postcode_r"',
                 "same address",
             ),
-            cll.CustomLevel(
-                'jaro_winkler_similarity("address_line1_l", "address_line1_r") >= 0.9 '
-                f"AND {near_place}",
+            _portable_level(
+                f'{{jaro_winkler}}("address_line1_l", "address_line1_r") >= 0.9 AND {near_place}',
                 "nearly the same address",
             ),
-            cll.CustomLevel('"postcode_l" = "postcode_r"', "same postcode"),
+            _portable_level('"postcode_l" = "postcode_r"', "same postcode"),
             cll.ElseLevel(),
         ],
     )
@@ -280,9 +310,9 @@ def splink_settings(columns: set[str] | None = None) -> Any:
         comparison_levels=[
             cll.NullLevel("dob"),
             cll.ExactMatchLevel("dob"),
-            cll.CustomLevel('"dob_l" = "dob_swapped_r"', "day and month transposed"),
+            _portable_level('"dob_l" = "dob_swapped_r"', "day and month transposed"),
             cll.DamerauLevenshteinLevel("dob", 1),
-            cll.CustomLevel(
+            _portable_level(
                 'substr("dob_l", 6, 5) = substr("dob_r", 6, 5) AND '
                 'abs(cast(substr("dob_l", 1, 4) as integer) - '
                 'cast(substr("dob_r", 1, 4) as integer)) = 1',
@@ -415,12 +445,16 @@ def score_pairs(
     seed: int = 1,
     memory_limit: str = "2GB",
     threads: int = 2,
+    engine: EngineConfig | None = None,
+    trained: dict[str, Any] | None = None,
 ) -> ScoredPairs:
-    """Splink on DuckDB: train on the records (u by random sampling, m by EM on two
-    blocking passes) and score every candidate pair. `records` needs REQUIRED_COLUMNS
-    and may carry OPTIONAL_COLUMNS; records with no name, or with neither a date of
-    birth nor a postcode, are left out (they cannot be scored)."""
-    from splink import DuckDBAPI, Linker, block_on
+    """Splink (on DuckDB unless `engine` says Spark): train on the records (u by random
+    sampling, m by EM on two blocking passes) and score every candidate pair. With
+    `trained` (a model saved by an earlier run, on either backend) the model is applied
+    as it is, without training. `records` needs REQUIRED_COLUMNS and may carry
+    OPTIONAL_COLUMNS; records with no name, or with neither a date of birth nor a
+    postcode, are left out (they cannot be scored)."""
+    from splink import Linker, block_on
 
     missing = [c for c in REQUIRED_COLUMNS if c not in records.columns]
     if missing:
@@ -442,34 +476,39 @@ def score_pairs(
         "postcode",
         *sorted(present),
     )
-    import duckdb
-
-    # DuckDB would otherwise take up to 80% of RAM; a cap keeps a county run
-    # inside the memory budget (it spills to disk past the cap).
-    con = duckdb.connect(config={"memory_limit": memory_limit, "threads": threads})
-    db_api = DuckDBAPI(connection=con)
-    linker = Linker(db_api.register(named.to_arrow()), splink_settings(set(named.columns)))
-    training: dict[str, Any] = {"records": named.height, "max_pairs_u": max_pairs}
-    linker.training.estimate_probability_two_random_records_match(
-        [block_on("forename", "surname", "dob")], recall=0.7
-    )
-    linker.training.estimate_u_using_random_sampling(max_pairs=max_pairs, seed=seed)
-    linker.training.estimate_parameters_using_expectation_maximisation(
-        block_on("dob"), estimate_without_term_frequencies=True
-    )
-    linker.training.estimate_parameters_using_expectation_maximisation(
-        block_on("forename", "surname"), estimate_without_term_frequencies=True
-    )
-    pred = linker.inference.predict(threshold_match_probability=PREDICT_FLOOR)
-    scored = pl.from_arrow(
-        pred.as_duckdbpyrelation()
-        .select("unique_id_l, unique_id_r, match_probability, match_weight")
-        .arrow()
-    )
-    assert isinstance(scored, pl.DataFrame)
+    config = engine or EngineConfig(memory_limit=memory_limit, threads=threads)
+    with open_backend(config) as backend:
+        settings = splink_settings(set(named.columns))
+        if trained is not None:
+            dialect = backend.api.sql_dialect.sql_dialect_str
+            settings = apply_model(settings.get_settings(dialect).as_dict(), trained)
+        linker = Linker(backend.register(named), settings)
+        training: dict[str, Any] = {
+            "records": named.height,
+            "max_pairs_u": max_pairs,
+            "engine": config.name,
+        }
+        if trained is None:
+            linker.training.estimate_probability_two_random_records_match(
+                [block_on("forename", "surname", "dob")], recall=0.7
+            )
+            linker.training.estimate_u_using_random_sampling(max_pairs=max_pairs, seed=seed)
+            linker.training.estimate_parameters_using_expectation_maximisation(
+                block_on("dob"), estimate_without_term_frequencies=True
+            )
+            linker.training.estimate_parameters_using_expectation_maximisation(
+                block_on("forename", "surname"), estimate_without_term_frequencies=True
+            )
+        else:
+            training["model"] = "applied from a saved model"
+        pred = linker.inference.predict(threshold_match_probability=PREDICT_FLOOR)
+        scored = backend.to_polars(
+            pred, ["unique_id_l", "unique_id_r", "match_probability", "match_weight"]
+        )
+        model = linker.misc.save_model_to_json()
     scored = scored.rename({"unique_id_l": "uid_l", "unique_id_r": "uid_r"})
     training["pairs_scored"] = scored.height
-    return ScoredPairs(scored, linker.misc.save_model_to_json(), training)
+    return ScoredPairs(scored, model, training)
 
 
 def merge_decisions(pairs: pl.DataFrame, groups: pl.DataFrame) -> pl.DataFrame:
@@ -543,8 +582,17 @@ def probabilistic_edges(
     return edges, scored.model, training
 
 
-def components(ids: pl.Series, edges: pl.DataFrame) -> pl.Series:
-    """Connected components of `edges` over `ids`; labels are 0..k-1 in first-seen order."""
+def components(
+    ids: pl.Series, edges: pl.DataFrame, engine: EngineConfig | None = None
+) -> pl.Series:
+    """Connected components of `edges` over `ids`; labels are 0..k-1 in first-seen order.
+
+    On the driver (scipy) unless the engine is Spark and the graph has at least the
+    engine's `spark_components_from` nodes: Spark's iterative clustering costs minutes
+    in local mode for graphs scipy does in milliseconds, so it is kept for graphs the
+    driver cannot hold. Both give the same labels."""
+    if engine is not None and engine.name == "spark" and len(ids) >= engine.spark_components_from:
+        return spark_components(ids, edges, engine)
     index = pl.DataFrame({"uid": ids, "i": np.arange(len(ids), dtype=np.int64)})
     e = (
         edges.join(index.rename({"uid": "uid_l", "i": "a"}), on="uid_l")
@@ -926,7 +974,11 @@ def link(
     threshold: float | None = None,
     max_pairs: float = 2e6,
     trace: pl.DataFrame | None = None,
+    engine: EngineConfig | None = None,
+    trained: dict[str, Any] | None = None,
 ) -> Linked:
+    """Persons and families from the accepted records. `engine`: where Splink runs
+    (DuckDB by default); `trained`: a saved model to apply instead of training one."""
     timings: dict[str, float] = {}
     t = time.perf_counter()
     everything, traced = apply_trace(person_records(results), trace)
@@ -948,9 +1000,11 @@ def link(
             .alias("address_line1")
         ),
         max_pairs=max_pairs,
+        engine=engine,
+        trained=trained,
     )
     groups = pl.DataFrame(
-        {"uid": records["unique_id"], "group": components(records["unique_id"], det)}
+        {"uid": records["unique_id"], "group": components(records["unique_id"], det, engine)}
     )
     decisions = merge_decisions(scored.pairs, groups)
     probs = decisions["match_probability"]
@@ -963,7 +1017,7 @@ def link(
     obj_ids = objection_rows["unique_id"].implode()
     person_edges = prob.filter(~pl.col("uid_l").is_in(obj_ids) & ~pl.col("uid_r").is_in(obj_ids))
     person = components(
-        records["unique_id"], pl.concat([det, person_edges.select("uid_l", "uid_r")])
+        records["unique_id"], pl.concat([det, person_edges.select("uid_l", "uid_r")]), engine
     )
     records = records.with_columns(person.alias("person_key"))
     objections = match_objections(objection_rows, records, prob.select("uid_l", "uid_r"))
@@ -974,6 +1028,7 @@ def link(
         fam_e.select(
             pl.col("a").cast(pl.Utf8).alias("uid_l"), pl.col("b").cast(pl.Utf8).alias("uid_r")
         ),
+        engine,
     )
     fam_map = pl.DataFrame({"person_key": persons, "family_key": fam})
     records = records.join(fam_map, on="person_key", how="left")

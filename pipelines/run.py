@@ -51,6 +51,7 @@ from pipelines import objections as obj
 from pipelines import retention
 from pipelines.clerical import CLERICAL_DECISIONS, CLERICAL_LABELS, estimate_quality, read_labels
 from pipelines.derive import ZoneBFrames, derive_all
+from pipelines.engine import EngineConfig, saved_model
 from pipelines.ingest import IngestResult, ingest_all, ingest_summary, quarantine_report
 from pipelines.link import Linked, link, load_trace_response
 from pipelines.mapping import Mapping
@@ -133,6 +134,9 @@ def run_pipeline(
     run_date: date | None = None,
     keep_zone_a: bool | None = None,
     mapping: Mapping | None = None,
+    engine: str = "duckdb",
+    spark_master: str | None = None,
+    linkage_model: dict[str, Any] | None = None,
 ) -> RunResult:
     """ingest -> link -> objections and requests -> pseudonymise -> derive -> publish.
 
@@ -145,7 +149,10 @@ def run_pipeline(
     objection, or a register row with no usable identifier, stops the run with
     `ObjectionError` before anything is written. keep_zone_a: keep the identifiable linked
     records in zone_a/ (default: only if the retention schedule keeps zone A copies).
-    mapping: how the council's own exports map to the source contracts (a mapping file)."""
+    mapping: how the council's own exports map to the source contracts (a mapping file).
+    engine, spark_master: where the linkage runs (pipelines/engine.py; DuckDB by default).
+    linkage_model: a saved linkage model (a run's zone_a/linkage_model.json) to apply
+    instead of training a new one, e.g. to reproduce a run on another engine."""
     as_at = as_at or date.today()
     run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
     timings: dict[str, float] = {}
@@ -175,8 +182,22 @@ def run_pipeline(
     stage("ingest")
 
     t = time.perf_counter()
-    progress("link", "linking records into persons and families (Splink on DuckDB)")
-    linked: Linked = link(results, trace=load_trace_response(raw_dir))
+    engine_config = EngineConfig(
+        engine,
+        spark_master=spark_master,
+        # Spark's spill files and checkpoints hold identifiable records: a zone A folder
+        # beside the work folder, owner-only, removed when the linkage ends.
+        scratch=work_dir.parent / f".{work_dir.name}.scratch-{run_id}"
+        if engine == "spark"
+        else None,
+    )
+    progress("link", f"linking records into persons and families (Splink on {engine})")
+    linked: Linked = link(
+        results,
+        trace=load_trace_response(raw_dir),
+        engine=engine_config,
+        trained=saved_model(linkage_model) if linkage_model is not None else None,
+    )
     timings["link"] = time.perf_counter() - t
     timings.update({f"link.{k}": v for k, v in linked.timings.items()})
     stage("link")

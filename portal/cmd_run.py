@@ -6,7 +6,7 @@ import getpass
 import time
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -77,12 +77,35 @@ def run(
         Path | None,
         typer.Option(help="Mapping file (TOML): how the council's own exports map to sources."),
     ] = None,
+    engine: Annotated[
+        str,
+        typer.Option(help="Where the linkage runs: duckdb (embedded, default) or spark."),
+    ] = "duckdb",
+    spark_master: Annotated[
+        str | None,
+        typer.Option(help="Spark master URL (default local[2]); only with --engine spark."),
+    ] = None,
+    linkage_model: Annotated[
+        Path | None,
+        typer.Option(
+            help="Apply a saved linkage model (a run's zone_a/linkage_model.json) instead of "
+            "training one: the same links on another engine."
+        ),
+    ] = None,
 ) -> None:
     """Run the pipeline on a folder of source extracts."""
     console = Console()
     try:
         source_map = load_mapping(mapping) if mapping else None
     except MappingError as e:
+        console.print(f"[red]error:[/red] {escape(str(e))}", soft_wrap=True)
+        raise typer.Exit(code=1) from None
+    from pipelines.engine import EngineConfig, EngineError
+
+    try:
+        EngineConfig(engine, spark_master=spark_master)
+        trained = _read_model(linkage_model) if linkage_model else None
+    except EngineError as e:
         console.print(f"[red]error:[/red] {escape(str(e))}", soft_wrap=True)
         raise typer.Exit(code=1) from None
     try:
@@ -124,6 +147,9 @@ def run(
             accept_unmatched_objections=accept,
             actor="demo" if demo and not accept_unmatched_objections else actor_name(),
             mapping=source_map,
+            engine=engine,
+            spark_master=spark_master,
+            linkage_model=trained,
         )
 
     try:
@@ -142,7 +168,7 @@ def run(
     except (RevisionRefused, RoutineRefused) as e:
         console.print(f"[red]refused:[/red] {escape(str(e))}", soft_wrap=True)
         raise typer.Exit(code=4) from None
-    except (SourceFileError, StoreError) as e:
+    except (SourceFileError, StoreError, EngineError) as e:
         console.print(f"[red]error:[/red] {escape(str(e))}", soft_wrap=True)
         raise typer.Exit(code=1) from None
     finally:
@@ -154,6 +180,24 @@ def run(
         f"{escape(target_label(store))}; {result.objectors_excluded:,} people whose objection "
         "covers statistics were left out of every figure."
     )
+
+
+def _read_model(path: Path) -> dict[str, Any]:
+    """A saved linkage model, or EngineError naming the file and what is wrong."""
+    import json
+
+    from pipelines.engine import EngineError, saved_model
+
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise EngineError(f"{path}: cannot read the linkage model ({e.strerror})") from None
+    except json.JSONDecodeError as e:
+        raise EngineError(f"{path}: not JSON (line {e.lineno}: {e.msg})") from None
+    try:
+        return saved_model(document if isinstance(document, dict) else {})
+    except EngineError as e:
+        raise EngineError(f"{path}: {e}") from None
 
 
 def target_label(url: str | None) -> str:

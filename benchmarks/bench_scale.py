@@ -1,0 +1,154 @@
+"""How the pipeline grows: seconds per stage and peak memory by county size and engine,
+and a projection to 10M people.
+
+Each (size, engine) runs as its own process (`--one`), so one run's caches and JVM do not
+carry into the next; the parent samples the resident memory of the whole process tree
+(the Python process and, on Spark, its JVM) every 0.2 s from /proc, so peak memory is
+what the machine had to hold. The county is generated once per size, before timing.
+
+On Spark the linkage applies the model the DuckDB run of the same size trained
+(`--linkage-model`), as a council moving to a cluster would; the other stages run in
+polars on the driver either way (docs/scale.md).
+
+Projection: for each stage, a power law t = a * n^b fitted by least squares on log-log
+to the measured sizes, then evaluated at 10M; the same for peak memory. With two sizes
+the fit is exact through both points; the exponents are printed so the reader can judge.
+
+Usage: python benchmarks/bench_scale.py [--sizes 100000,300000,1000000] [--engines duckdb,spark]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+STAGES = ("ingest", "link", "pseudonymise", "derive", "publish", "write")
+AS_AT = date(2026, 3, 31)
+
+
+def _tree_rss_mb(root: int) -> float:
+    """Resident memory of `root` and all its descendants, in MB (Linux /proc)."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid, ppid = int(entry), int(fields[1])
+        children.setdefault(ppid, []).append(pid)
+        rss[pid] = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        total += rss.get(pid, 0)
+        todo.extend(children.get(pid, []))
+    return total / 1e6
+
+
+def run_one(raw: Path, work: Path, engine: str, model: Path | None, out: Path) -> None:
+    """One pipeline run (the child process): writes its stage timings to `out`."""
+    from anonymise.pseudonymise import MasterKey
+    from pipelines.run import run_pipeline
+    from pipelines.store import Store
+
+    store = Store(f"sqlite:///{work.parent / (work.name + '.sqlite')}", upgrade=True)
+    trained = json.loads(model.read_text()) if model else None
+    t = time.perf_counter()
+    r = run_pipeline(raw, work, MasterKey(b"m" * 32, "environment"), as_at=AS_AT, store=store,
+                     sdc_secret=b"s" * 32, accept_unmatched_objections="all", keep_zone_a=True,
+                     engine=engine, linkage_model=trained)  # fmt: skip
+    timings = {k: round(v, 2) for k, v in r.timings.items()}
+    timings["total"] = round(time.perf_counter() - t, 2)
+    out.write_text(json.dumps(timings))
+    store.dispose()
+
+
+def measure(raw: Path, work: Path, engine: str, model: Path | None) -> dict[str, float]:
+    out = work.parent / f"{work.name}.timings.json"
+    cmd = [sys.executable, __file__, "--one", str(raw), str(work), engine, str(model or ""),
+           str(out)]  # fmt: skip
+    proc = subprocess.Popen(cmd)
+    peak = 0.0
+    while proc.poll() is None:
+        peak = max(peak, _tree_rss_mb(proc.pid))
+        time.sleep(0.2)
+    if proc.returncode != 0:
+        raise SystemExit(f"run failed: {engine} on {raw} (exit {proc.returncode})")
+    timings: dict[str, float] = json.loads(out.read_text())
+    timings["peak_mb"] = round(peak)
+    return timings
+
+
+def project(sizes: list[int], values: list[float], target: int) -> tuple[float, float]:
+    """Least-squares power law through (size, value): (value at target, exponent)."""
+    pts = [(math.log(n), math.log(v)) for n, v in zip(sizes, values, strict=True) if v > 0]
+    if len(pts) < 2:
+        return float("nan"), float("nan")
+    mx = sum(x for x, _ in pts) / len(pts)
+    my = sum(y for _, y in pts) / len(pts)
+    b = sum((x - mx) * (y - my) for x, y in pts) / sum((x - mx) ** 2 for x, _ in pts)
+    a = my - b * mx
+    return math.exp(a + b * math.log(target)), b
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--one":
+        raw, work, engine, model, out = sys.argv[2:7]
+        run_one(Path(raw), Path(work), engine, Path(model) if model else None, Path(out))
+        return
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--sizes", default="100000,300000,1000000")
+    ap.add_argument("--engines", default="duckdb,spark")
+    ap.add_argument("--seed", type=int, default=3)
+    args = ap.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    engines = args.engines.split(",")
+    from synthetic.generator import generate_county
+
+    results: dict[str, dict[int, dict[str, float]]] = {e: {} for e in engines}
+    with tempfile.TemporaryDirectory() as d:
+        for n in sizes:
+            raw = Path(d) / f"raw{n}"
+            generate_county(n, args.seed, raw)
+            model: Path | None = None
+            for engine in engines:
+                work = Path(d) / f"work-{engine}-{n}"
+                got = measure(raw, work, engine, model if engine == "spark" else None)
+                results[engine][n] = got
+                if engine == "duckdb":
+                    model = work / "zone_a" / "linkage_model.json"
+                print(f"{engine:>6} {n:>9,}: " + ", ".join(
+                    f"{k} {got.get(k, 0):.1f}" for k in (*STAGES, "total")
+                ) + f" s; peak {got['peak_mb']:,.0f} MB", flush=True)  # fmt: skip
+    print(f"\n| engine | people | {' | '.join(STAGES)} | total s | peak MB |")
+    print("|---|---:|" + "---:|" * (len(STAGES) + 2))
+    for engine, by_size in results.items():
+        for n, got in by_size.items():
+            cells = " | ".join(f"{got.get(s, 0):.1f}" for s in STAGES)
+            print(f"| {engine} | {n:,} | {cells} | {got['total']:.1f} | {got['peak_mb']:,.0f} |")
+    print("\nProjection to 10,000,000 people (power law fitted to the sizes above):")
+    for engine, by_size in results.items():
+        ns = sorted(by_size)
+        if len(ns) < 2:
+            print(f"  {engine}: needs two sizes or more")
+            continue
+        for key in (*STAGES, "total", "peak_mb"):
+            value, b = project(ns, [by_size[n].get(key, 0) for n in ns], 10_000_000)
+            unit = "MB" if key == "peak_mb" else "s"
+            print(f"  {engine:>6} {key:>13}: {value:12,.0f} {unit}  (grows as n^{b:.2f})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,240 @@
+"""The pipeline on Spark (local mode) reproduces the DuckDB run: same persons, same
+families, same published tables.
+
+The linkage model is trained once (on DuckDB) and applied on Spark through
+`--linkage-model`, as a council moving to a cluster would; Splink's SQL for every level
+is rebuilt for Spark's dialect (pipelines/engine.py). CI installs Java and pyspark and
+sets PORTAL_REQUIRE_SPARK=1, so there a missing Java fails instead of skipping.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+
+from anonymise import cellkey
+from anonymise.policy import default_policy
+from anonymise.pseudonymise import MasterKey
+from anonymise.release import clear_cache, tabulate
+from pipelines.engine import EngineConfig, EngineError, apply_model, saved_model
+from pipelines.link import splink_settings
+from pipelines.run import run_pipeline
+from pipelines.store import Store
+
+pytestmark = pytest.mark.xdist_group("spark")
+
+POLICY = default_policy()
+SECRET = b"s" * 32
+KEY = MasterKey(b"k" * 32, "environment")
+
+
+def _spark_available() -> str | None:
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        return "pyspark is not installed"
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        return "no Java runtime"
+    return None
+
+
+def _need_spark() -> None:
+    missing = _spark_available()
+    if missing is None:
+        return
+    if os.environ.get("PORTAL_REQUIRE_SPARK") == "1":
+        pytest.fail(f"PORTAL_REQUIRE_SPARK=1 but {missing}")
+    pytest.skip(missing)
+
+
+def pair_f1(a: pl.DataFrame, b: pl.DataFrame, key: str) -> float:
+    """Pairwise F1 between two clusterings of the same records (uid -> `key`)."""
+
+    def pairs(frame: pl.DataFrame) -> set[tuple[str, str]]:
+        out: set[tuple[str, str]] = set()
+        for members in frame.group_by(key).agg(pl.col("unique_id").sort())["unique_id"]:
+            ids = members.to_list()
+            out.update((x, y) for i, x in enumerate(ids) for y in ids[i + 1 :])
+        return out
+
+    pa, pb = pairs(a), pairs(b)
+    if not pa and not pb:
+        return 1.0
+    both = len(pa & pb)
+    return 2 * both / (len(pa) + len(pb))
+
+
+def _tables(store: Store) -> dict[str, str]:
+    release = store.latest_release()
+    assert release is not None
+    ptable = cellkey.ptable_for(POLICY.max_noise, POLICY.variance, SECRET)
+    out = {}
+    for meta in store.read_meta(release.release_id).values():
+        for by in [(), *((b,) for b in meta.breakdowns)]:
+            table = tabulate(store, meta.name, by, policy=POLICY, ptable=ptable)
+            out[f"{meta.name}|{','.join(by) or 'total'}"] = table.data.write_csv()
+    return out
+
+
+def _run(raw: Path, root: Path, **engine: Any) -> tuple[pl.DataFrame, dict[str, str], Path]:
+    store = Store(f"sqlite:///{root / 'store.sqlite'}")
+    try:
+        run_pipeline(raw, root / "work", KEY, as_at=date(2026, 3, 31), store=store,
+                     sdc_secret=SECRET, accept_unmatched_objections="all", keep_zone_a=True,
+                     **engine)  # fmt: skip
+        clear_cache()
+        tables = _tables(store)
+    finally:
+        store.dispose()
+    records = pl.read_parquet(root / "work" / "zone_a" / "linked_records.parquet")
+    return records.select("unique_id", "person_key", "family_key"), tables, root / "work"
+
+
+@pytest.fixture(scope="module")
+def runs(county_20k: Path, tmp_path_factory: pytest.TempPathFactory):
+    _need_spark()
+    duck_root = tmp_path_factory.mktemp("duck")
+    spark_root = tmp_path_factory.mktemp("spark")
+    duck = _run(county_20k, duck_root)
+    model = json.loads((duck[2] / "zone_a" / "linkage_model.json").read_text())
+    spark = _run(county_20k, spark_root, engine="spark", linkage_model=model)
+    return duck, spark, spark_root
+
+
+def test_spark_persons_and_families_match_duckdb(runs):
+    (duck_records, _, _), (spark_records, _, spark_work), _ = runs
+    assert duck_records.height == spark_records.height > 20_000
+    assert set(duck_records["unique_id"]) == set(spark_records["unique_id"])
+    assert pair_f1(duck_records, spark_records, "person_key") >= 0.999
+    assert pair_f1(duck_records, spark_records, "family_key") >= 0.999
+    model = json.loads((spark_work / "zone_a" / "linkage_model.json").read_text())
+    assert model["training"]["engine"] == "spark"
+
+
+def test_spark_published_tables_are_identical(runs):
+    (_, duck_tables, _), (_, spark_tables, _), _ = runs
+    assert duck_tables.keys() == spark_tables.keys()
+    assert len(duck_tables) > 100
+    differ = sorted(k for k in duck_tables if duck_tables[k] != spark_tables[k])
+    assert differ == []
+
+
+def test_spark_scratch_is_removed_after_the_run(runs):
+    # Spark's spill files and checkpoints hold identifiable records (zone A).
+    *_, spark_root = runs
+    assert not list(spark_root.glob(".work.scratch-*"))
+
+
+# ---- no Spark needed below -------------------------------------------------------
+
+
+def _levels(dialect: str) -> list[str]:
+    settings = splink_settings().get_settings(dialect).as_dict()
+    return [lv["sql_condition"] for c in settings["comparisons"] for lv in c["comparison_levels"]]
+
+
+def test_custom_levels_are_rewritten_for_spark():
+    # On Spark a double-quoted name is a string literal: a level written in DuckDB's SQL
+    # would compare two constants and never match, silently.
+    spark = _levels("spark")
+    assert not [s for s in spark if '"' in s]
+    assert any("jaro_winkler(" in s for s in spark)
+    assert not [s for s in spark if "jaro_winkler_similarity" in s.lower()]
+    assert "`forename_l` = `surname_r`" in spark
+    duck = _levels("duckdb")
+    assert '"forename_l" = "surname_r"' in duck
+    assert any(s.startswith('jaro_winkler_similarity("address_line1_l"') for s in duck)
+    assert len(spark) == len(duck)
+
+
+def test_apply_model_copies_every_trained_parameter():
+    duck = splink_settings().get_settings("duckdb").as_dict()
+    trained = json.loads(json.dumps(duck))
+    trained["probability_two_random_records_match"] = 0.000321
+    for c in trained["comparisons"]:
+        for i, level in enumerate(c["comparison_levels"]):
+            if not level.get("is_null_level"):
+                level["m_probability"] = 0.5 / (i + 1)
+                level["u_probability"] = 0.25 / (i + 1)
+    out = apply_model(
+        splink_settings().get_settings("spark").as_dict(), {"settings": trained}["settings"]
+    )
+    assert out["probability_two_random_records_match"] == 0.000321
+    for c, t in zip(out["comparisons"], trained["comparisons"], strict=True):
+        for level, saved in zip(c["comparison_levels"], t["comparison_levels"], strict=True):
+            assert level.get("m_probability") == saved.get("m_probability")
+            assert level.get("u_probability") == saved.get("u_probability")
+        assert not [lv for lv in c["comparison_levels"] if '"' in lv["sql_condition"]]
+
+
+def test_apply_model_refuses_a_model_of_other_comparisons():
+    spark = splink_settings().get_settings("spark").as_dict()
+    other = splink_settings({"unique_id", "forename", "surname", "dob", "postcode"})
+    trained = other.get_settings("duckdb").as_dict()
+    with pytest.raises(EngineError, match="differ"):
+        apply_model(spark, trained)
+
+
+def test_saved_model_reads_a_run_document_or_a_bare_model():
+    bare = splink_settings().get_settings("duckdb").as_dict()
+    assert saved_model({"threshold": 0.99, "settings": bare}) == bare
+    assert saved_model(bare) == bare
+    with pytest.raises(EngineError, match="not a linkage model"):
+        saved_model({"threshold": 0.99})
+
+
+def test_engine_settings_are_checked():
+    with pytest.raises(EngineError, match="unknown engine 'polars'"):
+        EngineConfig("polars")
+    with pytest.raises(EngineError, match="only with --engine spark"):
+        EngineConfig("duckdb", spark_master="spark://h:7077")
+
+
+def test_run_refuses_a_bad_engine_or_model_before_any_work(tmp_path):
+    from typer.testing import CliRunner
+
+    from portal import cli
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    env = {"PORTAL_PSEUDONYM_KEY": "ab" * 32, "PORTAL_SDC_SECRET": "cd" * 32}
+    bad = CliRunner().invoke(cli.app, ["run", "--raw", str(raw), "--engine", "polars"], env=env)
+    assert bad.exit_code == 1
+    assert "unknown engine 'polars'" in bad.output
+    model = tmp_path / "model.json"
+    model.write_text('{"threshold": 0.99}')
+    bad = CliRunner().invoke(cli.app, ["run", "--raw", str(raw), "--linkage-model", str(model)],
+                             env=env)  # fmt: skip
+    assert bad.exit_code == 1
+    assert "model.json" in bad.output and "not a linkage model" in bad.output
+    model.write_text("{not json")
+    bad = CliRunner().invoke(cli.app, ["run", "--raw", str(raw), "--linkage-model", str(model)],
+                             env=env)  # fmt: skip
+    assert bad.exit_code == 1 and "not JSON (line 1" in bad.output
+
+
+def test_components_on_spark_give_the_drivers_labels(tmp_path):
+    """Spark's clustering (for graphs the driver cannot hold) labels components exactly as
+    the driver does: the same partition, numbered in first-seen order."""
+    _need_spark()
+    import numpy as np
+
+    from pipelines.link import components
+
+    rng = np.random.default_rng(5)
+    ids = pl.Series("uid", [f"r{i}" for i in rng.permutation(60)])
+    edges = pl.DataFrame({"uid_l": [f"r{i}" for i in rng.integers(0, 60, 40)],
+                          "uid_r": [f"r{i}" for i in rng.integers(0, 60, 40)]})  # fmt: skip
+    config = EngineConfig("spark", scratch=tmp_path / "scratch", spark_components_from=1)
+    on_driver = components(ids, edges)
+    on_spark = components(ids, edges, config)
+    assert on_spark.to_list() == on_driver.to_list()
+    assert on_driver.n_unique() < 60  # the graph has components of several records
+    assert not (tmp_path / "scratch").exists()  # zone A scratch removed
