@@ -89,8 +89,8 @@ FILE_READERS = {
 }
 # (file, function) -> readers it may call.
 READS_ALLOWED = {
-    ("ui.py", "content"): {"read_text"},
-    ("ui.py", "disclosure_method"): {"read_text"},
+    ("widgets.py", "content"): {"read_text"},
+    ("widgets.py", "disclosure_method"): {"read_text"},
     ("config.py", "load_config"): {"read_text"},  # the service credential file
     ("config.py", "_secrets_auth"): {"read_text"},  # an [auth] section refuses demo mode
     ("boot.py", "record_opens"): {"open"},  # the test hook's own log
