@@ -136,3 +136,13 @@ def test_the_cache_forgets_the_oldest_beyond_its_size(service):
     small("admin", "t", 3)
     assert small("admin", "t", 3) is small("admin", "t", 3)
     assert small("admin", "t", 1) is not a
+
+
+def test_another_service_is_asked_again(service, monkeypatch):
+    """Answers are the answering service's: a portal pointed at another service (a test's,
+    a restarted one elsewhere) never gets the first one's cached answers."""
+    monkeypatch.setenv("PORTAL_SERVICE_URL", "http://one:8600")
+    data.protected_table("admin", "tok-a", "R1", "contacts", ("locality",))
+    monkeypatch.setenv("PORTAL_SERVICE_URL", "http://two:8600")
+    data.protected_table("admin", "tok-a", "R1", "contacts", ("locality",))
+    assert len(_tables(service)) == 2

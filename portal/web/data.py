@@ -33,6 +33,7 @@ import base64
 import contextlib
 import functools
 import hashlib
+import os
 import threading
 import time
 from collections import OrderedDict
@@ -46,7 +47,7 @@ import httpx
 import polars as pl
 import streamlit as st
 
-from portal.web.config import DEFAULT_CONTACT, load_config
+from portal.web.config import DEFAULT_CONTACT, SERVICE_URL_ENV, load_config
 
 __all__ = [
     "ApprovedProject",
@@ -361,8 +362,9 @@ _R = TypeVar("_R")
 
 
 class _Memo(Generic[_P, _R]):
-    """A thread-safe LRU cache of a data call's answers, keyed by every argument but the
-    session token (the second), with an optional time to live. Errors are not cached."""
+    """A thread-safe LRU cache of a data call's answers, keyed by the service asked (its
+    URL) and every argument but the session token (the second), with an optional time to
+    live. Errors are not cached."""
 
     def __init__(self, fn: Callable[_P, _R], *, ttl: float | None, max_entries: int) -> None:
         functools.update_wrapper(self, fn)
@@ -373,7 +375,7 @@ class _Memo(Generic[_P, _R]):
         self._entries: OrderedDict[Any, tuple[float, _R]] = OrderedDict()
 
     def __call__(self, *args: _P.args, **kwargs: _P.kwargs) -> _R:
-        key = (args[:1], args[2:], tuple(sorted(kwargs.items())))
+        key = (os.environ.get(SERVICE_URL_ENV), args[:1], args[2:], tuple(sorted(kwargs.items())))
         now = time.monotonic()
         with self._lock:
             hit = self._entries.get(key)
