@@ -11,7 +11,9 @@ the running process):
 - `access`: roles and the page registry (deny by default);
 - `auth`, `cookies`: sign-in through the service and the session cookie;
 - `data`: every number a page shows, from the service's API, cached per role and release;
-- `charts`, `downloads`, `headlines`: pure helpers (figures, files, sentences);
-- `ui`: the page checkpoint and the widgets every page shares;
+- `charts`, `downloads`, `headlines`: pure helpers (plotly specs, files, sentences);
+- `checkpoint`: the permission checkpoint every page passes first (`page`, `PageContext`);
+- `widgets`, `sections`: the blocks, chart sections, tiles and report pages draw with;
+- `ui`: the one name pages import, gathering the checkpoint and the widgets;
 - `boot`: starts this process (`portal up`), optionally recording every file it opens.
 """

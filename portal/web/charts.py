@@ -7,15 +7,26 @@ is drawn as a point at zero. Colours follow the Analysis Function's accessible c
 palette; lines also differ by dash so that colour is never the only cue. A percentage axis
 never runs past 100%. The figure carries no title: the page shows a headline title and a
 statistical subtitle above it.
+
+Figures are plain plotly specs (dicts), written in the form plotly's own `Figure.to_dict()`
+gives, in one step: building them through `plotly.graph_objects` validated every property
+of every trace and cost 100-200 ms a chart, most of a filter change's script time.
+`tests/test_app_charts.py` checks each spec against plotly's validator and against the
+figures the validating builder drew, so the charts are the same. `prebuilt` hands a spec
+to `st.plotly_chart` without a second validation.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Sequence
+from typing import Any
 
 import plotly.graph_objects as go
 import polars as pl
 
+Spec = dict[str, Any]
 # Analysis Function categorical palette (dark blue, turquoise, dark pink, orange,
 # dark grey, light purple), then darker tints for longer series lists.
 PALETTE = (
@@ -35,22 +46,35 @@ SUPPRESSED_NAME = "c: suppressed (too few to publish)"
 SUPPRESSED_COLOUR = "#3D3D3D"
 
 
-def _layout(fig: go.Figure, *, x_title: str, y_title: str, percent: bool, legend: bool) -> None:
-    fig.update_layout(
-        template="plotly_white",
-        margin={"l": 8, "r": 8, "t": 36 if legend else 8, "b": 8},
-        height=380,
-        font={"size": 14},
-        hovermode="x unified",
-        showlegend=legend,
-        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0, "title": None},
-        xaxis_title=x_title,
-        yaxis_title=y_title,
-    )
-    fig.update_yaxes(rangemode="tozero", ticksuffix="%" if percent else "", separatethousands=True)
+@functools.cache
+def _template_json() -> str:
+    """The plotly_white template as a figure spec carries it (plotly.js needs the object,
+    not its name), built once per process. Kept as JSON text: loading a fresh copy for
+    each figure is ten times quicker than deep-copying the nested dict."""
+    template = go.Figure(layout={"template": "plotly_white"}).layout.template
+    return json.dumps(template.to_plotly_json())
+
+
+def _layout(*, x_title: str, y_title: str, percent: bool, legend: bool) -> Spec:
+    yaxis: Spec = {
+        "title": {"text": y_title},
+        "rangemode": "tozero",
+        "ticksuffix": "%" if percent else "",
+        "separatethousands": True,
+    }
     if percent:
-        fig.update_yaxes(autorangeoptions={"maxallowed": 100})
-    fig.update_xaxes(type="category")
+        yaxis["autorangeoptions"] = {"maxallowed": 100}
+    return {
+        "template": json.loads(_template_json()),
+        "margin": {"l": 8, "r": 8, "t": 36 if legend else 8, "b": 8},
+        "font": {"size": 14},
+        "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0, "title": {}},
+        "height": 380,
+        "hovermode": "x unified",
+        "showlegend": legend,
+        "xaxis": {"title": {"text": x_title}, "type": "category"},
+        "yaxis": yaxis,
+    }
 
 
 def _flags(data: pl.DataFrame, flag: str | None) -> list[bool]:
@@ -59,31 +83,60 @@ def _flags(data: pl.DataFrame, flag: str | None) -> list[bool]:
     return [bool(v) for v in data[flag].fill_null(False).to_list()]
 
 
+def _groups(
+    data: pl.DataFrame, x: str, y: str, series: str | None, flag: str | None
+) -> list[tuple[str | None, list[Any], list[Any], list[bool]]]:
+    """(series name, xs, ys, suppressed flags) per series, in order of first appearance.
+    Grouped in Python: a chart has at most a few hundred points, where a polars filter per
+    series cost more than the whole figure."""
+    xs, ys, flags = data[x].to_list(), data[y].to_list(), _flags(data, flag)
+    if series is None:
+        return [(None, xs, ys, flags)]
+    parts: dict[Any, tuple[list[Any], list[Any], list[bool]]] = {}
+    for key, xv, yv, off in zip(data[series].to_list(), xs, ys, flags, strict=True):
+        part = parts.setdefault(key, ([], [], []))
+        part[0].append(xv)
+        part[1].append(yv)
+        part[2].append(off)
+    return [(str(key), *part) for key, part in parts.items()]
+
+
 def _suppressed_trace(
     xs: list[object], ys: list[object], labels: list[str], *, horizontal: bool = False
-) -> go.Scatter:
+) -> Spec:
     """Crosses on the axis where a figure is suppressed, one legend entry for all."""
-    return go.Scatter(
+    trace: Spec = {
+        "cliponaxis": False,
+        "hoverinfo": "text",
+        "hovertext": labels,
+        "marker": {"color": SUPPRESSED_COLOUR, "line": {"color": SUPPRESSED_COLOUR, "width": 2},
+                   "size": 11, "symbol": "x-thin-open"},
+        "mode": "markers+text" if horizontal else "markers",
+        "name": SUPPRESSED_NAME,
+        "showlegend": True,
+    }  # fmt: skip
+    if horizontal:
+        trace["text"] = ["c"] * len(xs)
+    trace.update(
+        textposition="middle right",
         x=ys if horizontal else xs,
         y=xs if horizontal else ys,
-        name=SUPPRESSED_NAME,
-        mode="markers+text" if horizontal else "markers",
-        text=["c"] * len(xs) if horizontal else None,
-        textposition="middle right",
-        hovertext=labels,
-        hoverinfo="text",
-        marker={"symbol": "x-thin-open", "size": 11, "color": SUPPRESSED_COLOUR,
-                "line": {"width": 2, "color": SUPPRESSED_COLOUR}},
-        cliponaxis=False,
-        showlegend=True,
-    )  # fmt: skip
+        type="scatter",
+    )
+    return trace
 
 
-def _groups(data: pl.DataFrame, series: str | None) -> list[tuple[str | None, pl.DataFrame]]:
-    if series is None:
-        return [(None, data)]
-    names = data[series].unique(maintain_order=True).to_list()
-    return [(str(n), data.filter(pl.col(series) == n)) for n in names]
+def _marks(
+    marks: tuple[list[object], list[object], list[str]],
+    name: str | None,
+    xs: list[object],
+    hidden: list[bool],
+) -> None:
+    for xv, off in zip(xs, hidden, strict=True):
+        if off:
+            marks[0].append(xv)
+            marks[1].append(0)
+            marks[2].append(f"{name + ', ' if name else ''}{xv}: c (suppressed)")
 
 
 def line_figure(
@@ -96,37 +149,35 @@ def line_figure(
     y_title: str = "",
     percent: bool = False,
     flag: str | None = None,
-) -> go.Figure:
+) -> Spec:
     """One line per series; `flag` names a boolean column marking suppressed rows."""
-    fig = go.Figure()
+    traces: list[Spec] = []
     marks: tuple[list[object], list[object], list[str]] = ([], [], [])
-    for i, (name, part) in enumerate(_groups(data, series)):
-        xs, ys = part[x].to_list(), part[y].to_list()
-        fig.add_trace(
-            go.Scatter(
-                x=xs,
-                y=ys,
-                name=name or y_title,
-                mode="lines+markers",
-                connectgaps=False,
-                line={
+    for i, (name, xs, ys, hidden) in enumerate(_groups(data, x, y, series, flag)):
+        traces.append(
+            {
+                "connectgaps": False,
+                "line": {
                     "color": PALETTE[i % len(PALETTE)],
                     "dash": DASHES[i % len(DASHES)],
                     "width": 3,
                 },
-                marker={"size": 6},
-            )
+                "marker": {"size": 6},
+                "mode": "lines+markers",
+                "name": name or y_title,
+                "x": xs,
+                "y": ys,
+                "type": "scatter",
+            }
         )
-        for xv, hidden in zip(xs, _flags(part, flag), strict=True):
-            if hidden:
-                marks[0].append(xv)
-                marks[1].append(0)
-                marks[2].append(f"{name + ', ' if name else ''}{xv}: c (suppressed)")
+        _marks(marks, name, xs, hidden)
     if marks[0]:
-        fig.add_trace(_suppressed_trace(*marks))
+        traces.append(_suppressed_trace(*marks))
     legend = series is not None or bool(marks[0])
-    _layout(fig, x_title=x_title, y_title=y_title, percent=percent, legend=legend)
-    return fig
+    return {
+        "data": traces,
+        "layout": _layout(x_title=x_title, y_title=y_title, percent=percent, legend=legend),
+    }
 
 
 def bar_figure(
@@ -141,42 +192,63 @@ def bar_figure(
     horizontal: bool = False,
     order: Sequence[str] | None = None,
     flag: str | None = None,
-) -> go.Figure:
+) -> Spec:
     """Bars per category (grouped by series); `flag` names a boolean column marking
     suppressed rows, drawn as a "c" cross at zero."""
-    fig = go.Figure()
+    traces: list[Spec] = []
     marks: tuple[list[object], list[object], list[str]] = ([], [], [])
-    for i, (name, part) in enumerate(_groups(data, series)):
-        cats, vals = part[x].to_list(), part[y].to_list()
-        fig.add_trace(
-            go.Bar(
-                x=vals if horizontal else cats,
-                y=cats if horizontal else vals,
-                name=name or y_title,
-                orientation="h" if horizontal else "v",
-                marker={"color": PALETTE[i % len(PALETTE)]},
-                showlegend=series is not None,
-            )
+    for i, (name, cats, vals, hidden) in enumerate(_groups(data, x, y, series, flag)):
+        traces.append(
+            {
+                "marker": {"color": PALETTE[i % len(PALETTE)]},
+                "name": name or y_title,
+                "orientation": "h" if horizontal else "v",
+                "showlegend": series is not None,
+                "x": vals if horizontal else cats,
+                "y": cats if horizontal else vals,
+                "type": "bar",
+            }
         )
-        for cat, hidden in zip(cats, _flags(part, flag), strict=True):
-            if hidden:
-                marks[0].append(cat)
-                marks[1].append(0)
-                marks[2].append(f"{name + ', ' if name else ''}{cat}: c (suppressed)")
+        _marks(marks, name, cats, hidden)
     if marks[0]:
-        fig.add_trace(_suppressed_trace(*marks, horizontal=horizontal))
+        traces.append(_suppressed_trace(*marks, horizontal=horizontal))
     legend = series is not None or bool(marks[0])
-    _layout(fig, x_title=x_title, y_title=y_title, percent=percent, legend=legend)
-    fig.update_layout(barmode="group", hovermode="closest")
+    layout = _layout(x_title=x_title, y_title=y_title, percent=percent, legend=legend)
+    layout.update(barmode="group", hovermode="closest")
     if horizontal:
-        fig.update_layout(xaxis_title=y_title, yaxis_title=x_title)
-        fig.update_yaxes(type="category", autorange="reversed", rangemode="normal")
-        fig.update_xaxes(type="linear", rangemode="tozero", ticksuffix="%" if percent else "")
+        # The value axis is x, the categories y (what the page asked for, the other way).
+        layout["xaxis"] = {
+            "title": {"text": y_title},
+            "type": "linear",
+            "rangemode": "tozero",
+            "ticksuffix": "%" if percent else "",
+        }
+        yaxis = layout["yaxis"]
+        yaxis["title"] = {"text": x_title}
+        yaxis["rangemode"] = "normal"
         if percent:
-            fig.update_xaxes(autorangeoptions={"maxallowed": 100})
-            fig.update_yaxes(autorangeoptions={"maxallowed": None})
-        fig.update_layout(height=max(300, 34 * data[x].n_unique() + 80))
+            layout["xaxis"]["autorangeoptions"] = {"maxallowed": 100}
+            yaxis["autorangeoptions"] = {}
+        yaxis.update(type="category", autorange="reversed")
+        layout["height"] = max(300, 34 * data[x].n_unique() + 80)
     if order is not None:
-        axis = fig.update_yaxes if horizontal else fig.update_xaxes
-        axis(categoryorder="array", categoryarray=list(order))
-    return fig
+        axis = layout["yaxis" if horizontal else "xaxis"]
+        axis.update(categoryorder="array", categoryarray=list(order))
+    return {"data": traces, "layout": layout}
+
+
+class _Prebuilt(go.Figure):
+    """A spec from this module, passed to `st.plotly_chart` as a figure so it is not
+    validated again (Streamlit validates a dict through `go.Figure`, the cost this module
+    avoids; it reads a figure only through `to_dict`). Never used as a figure otherwise."""
+
+    def __init__(self, spec: Spec) -> None:  # noqa: D107 - no plotly state on purpose
+        object.__setattr__(self, "_spec", spec)
+
+    def to_dict(self) -> Spec:
+        return self._spec
+
+
+def prebuilt(spec: Spec) -> go.Figure:
+    """`spec` in the form `st.plotly_chart` takes without validating it again."""
+    return _Prebuilt(spec)

@@ -392,16 +392,6 @@ def trend_headline(
 # --- what a chart and its table show --------------------------------------------------
 
 
-def keep_rows(data: pl.DataFrame, dim: str, values: Sequence[str]) -> pl.DataFrame:
-    return data.filter(pl.col(dim).is_in(list(values)))
-
-
-def drop_totals(data: pl.DataFrame, dims: Sequence[str], total_label: str) -> pl.DataFrame:
-    if not dims:
-        return data
-    return data.filter(pl.all_horizontal(pl.col(d) != total_label for d in dims))
-
-
 def shown_table(
     data: pl.DataFrame,
     dims: Sequence[str],
