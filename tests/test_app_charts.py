@@ -162,7 +162,8 @@ def validated_bar_figure(
     fig.update_layout(barmode="group", hovermode="closest")
     if horizontal:
         fig.update_layout(xaxis_title=y_title, yaxis_title=x_title)
-        fig.update_yaxes(type="category", autorange="reversed", rangemode="normal")
+        # The categories carry no "%" (a ward is not a percentage: "Brackenford%").
+        fig.update_yaxes(type="category", autorange="reversed", rangemode="normal", ticksuffix="")
         fig.update_xaxes(type="linear", rangemode="tozero", ticksuffix="%" if percent else "")
         if percent:
             fig.update_xaxes(autorangeoptions={"maxallowed": 100})
@@ -292,3 +293,15 @@ def test_each_figure_gets_its_own_template_copy():
     b = charts.line_figure(FRAMES["nothing suppressed"], "period", "value")
     a["layout"]["template"]["layout"]["font"] = {"size": 99}
     assert b["layout"]["template"] != a["layout"]["template"]
+
+
+@pytest.mark.parametrize("horizontal", [False, True])
+def test_only_the_value_axis_of_a_percentage_bar_says_percent(horizontal):
+    # Issue 13 saw ward names drawn as "Brackenford%": the suffix sat on the category axis.
+    frame = pl.DataFrame({"ward": ["Brackenford", "Ashby"], "value": [40.0, 55.5]})
+    spec = charts.bar_figure(frame, "ward", "value", series=None, x_title="Ward",
+                             y_title="Share", percent=True, horizontal=horizontal)  # fmt: skip
+    value_axis, category_axis = ("xaxis", "yaxis") if horizontal else ("yaxis", "xaxis")
+    assert spec["layout"][value_axis]["ticksuffix"] == "%"
+    assert spec["layout"][category_axis].get("ticksuffix", "") == ""
+    assert spec["layout"][category_axis]["type"] == "category"

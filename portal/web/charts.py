@@ -226,6 +226,8 @@ def bar_figure(
         yaxis = layout["yaxis"]
         yaxis["title"] = {"text": x_title}
         yaxis["rangemode"] = "normal"
+        # The categories are on y now: they carry no "%" (a ward is not a percentage).
+        yaxis["ticksuffix"] = ""
         if percent:
             layout["xaxis"]["autorangeoptions"] = {"maxallowed": 100}
             yaxis["autorangeoptions"] = {}
