@@ -62,9 +62,9 @@ from pipelines.contracts import (
     SEX_LABELS,
     get_contract,
 )
-from pipelines.periods import financial_year, period_exprs
 from pipelines.reference import Reference
 from pipelines.store import Denominator, MeasureMeta
+from registry.periods import financial_year, period_exprs
 
 GEO = ("locality", "ward")
 PERSON = ("age_band", "sex", "ethnicity")

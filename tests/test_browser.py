@@ -29,7 +29,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from pipelines.contracts import ETHNICITY
-from pipelines.periods import FORMATS
+from registry.periods import FORMATS
 from tests.portal_processes import (
     BROWSER_ARGS,
     CHROMIUM,

@@ -31,10 +31,10 @@ from pipelines.derive import (
     with_person_dims,
     working_days,
 )
-from pipelines.periods import FORMATS, TIME_DIMENSIONS, period_bounds
 from pipelines.publish import build_cubes, measure_meta
 from pipelines.reference import Reference, extract_as_at, load_reference
 from pipelines.run import run_pipeline
+from registry.periods import FORMATS, TIME_DIMENSIONS, period_bounds
 from synthetic.generator import generate_county
 
 SECRET = b"q" * 32
