@@ -1,6 +1,6 @@
 """The register of approved research projects and each project's release ledger.
 
-Two tables on the store's schema (imported at the bottom of pipelines/store.py so
+Two tables on the store's schema (imported by pipelines/store/__init__.py so
 that `Store()` creates them):
 
 - `projects`: one row per approved project. The id is generated here and never

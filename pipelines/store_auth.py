@@ -1,6 +1,6 @@
 """Sign-in state the release service keeps in the store: sessions, lockout, password upgrades.
 
-Defined on `pipelines.store.metadata` (and imported at the bottom of `pipelines/store.py`)
+Defined on `pipelines.store.metadata` (and imported by `pipelines/store/__init__.py`)
 so that opening a `Store` creates these tables with the rest of the schema. Only the
 release service reads or writes them; on PostgreSQL its role may INSERT and UPDATE here
 and nowhere else but the audit log (`portal db grant`).

@@ -1,26 +1,8 @@
-"""The release store: releases, release cubes, measure metadata and the audit log.
+"""The store's I/O: `Store` opens a database (SQLite file or PostgreSQL), writes a release
+in one transaction and reads releases, cubes, ledgers and the audit log back.
 
-SQLAlchemy Core over a SQLite file (default, under data/) or PostgreSQL (production).
-
-A release is written whole or not at all: `Store.write_release` runs in ONE
-transaction, so a failure part-way leaves the previous release intact, readable
-and still the latest. Cubes hold TRUE counts and cell keys: they never leave the
-store except through `anonymise.release`, which returns protected tables only.
-
-Cube layout: one wide table, `cube_cells`, with one nullable text column per
-dimension of a fixed registry (`DIMENSIONS`) plus `n` and `ckey`, indexed by
-(release_id, measure). A measure fills only the columns of its allowed
-breakdowns. Reading a measure is one indexed range scan that returns exactly the
-frame the release layer caches; a key-value layout would need a pivot per read and
-a table per measure would need DDL inside every release. Adding a dimension to the
-registry adds its column through a migration (`pipelines/migrations`, `portal db upgrade`).
-
-Releases over time (docs/disclosure-control.md): each release records its `kind`
-(`routine` or `revision`), its record-key epoch and the date through which published
-history has been revised, and keeps, per measure, the ledger of the units it published
-(`release_ledgers`: keyed unit hashes and the dimensions each was published with), so
-that the next routine release can publish closed periods exactly as they were.
-Erasure and restriction requests (`subject_requests`) are kept as keyed tokens only.
+The tables are in `pipelines.store.schema`; measure metadata, the dimension registry and
+release validation in the shared `registry` package. See `pipelines.store` for the design.
 """
 
 from __future__ import annotations
@@ -37,29 +19,26 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Engine
 
-from registry.dimensions import (  # noqa: F401  (re-exported: the store's public names)
-    DIMENSION_NAMES,
-    DIMENSIONS,
-    Dimension,
-    dimension,
+from pipelines.store.schema import (
+    audit_log,
+    cube_blobs,
+    cube_cells,
+    measure_meta,
+    release_ledgers,
+    releases,
 )
-from registry.errors import (  # noqa: F401  (re-exported)
+from registry.errors import (
     ReleaseDataRemovedError,
     ReleaseValidationError,
     ReleaseWriteError,
-    StoreError,
     UnknownMeasureError,
     UnknownReleaseError,
 )
-from registry.measures import (  # noqa: F401  (re-exported)
+from registry.measures import (
     CHANGE_SET_PREFIX,
-    KEY_MODULUS,
-    MAX_VALUE_LENGTH,
     RELEASE_KINDS,
-    Denominator,
     MeasureMeta,
     ReleaseInfo,
     _json,
@@ -71,134 +50,6 @@ if TYPE_CHECKING:
 
 STORE_URL_ENV = "PORTAL_STORE_URL"
 DEFAULT_SQLITE_PATH = Path("data") / "portal.sqlite"
-
-
-# --- schema ------------------------------------------------------------------------
-
-_JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
-metadata = sa.MetaData()
-
-releases = sa.Table(
-    "releases",
-    metadata,
-    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("release_id", sa.String(40), nullable=False, unique=True),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("data_as_at", sa.Date, nullable=False),
-    sa.Column("policy_id", sa.String(80), nullable=False),
-    sa.Column("status", sa.String(16), nullable=False),
-    sa.Column("run_metadata", _JSON, nullable=False),
-    sa.Column("row_counts", _JSON, nullable=False),
-    sa.Column("kind", sa.String(16), nullable=False, server_default="routine"),
-    sa.Column("key_epoch", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("revised_through", sa.Date, nullable=True),
-    sa.Column("revision_note", sa.Text, nullable=True),
-    sa.Column("cubes_removed_at", sa.DateTime(timezone=True), nullable=True),
-    sa.Column("reference_release", sa.String(40), nullable=True),
-    sa.Column("materiality", sa.Integer, nullable=False, server_default="0"),
-    sa.CheckConstraint("status IN ('published', 'withdrawn')", name="ck_releases_status"),
-    sa.CheckConstraint("kind IN ('routine', 'revision')", name="ck_releases_kind"),
-)
-measure_meta = sa.Table(
-    "measure_meta",
-    metadata,
-    sa.Column("release_id", sa.String(40), sa.ForeignKey("releases.release_id"), primary_key=True),
-    sa.Column("measure", sa.String(64), primary_key=True),
-    sa.Column("title", sa.Text, nullable=False),
-    sa.Column("definition", sa.Text, nullable=False),
-    sa.Column("unit", sa.String(64), nullable=False),
-    sa.Column("breakdowns", _JSON, nullable=False),
-    sa.Column("denominator", _JSON, nullable=True),
-    sa.Column("max_dims", sa.Integer, nullable=True),
-    sa.Column("footnotes", _JSON, nullable=False),
-    sa.Column("complete_after_days", sa.Integer, nullable=True),
-)
-
-# No foreign key on the cube: it is bulk-loaded inside the same transaction as its
-# release row, and a per-row FK check would dominate the load time on PostgreSQL.
-cube_cells = sa.Table(
-    "cube_cells",
-    metadata,
-    sa.Column("release_id", sa.String(40), nullable=False),
-    sa.Column("measure", sa.String(64), nullable=False),
-    *(sa.Column(d, sa.String(MAX_VALUE_LENGTH), nullable=True) for d in DIMENSION_NAMES),
-    sa.Column("n", sa.BigInteger, nullable=False),
-    sa.Column("ckey", sa.SmallInteger, nullable=False),
-    sa.CheckConstraint("n > 0", name="ck_cube_cells_n_positive"),
-    sa.CheckConstraint("ckey >= 0 AND ckey < 256", name="ck_cube_cells_ckey_range"),
-    sa.Index("ix_cube_cells_release_measure", "release_id", "measure"),
-)
-
-# A read-optimised copy of each cube: the same rows as Parquet, written in the same
-# transaction as `cube_cells`. Loading a county-sized cube from it is one row fetch and a
-# Parquet decode (milliseconds) instead of tens of thousands of rows through the driver,
-# which keeps the first query of a measure (every `portal table` call) well under 200 ms.
-# `cube_cells` stays the queryable, constraint-checked record of the same data.
-cube_blobs = sa.Table(
-    "cube_blobs",
-    metadata,
-    sa.Column("release_id", sa.String(40), primary_key=True),
-    sa.Column("measure", sa.String(64), primary_key=True),
-    sa.Column("parquet", sa.LargeBinary, nullable=False),
-)
-
-# The units each release published, per measure: one Parquet blob of `unit_hash` (a keyed
-# hash of the unit id, so the store alone cannot be joined to zone B) and the dimension
-# values the unit was published with. Written in the same transaction as the release; the
-# next routine release reads the latest one back (`read_ledger`). Record-level, so only
-# the pipeline reads it, and retention removes it with the cubes of superseded releases.
-release_ledgers = sa.Table(
-    "release_ledgers",
-    metadata,
-    sa.Column("release_id", sa.String(40), primary_key=True),
-    sa.Column("measure", sa.String(64), primary_key=True),
-    sa.Column("parquet", sa.LargeBinary, nullable=False),
-)
-
-# Erasure and restriction requests, kept as the minimum needed to keep honouring them:
-# keyed tokens of the normalised identifiers (HMAC under a key derived from the
-# pseudonymisation master key) and which kinds of identifier were given, never a value.
-subject_requests = sa.Table(
-    "subject_requests",
-    metadata,
-    sa.Column("request_id", sa.String(40), primary_key=True),
-    sa.Column("kind", sa.String(16), nullable=False),
-    sa.Column("received_on", sa.Date, nullable=False),
-    sa.Column("tokens", _JSON, nullable=False),
-    sa.Column("identifier_kinds", _JSON, nullable=False),
-    sa.Column("status", sa.String(16), nullable=False),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("created_by", sa.String(128), nullable=False),
-    sa.Column("closed_at", sa.DateTime(timezone=True), nullable=True),
-    sa.Column("last_run_at", sa.DateTime(timezone=True), nullable=True),
-    sa.Column("last_matched", sa.Integer, nullable=True),
-    sa.CheckConstraint("kind IN ('erasure', 'restriction')", name="ck_subject_requests_kind"),
-    sa.CheckConstraint("status IN ('active', 'lifted')", name="ck_subject_requests_status"),
-)
-
-# Objections register rows that matched nobody or several people, acknowledged by an
-# administrator so that publication can proceed: the register reference and the problem
-# acknowledged (a row whose problem changes needs a new acknowledgement).
-objection_acknowledgements = sa.Table(
-    "objection_acknowledgements",
-    metadata,
-    sa.Column("reference", sa.String(64), primary_key=True),
-    sa.Column("problem", sa.String(16), primary_key=True),
-    sa.Column("acknowledged_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("acknowledged_by", sa.String(128), nullable=False),
-)
-
-audit_log = sa.Table(
-    "audit",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("actor", sa.String(128), nullable=False),
-    sa.Column("action", sa.String(64), nullable=False),
-    sa.Column("release_id", sa.String(40), nullable=True),
-    sa.Column("detail", _JSON, nullable=False),
-    sa.Index("ix_audit_action", "action"),
-)
 
 
 def default_store_url() -> str:
@@ -700,12 +551,3 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=10000")
     cur.close()
-
-
-# Tables defined in their own modules on this metadata, so `Store()` creates them too:
-# the project register and release ledger, the evaluation shares register, the
-# release service's sign-in tables and the comparator statistics.
-from pipelines import project_register as _project_register  # noqa: E402, F401
-from pipelines import store_auth as _store_auth  # noqa: E402, F401
-from pipelines import store_comparators as _store_comparators  # noqa: E402, F401
-from pipelines import store_shares as _store_shares  # noqa: E402, F401
