@@ -62,6 +62,7 @@ from pipelines.contracts import (
     SEX_LABELS,
     get_contract,
 )
+from pipelines.need_rules import load_need_rules, warning_frames
 from pipelines.reference import Reference
 from pipelines.store import Denominator, MeasureMeta
 from registry.periods import financial_year, period_exprs
@@ -69,7 +70,7 @@ from registry.periods import financial_year, period_exprs
 GEO = ("locality", "ward")
 PERSON = ("age_band", "sex", "ethnicity")
 TIME = ("financial_year", "year", "quarter", "month")
-SUSTAIN_DAYS = 183  # "sustained": at least six months after closure
+SUSTAIN_DAYS = load_need_rules().sustain_days  # "sustained": six months after closure
 ASSESSMENT_WORKING_DAYS = 45
 
 
@@ -641,20 +642,17 @@ def need_outcomes(zb: ZoneBFrames) -> pl.DataFrame:
 def _build_need_outcomes(zb: ZoneBFrames) -> pl.DataFrame:
     """Per closed family episode and need: did a positive outcome hold for six months?
 
-    Positive = none of the need's warning events for any family member in the
-    183 days after closure (only episodes closed at least 183 days before the
-    data as-at date can be judged):
-    DOMESTIC_ABUSE: no domestic abuse incident; CRIME: no incident as suspect and
-    no youth offence; SUBSTANCE: no substance-misuse contact or drugs incident;
-    HEALTH: no mental-health contact; HOUSING: no new housing case;
-    FINANCIAL: no out-of-work benefit spell running; EDUCATION: no suspension and
-    attendance of at least 90% in the next school year; EARLY_YEARS: no SEN
-    support need newly recorded; ABUSE_EXPLOITATION and RELATIONSHIPS: no
-    social care referral and no new Early Help referral.
+    Positive = none of the need's warning signs for any family member in the
+    `SUSTAIN_DAYS` after closure (only episodes closed at least that long before the
+    data as-at date can be judged). The warning signs of each need are data:
+    `pipelines/need_outcomes.toml` (e.g. DOMESTIC_ABUSE: a domestic abuse incident;
+    FINANCIAL: a benefit spell starting, or still running six months on; EDUCATION:
+    absence over 10% or a suspension in the next school year).
     """
+    rules = load_need_rules()
     f = _eh_families(zb).filter(
         pl.col("closure_date").is_not_null()
-        & (pl.col("closure_date") <= pl.lit(zb.as_at) - pl.duration(days=SUSTAIN_DAYS))
+        & (pl.col("closure_date") <= pl.lit(zb.as_at) - pl.duration(days=rules.sustain_days))
     )
     f = (
         f.with_columns(pl.col("needs").str.split(";").alias("need"))
@@ -662,90 +660,7 @@ def _build_need_outcomes(zb: ZoneBFrames) -> pl.DataFrame:
         .filter(pl.col("need").is_not_null() & (pl.col("need") != ""))
     )
     eps = f.select("family_id", "episode_id", "closure_date", "need")
-
-    def bad_events(
-        need: str, frame: pl.DataFrame, date_col: str, cond: pl.Expr | None = None
-    ) -> pl.DataFrame:
-        ev = frame if cond is None else frame.filter(cond)
-        ev = ev.select("family_id", pl.col(date_col).alias("at"))
-        j = eps.filter(pl.col("need") == need).join(ev, on="family_id")
-        hit = j.filter(
-            (pl.col("at") > pl.col("closure_date"))
-            & ((pl.col("at") - pl.col("closure_date")).dt.total_days() <= SUSTAIN_DAYS)
-        )
-        return hit.select("episode_id", "need").unique()
-
-    pol = zb.ev("police")
-    misses = [
-        bad_events(
-            "DOMESTIC_ABUSE", pol, "incident_date", pl.col("incident_type") == "DOMESTIC_ABUSE"
-        ),
-        bad_events(
-            "CRIME",
-            pol,
-            "incident_date",
-            (pl.col("role") == "SUSPECT") & (pl.col("incident_type") != "DOMESTIC_ABUSE"),
-        ),
-        bad_events("CRIME", zb.ev("youth_justice"), "offence_date"),
-        bad_events(
-            "SUBSTANCE", zb.ev("health"), "contact_date", pl.col("service") == "SUBSTANCE_MISUSE"
-        ),
-        bad_events("SUBSTANCE", pol, "incident_date", pl.col("incident_type") == "DRUGS"),
-        bad_events(
-            "HEALTH",
-            zb.ev("health"),
-            "contact_date",
-            pl.col("service").is_in(["CAMHS", "ADULT_MH", "PERINATAL_MH"]),
-        ),
-        bad_events("HOUSING", zb.ev("housing"), "case_start"),
-        bad_events("FINANCIAL", zb.ev("dwp"), "spell_start"),
-        bad_events("ABUSE_EXPLOITATION", zb.ev("social_care"), "referral_date"),
-        bad_events("RELATIONSHIPS", zb.ev("social_care"), "referral_date"),
-        bad_events("RELATIONSHIPS", zb.ev("early_help"), "referral_date"),
-        bad_events("ABUSE_EXPLOITATION", zb.ev("early_help"), "referral_date"),
-        bad_events(
-            "EARLY_YEARS",
-            zb.ev("early_years").with_columns(
-                pl.date(pl.col("term").str.slice(0, 4).cast(pl.Int32), 1, 15).alias("term_date")
-            ),
-            "term_date",
-            pl.col("sen_support") == "Y",
-        ),
-    ]
-    # Benefit spells that began before closure but were still running six months on.
-    dwp = zb.ev("dwp")
-    running = (
-        eps.filter(pl.col("need") == "FINANCIAL")
-        .join(dwp.select("family_id", "spell_start", "spell_end"), on="family_id")
-        .filter(
-            (pl.col("spell_start") <= pl.col("closure_date"))
-            & (
-                pl.col("spell_end").is_null()
-                | (pl.col("spell_end") > pl.col("closure_date") + pl.duration(days=SUSTAIN_DAYS))
-            )
-        )
-        .select("episode_id", "need")
-        .unique()
-    )
-    misses.append(running)
-    # Education: the next academic year after closure.
-    sc = zb.ev("school_census").with_columns(
-        pl.date(pl.col("academic_year").str.slice(0, 4).cast(pl.Int32), 9, 1).alias("year_start"),
-        (pl.col("sessions_missed") / pl.col("sessions_possible")).alias("absence"),
-    )
-    edu = (
-        eps.filter(pl.col("need") == "EDUCATION")
-        .join(sc.select("family_id", "year_start", "absence", "suspensions"), on="family_id")
-        .filter(
-            (pl.col("year_start") > pl.col("closure_date"))
-            & ((pl.col("year_start") - pl.col("closure_date")).dt.total_days() <= 365)
-        )
-        .filter((pl.col("absence") > 0.10) | (pl.col("suspensions") > 0))
-        .select("episode_id", "need")
-        .unique()
-    )
-    misses.append(edu)
-    missed = pl.concat(misses).unique()
+    missed = pl.concat(warning_frames(rules, eps, zb.ev)).unique()
     return eps.join(
         missed.with_columns(pl.lit(False).alias("positive")), on=["episode_id", "need"], how="left"
     ).with_columns(pl.col("positive").fill_null(True))
