@@ -57,5 +57,3 @@ auth_password_upgrades = sa.Table(
     sa.Column("password_hash", sa.Text, nullable=False),
     sa.Column("upgraded_at", sa.DateTime(timezone=True), nullable=False),
 )
-
-AUTH_TABLES = (auth_sessions, auth_sign_in_state, auth_password_upgrades)

@@ -25,9 +25,9 @@ from typing import Any
 import polars as pl
 
 from pipelines.claims import CLAIM_RULES
-from pipelines.contracts import NEED_LABELS
 from pipelines.planning_config import PLANNING_DIR, PlanningConfig
 from portal.protected import Figure, Tables, complete, figures
+from registry.codes import NEED_LABELS
 from registry.periods import FORMATS, financial_year, period_bounds
 
 FY, QUARTER = "financial_year", "quarter"

@@ -28,7 +28,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from pipelines.contracts import ETHNICITY
+from registry.codes import ETHNICITY
 from registry.periods import FORMATS
 from tests.portal_processes import (
     BROWSER_ARGS,

@@ -1,4 +1,4 @@
-"""The need-to-outcome rules are data (pipelines/need_outcomes.toml): validated on load
+"""The need-to-outcome rules are data (pipelines/derive/need_outcomes.toml): validated on load
 with every problem reported at once, and read by the engine rule by rule."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from pipelines.need_rules import (
+from pipelines.derive.need_rules import (
     NEED_RULES_PATH,
     NeedRulesError,
     load_need_rules,

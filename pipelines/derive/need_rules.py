@@ -1,4 +1,4 @@
-"""The Supporting Families need-to-outcome rules, held as data (`need_outcomes.toml`).
+"""The Supporting Families need-to-outcome rules, held as data (`need_outcomes.toml` beside it).
 
 `load_need_rules` reads and validates the file, gathering every problem (unknown keys,
 needs, sources, columns or codes, wrong types) into one `NeedRulesError` that names the
