@@ -49,8 +49,8 @@ test: lint contracts
 	$(BIN)/python -m pytest -n 2 --dist loadgroup tests
 
 lint: $(STAMP)
-	$(BIN)/ruff check pipelines anonymise synthetic portal tests benchmarks app.py pages portal_web.py
-	$(BIN)/ruff format --check pipelines anonymise synthetic portal
+	$(BIN)/ruff check registry pipelines anonymise synthetic portal tests benchmarks app.py pages portal_web.py
+	$(BIN)/ruff format --check registry pipelines anonymise synthetic portal
 	$(BIN)/mypy
 
 # The zones as layers: [tool.importlinter] in pyproject.toml.

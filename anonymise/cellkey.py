@@ -31,7 +31,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-KEY_MODULUS = 256
+from registry.measures import KEY_MODULUS  # one modulus for the keys and the store's check
+
 # Names of environment variables, not secrets.
 SECRET_ENV = "PORTAL_SDC_SECRET"  # noqa: S105
 SECRET_FILE_ENV = "PORTAL_SDC_SECRET_FILE"  # noqa: S105

@@ -80,6 +80,7 @@ from anonymise.ledger import (
     FAMILY,
     NOT_RELEASED,
     PERSON,
+    NewLedgerEntry,
     ReleaseHistory,
     joined_view,
     output_paths,
@@ -88,10 +89,10 @@ from anonymise.ledger import (
 from anonymise.projects import Project, refusals
 from anonymise.pseudonymise import MasterKey, load_master_key, pseudonymise_series
 from anonymise.risk import k_anonymity, risk_report
-from pipelines.contracts import ETHNIC_MAJOR_GROUP, NEEDS
+from registry.codes import ETHNIC_MAJOR_GROUP, NEEDS
 
 if TYPE_CHECKING:
-    from pipelines.store import Store
+    from anonymise.ports import ExtractStore
 
 EXTRACT_POLICY_PATH = Path(__file__).parent / "policies" / "extract.toml"
 
@@ -1049,21 +1050,15 @@ def write_files(files: ExtractFiles, out: Path) -> list[Path]:
 # --- the door ------------------------------------------------------------------------------
 
 
-def forbidden_folders(work_dir: Path, store: Store) -> tuple[list[Path], list[Path]]:
+def forbidden_folders(work_dir: Path, store: ExtractStore) -> tuple[list[Path], list[Path]]:
     """Folders and files an extract may never be written into: the pipeline's work folder
     (zones A and B), the data folder and the store's own file."""
-    from pipelines.store import DEFAULT_SQLITE_PATH
-
-    folders = [work_dir, DEFAULT_SQLITE_PATH.parent]
-    files: list[Path] = []
-    url = store.engine.url
-    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-        files.append(Path(url.database))
-    return folders, files
+    folders, files = store.protected_paths()
+    return [work_dir, *folders], files
 
 
 def request_extract(
-    store: Store,
+    store: ExtractStore,
     work_dir: Path,
     req: ExtractRequest,
     *,
@@ -1085,15 +1080,13 @@ def request_extract(
 
     Raises ExtractInvalid (an incomplete form; not audited) or ExtractRefused (audited
     with its reasons), or PseudonymKeyError when no key can be had."""
-    from pipelines.project_register import NewLedgerEntry, ProjectRegister
-
     policy = policy or load_extract_policy()
     problems = validation_problems(req, policy)
     if problems:
         raise ExtractInvalid(problems)
     now = datetime.now(UTC)
     today = today or now.date()
-    register = ProjectRegister(store)
+    register = store.project_register()
     detail: dict[str, Any] = {"via": via, "project": req.project, "variables": list(req.variables)}
 
     def refuse(reasons: list[str], suggestions: list[str]) -> ExtractRefused:
@@ -1180,7 +1173,7 @@ def extract_from_work_dir(
     *,
     demo: bool,
     data_as_at: str,
-    audit: Store,
+    audit: ExtractStore,
     via: str,
     key_file: Path | None = None,
     data_name: str | None = None,
@@ -1192,9 +1185,8 @@ def extract_from_work_dir(
     )  # fmt: skip
 
 
-def approved_for(store: Store, researcher: str, today: date | None = None) -> list[Any]:
+def approved_for(store: ExtractStore, researcher: str, today: date | None = None) -> list[Any]:
     """The researcher's open, unexpired projects with their approved variables (for the page)."""
     from anonymise.projects import approved_projects
-    from pipelines.project_register import ProjectRegister
 
-    return approved_projects(ProjectRegister(store).all(), researcher, today or date.today())
+    return approved_projects(store.project_register().all(), researcher, today or date.today())

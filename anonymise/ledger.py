@@ -110,3 +110,21 @@ def population(history: ReleaseHistory) -> pl.Series:
     if not frames:
         return pl.Series(PERSON, [], dtype=pl.String)
     return pl.concat(frames).unique(maintain_order=True)[PERSON]
+
+
+@dataclass(frozen=True)
+class NewLedgerEntry:
+    """What the extract door records for one released extract."""
+
+    project_id: str
+    extract_no: int
+    researcher: str
+    variables: tuple[str, ...]
+    quasi_identifiers: tuple[str, ...]
+    levels: dict[str, int]
+    level_names: dict[str, str]
+    pseudonym_columns: tuple[str, ...]
+    sha256: str
+    records: int
+    frame: pl.DataFrame
+    file_path: str | None = None

@@ -14,7 +14,6 @@ renaming a project cannot change its pseudonyms.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -22,7 +21,6 @@ from enum import StrEnum
 
 from anonymise.catalogue import CATALOGUE, FAMILY_ID, REQUESTABLE
 
-PROJECT_ID_PATTERN = re.compile(r"^prj-[0-9a-f]{10}$")
 MAX_APPROVAL_YEARS = 5
 
 

@@ -30,23 +30,18 @@ import numpy as np
 import polars as pl
 
 from anonymise import cellkey
-from anonymise.periods import TIME_DIMS, period_start
 from anonymise.policy import Policy
-from pipelines.periods import (
+from anonymise.ports import ReleaseStore
+from registry.dimensions import DIMENSIONS
+from registry.errors import ReleaseValidationError, StoreError, UnknownMeasureError
+from registry.measures import MeasureMeta, validate_release
+from registry.periods import (
     COARSEST_FIRST,
     TIME_DIMENSIONS,
     describe,
     describe_span,
     period_bounds,
-)
-from pipelines.store import (
-    DIMENSIONS,
-    MeasureMeta,
-    ReleaseValidationError,
-    Store,
-    StoreError,
-    UnknownMeasureError,
-    validate_release,
+    period_start,
 )
 
 _PARENTS = {d.name: d.parents for d in DIMENSIONS}
@@ -196,7 +191,7 @@ class _CubeCache:
         self._items: OrderedDict[tuple[str, str, str], _LoadedCube] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, store: Store, release_id: str, measure: str) -> _LoadedCube:
+    def get(self, store: ReleaseStore, release_id: str, measure: str) -> _LoadedCube:
         key = (store.cache_key, release_id, measure)
         with self._lock:
             if key in self._items:
@@ -239,7 +234,7 @@ class _ReleaseView:
     materiality: int = 0
 
 
-def _loader(source: Store | CubeSet, release_id: str | None) -> tuple[Any, _ReleaseView]:
+def _loader(source: ReleaseStore | CubeSet, release_id: str | None) -> tuple[Any, _ReleaseView]:
     if isinstance(source, CubeSet):
         per_set = _CUBESET_CACHE.setdefault(source, {})
 
@@ -260,7 +255,7 @@ def _loader(source: Store | CubeSet, release_id: str | None) -> tuple[Any, _Rele
             source.revision_note,
         )
         return load_set, view
-    if isinstance(source, Store):
+    if isinstance(source, ReleaseStore):
         info = source.get_release(release_id) if release_id else source.latest_release()
         if info is None:
             raise NoReleaseError("the store has no published release yet")
@@ -458,7 +453,7 @@ def _revised_history(
     dimension covers all time; otherwise its period starts at the latest start of the time
     values it fixes (breakdown values in the row, single-value filters)."""
     starts: list[pl.Expr] = []
-    for d in TIME_DIMS:
+    for d in TIME_DIMENSIONS:
         if d in by:
             values = cells[d].drop_nulls().unique().to_list()
             mapping = {v: period_start(d, v) for v in values}
@@ -489,14 +484,14 @@ _MAX_REFERENCE_DEPTH = 50
 
 
 def _reference_cubes(
-    source: Store | CubeSet, view: _ReleaseView, measures: Sequence[str]
+    source: ReleaseStore | CubeSet, view: _ReleaseView, measures: Sequence[str]
 ) -> list[_LoadedCube]:
     """The cubes of the same measures in every release this one refers back to (its
     dimension levels and combinations stay on offer; their counts are never shown here)."""
     out: list[_LoadedCube] = []
     seen: set[str] = set()
     ref = view.reference
-    while ref and isinstance(source, Store) and ref not in seen:
+    while ref and isinstance(source, ReleaseStore) and ref not in seen:
         if len(seen) >= _MAX_REFERENCE_DEPTH:
             raise StoreError(
                 f"release {view.release_id}: the chain of reference releases is too long"
@@ -513,7 +508,7 @@ def _reference_cubes(
 
 
 def _shown(
-    source: Store | CubeSet,
+    source: ReleaseStore | CubeSet,
     view: _ReleaseView,
     load: Any,
     measure: str,
@@ -534,7 +529,7 @@ def _shown(
         return table
     revised = _revised_history(cells, by, where, view.revised_through)
     table = _zeros_as_confidential(table, prefix, revised, policy.symbols.confidential)
-    if not (view.materiality > 0 and view.reference and isinstance(source, Store)):
+    if not (view.materiality > 0 and view.reference and isinstance(source, ReleaseStore)):
         return table
     if depth >= _MAX_REFERENCE_DEPTH:
         raise StoreError(f"release {view.release_id}: the chain of reference releases is too long")
@@ -610,8 +605,10 @@ class _ChangeSets:
         self._items: dict[tuple[str, str, str], pl.DataFrame | None] = {}
         self._lock = threading.Lock()
 
-    def get(self, source: Store | CubeSet, release_id: str, measure: str) -> pl.DataFrame | None:
-        if not isinstance(source, Store):
+    def get(
+        self, source: ReleaseStore | CubeSet, release_id: str, measure: str
+    ) -> pl.DataFrame | None:
+        if not isinstance(source, ReleaseStore):
             return None
         key = (source.cache_key, release_id, measure)
         with self._lock:
@@ -651,7 +648,7 @@ def _sort_keys(
 
 
 def tabulate(
-    source: Store | CubeSet,
+    source: ReleaseStore | CubeSet,
     measure: str,
     by: Sequence[str] | str = (),
     where: Mapping[str, str | Sequence[str]] | None = None,
@@ -761,7 +758,7 @@ def tabulate(
         revision=view.kind == "revision",
         revised_through=view.revised_through,
     )
-    if actor is not None and isinstance(source, Store):
+    if actor is not None and isinstance(source, ReleaseStore):
         source.audit(
             actor,
             "table_query",

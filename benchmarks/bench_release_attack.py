@@ -199,7 +199,7 @@ def _units(work: Path, as_at: date) -> pl.DataFrame:
 def _person_values(work: Path, as_at: date, person_ids: list[str]) -> dict[str, dict[str, str]]:
     """Each person's ward, sex and ethnic group (zone B), and the age band of most of
     their counted units."""
-    from pipelines.contracts import ETHNIC_MAJOR_GROUP
+    from registry.codes import ETHNIC_MAJOR_GROUP
 
     persons = pl.read_parquet(work / "zone_b" / "persons.parquet")
     units = _units(work, as_at).filter(pl.col("person_id").is_in(person_ids))
@@ -226,7 +226,7 @@ def _priors(work: Path, as_at: date) -> dict[str, dict[str, float]]:
 def _attack(
     before: dict, after: dict, targets: dict[str, dict[str, str]], priors, closed_before: date
 ) -> None:
-    from pipelines.contracts import ETHNIC_MAJOR_GROUP
+    from registry.codes import ETHNIC_MAJOR_GROUP
 
     for dims in range(1, MAX_DIMS + 1):
         for label, closed in (("every cell", None), ("closed periods only", closed_before)):

@@ -32,9 +32,9 @@ from typing import Literal
 import polars as pl
 import sqlalchemy as sa
 
-from pipelines.contracts import SCOPE_PLANNING_AND_RESEARCH
 from pipelines.ingest import IngestResult
 from pipelines.store import Store, objection_acknowledgements
+from registry.codes import SCOPE_PLANNING_AND_RESEARCH
 
 Acknowledge = Collection[str] | Literal["all"]
 

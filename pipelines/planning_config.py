@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.benchmarking import POLARITIES
-from pipelines.periods import FORMATS
+from registry.periods import FORMATS
 
 PLANNING_CONFIG_ENV = "PORTAL_PLANNING_CONFIG"
 PLANNING_DIR = Path(__file__).resolve().parent / "planning"

@@ -1,6 +1,6 @@
 """The register of approved research projects and each project's release ledger.
 
-Two tables on the store's schema (imported at the bottom of pipelines/store.py so
+Two tables on the store's schema (imported by pipelines/store/__init__.py so
 that `Store()` creates them):
 
 - `projects`: one row per approved project. The id is generated here and never
@@ -25,7 +25,7 @@ from typing import Any
 import polars as pl
 import sqlalchemy as sa
 
-from anonymise.ledger import PriorExtract, ReleaseHistory
+from anonymise.ledger import NewLedgerEntry, PriorExtract, ReleaseHistory
 from anonymise.projects import (
     Project,
     ProjectError,
@@ -110,24 +110,6 @@ class LedgerEntry:
             self.quasi_identifiers,
             self.frame,
         )
-
-
-@dataclass(frozen=True)
-class NewLedgerEntry:
-    """What the extract door records for one released extract."""
-
-    project_id: str
-    extract_no: int
-    researcher: str
-    variables: tuple[str, ...]
-    quasi_identifiers: tuple[str, ...]
-    levels: dict[str, int]
-    level_names: dict[str, str]
-    pseudonym_columns: tuple[str, ...]
-    sha256: str
-    records: int
-    frame: pl.DataFrame
-    file_path: str | None = None
 
 
 def _new_project_id() -> str:

@@ -47,10 +47,10 @@ from typing import Any
 import polars as pl
 
 from anonymise.cellkey import build_cube, unit_hashes, with_record_key
-from anonymise.periods import finest_time_dim, period_end
 from anonymise.policy import Policy
 from pipelines.derive import MEASURES, OBJECTIONS_MEASURE, SUSTAIN_DAYS
 from pipelines.store import CHANGE_SET_PREFIX, MeasureMeta, ReleaseInfo, Store
+from registry.periods import finest_time_dim, period_end
 
 OBJECTORS_MEASURE = OBJECTIONS_MEASURE.meta
 # Units that can only be counted some time after the date they are dated by: their period

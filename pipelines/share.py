@@ -32,8 +32,8 @@ from pathlib import Path
 import polars as pl
 
 from anonymise.pseudonymise import MasterKey, pseudonymise_series
-from pipelines.contracts import NEEDS
 from pipelines.zone_b import ZONE_B_PROJECT, person_anchors
+from registry.codes import NEEDS
 
 LAYOUT_DIR = Path(__file__).parent / "shares"
 PROGRAMMES = ("supporting-families",)

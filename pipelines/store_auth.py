@@ -1,6 +1,6 @@
 """Sign-in state the release service keeps in the store: sessions, lockout, password upgrades.
 
-Defined on `pipelines.store.metadata` (and imported at the bottom of `pipelines/store.py`)
+Defined on `pipelines.store.metadata` (and imported by `pipelines/store/__init__.py`)
 so that opening a `Store` creates these tables with the rest of the schema. Only the
 release service reads or writes them; on PostgreSQL its role may INSERT and UPDATE here
 and nowhere else but the audit log (`portal db grant`).
@@ -57,5 +57,3 @@ auth_password_upgrades = sa.Table(
     sa.Column("password_hash", sa.Text, nullable=False),
     sa.Column("upgraded_at", sa.DateTime(timezone=True), nullable=False),
 )
-
-AUTH_TABLES = (auth_sessions, auth_sign_in_state, auth_password_upgrades)

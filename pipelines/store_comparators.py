@@ -1,7 +1,7 @@
 """Comparator statistics in the store: published national figures (England, regions, local
 authorities) loaded from EES data files with `portal comparators load`.
 
-Defined on the store's metadata (imported at the bottom of `pipelines/store.py`), so
+Defined on the store's metadata (imported by `pipelines/store/__init__.py`), so
 `Store()` creates the tables with the rest of the schema. These are published statistics,
 not records about people: they are stored as loaded (value or GSS symbol), one row per
 indicator per period, geography and filter combination. The release service reads them

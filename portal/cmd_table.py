@@ -30,7 +30,6 @@ from rich.table import Table
 from anonymise import cellkey
 from anonymise.policy import default_policy
 from anonymise.release import NoReleaseError, QueryError, tabulate
-from pipelines.derive import MEASURES
 from pipelines.store import DEFAULT_SQLITE_PATH, STORE_URL_ENV, Store, StoreError, default_store_url
 from portal.documents import table_csv, table_document
 
@@ -187,11 +186,14 @@ def measures(
         st = Store(_store_url(store, console))
         try:
             latest = st.latest_release()
-            metas = (
-                st.read_meta(latest.release_id)
-                if latest
-                else {n: m.meta for n, m in MEASURES.items()}
-            )
+            if latest:
+                metas = st.read_meta(latest.release_id)
+            else:
+                # Only without a release: derive (holidays, the need rules) costs every
+                # `portal table` call its import time otherwise.
+                from pipelines.derive import MEASURES
+
+                metas = {n: m.meta for n, m in MEASURES.items()}
         finally:
             st.dispose()
         head = f"release {latest.release_id}" if latest else "no release published yet"

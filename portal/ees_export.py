@@ -38,10 +38,10 @@ from pipelines.ees import (
     ees_financial_year,
     validate,
 )
-from pipelines.periods import TIME_DIMENSIONS
 from pipelines.planning_config import PlanningConfig
 from pipelines.store import MeasureMeta, Store, dimension
 from portal.protected import Tables, complete
+from registry.periods import TIME_DIMENSIONS
 
 FY = "financial_year"
 COUNCIL_GEOGRAPHY = ("locality", "ward", "lsoa")

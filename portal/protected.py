@@ -12,8 +12,8 @@ import polars as pl
 from anonymise import cellkey
 from anonymise.policy import Policy
 from anonymise.release import CubeSet, ProtectedTable, tabulate
-from pipelines.periods import TIME_DIMENSIONS, period_bounds
 from pipelines.store import Store
+from registry.periods import TIME_DIMENSIONS, period_bounds
 
 
 @dataclass

@@ -25,10 +25,10 @@ from typing import Any
 import polars as pl
 
 from pipelines.claims import CLAIM_RULES
-from pipelines.contracts import NEED_LABELS
-from pipelines.periods import FORMATS, financial_year, period_bounds
 from pipelines.planning_config import PLANNING_DIR, PlanningConfig
 from portal.protected import Figure, Tables, complete, figures
+from registry.codes import NEED_LABELS
+from registry.periods import FORMATS, financial_year, period_bounds
 
 FY, QUARTER = "financial_year", "quarter"
 RETURN_LAYOUT = PLANNING_DIR / "sf_return.toml"

@@ -34,12 +34,12 @@ import polars as pl
 from anonymise import cellkey
 from anonymise.policy import Policy
 from anonymise.release import clear_cache, tabulate
-from pipelines.contracts import ETHNIC_MAJOR_GROUP
 from pipelines.derive import ZoneBFrames, derive_all
 from pipelines.publish import ReleasePlan, build_cubes, full_frames, hashed_frames, measure_meta
 from pipelines.publish import publish as publish_release
 from pipelines.reference import Reference
 from pipelines.store import Store
+from registry.codes import ETHNIC_MAJOR_GROUP
 from tests.release_attack import (
     ATTRIBUTES,
     AttributeResult,

@@ -28,8 +28,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from pipelines.contracts import ETHNICITY
-from pipelines.periods import FORMATS
+from registry.codes import ETHNICITY
+from registry.periods import FORMATS
 from tests.portal_processes import (
     BROWSER_ARGS,
     CHROMIUM,

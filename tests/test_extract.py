@@ -215,7 +215,7 @@ def test_every_column_goes_out_through_its_treatment(world):
     }
     assert not data["absence_pct_latest"].str.contains(r"^\d+\.\d$").any()
     # Free text never: only known need codes, 'other' or 'not recorded'.
-    from pipelines.contracts import NEEDS
+    from registry.codes import NEEDS
 
     tokens = set(data["eh_needs_latest"].str.split(";").explode().unique().to_list())
     assert tokens <= {*NEEDS, "other", "not recorded", "*"}

@@ -22,7 +22,6 @@ import pytest
 from anonymise.policy import default_policy
 from anonymise.pseudonymise import MasterKey
 from anonymise.release import CubeSet, tabulate
-from pipelines.contracts import PUBLISHED_LEVELS
 from pipelines.derive import (
     MEASURES,
     ZoneBFrames,
@@ -31,10 +30,11 @@ from pipelines.derive import (
     with_person_dims,
     working_days,
 )
-from pipelines.periods import FORMATS, TIME_DIMENSIONS, period_bounds
 from pipelines.publish import build_cubes, measure_meta
 from pipelines.reference import Reference, extract_as_at, load_reference
 from pipelines.run import run_pipeline
+from registry.codes import PUBLISHED_LEVELS
+from registry.periods import FORMATS, TIME_DIMENSIONS, period_bounds
 from synthetic.generator import generate_county
 
 SECRET = b"q" * 32

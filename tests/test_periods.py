@@ -8,7 +8,7 @@ import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipelines.periods import (
+from registry.periods import (
     FORMATS,
     TIME_DIMENSIONS,
     describe_span,
@@ -43,8 +43,11 @@ def test_bounds_of_each_kind_of_label():
     assert period_bounds("financial_year", "2025/26") == (date(2025, 4, 1), date(2026, 3, 31))
     assert period_bounds("month", "2024-02") == (date(2024, 2, 1), date(2024, 2, 29))
     assert period_bounds("year", "2025") == (date(2025, 1, 1), date(2025, 12, 31))
-    # Not labels: a calendar-quarter label, an inconsistent year pair, a month 13.
-    assert period_bounds("quarter", "2026-Q1") is None
+    # A calendar quarter (releases made before quarters became financial) is read, but is
+    # not a published label.
+    assert period_bounds("quarter", "2026-Q1") == (date(2026, 1, 1), date(2026, 3, 31))
+    assert not FORMATS["quarter"].match("2026-Q1")
+    # Not labels: an inconsistent year pair, a month 13.
     assert period_bounds("financial_year", "2025/27") is None
     assert period_bounds("month", "2025-13") is None
     assert period_bounds("locality", "2025") is None

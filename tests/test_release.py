@@ -451,7 +451,9 @@ def test_only_the_release_layer_reads_cubes() -> None:
     """Cubes hold true counts: outside the store itself, only anonymise/release.py may
     read them (pages, the CLI and pipelines go through `tabulate`)."""
     root = Path(__file__).resolve().parents[1]
-    allowed = {"anonymise/release.py", "pipelines/store.py"}
+    # ports.py declares (does not call) the store method the release layer reads.
+    allowed = {"anonymise/release.py", "anonymise/ports.py", "pipelines/store/io.py"}
+    allowed |= {"pipelines/store/schema.py", "pipelines/store/__init__.py"}
     offenders = []
     for top in root.iterdir():
         if top.name.startswith(".") or top.name in {"tests", "data", "docs"}:

@@ -191,9 +191,9 @@ def test_decisions_labels_and_ended_projects_extracts_are_on_the_schedule(tmp_pa
     """The linkage's pair decisions are a zone A working copy, the stewards' clerical labels
     in the work folder are labels, and an ended project's extract files (with the dictionary
     and certificates beside them) are due whatever their age; an open project's are not."""
-    from anonymise.ledger import output_paths
+    from anonymise.ledger import NewLedgerEntry, output_paths
     from anonymise.projects import ProjectSpec
-    from pipelines.project_register import NewLedgerEntry, ProjectRegister
+    from pipelines.project_register import ProjectRegister
 
     work, days = tmp_path / "work", POLICY.retention
     decisions = _file(

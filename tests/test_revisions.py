@@ -10,7 +10,6 @@ from datetime import date
 import polars as pl
 import pytest
 
-from anonymise.periods import finest_time_dim, period_bounds, period_end, period_start
 from anonymise.policy import default_policy
 from anonymise.release import clear_cache, tabulate
 from pipelines.derive import MEASURES, OBJECTIONS_MEASURE
@@ -23,6 +22,7 @@ from pipelines.publish import (
     publish,
 )
 from pipelines.store import Store
+from registry.periods import finest_time_dim, period_bounds, period_end, period_start
 
 SECRET = b"v" * 32
 POLICY = default_policy()

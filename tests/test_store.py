@@ -21,6 +21,7 @@ from pipelines.store import (
     UnknownMeasureError,
     UnknownReleaseError,
 )
+from pipelines.store import io as store_io
 
 DIMS = ("locality", "ward", "age_band")
 
@@ -179,7 +180,7 @@ def test_constraint_violation_mid_write_rolls_back(
     previous = _write(store, 1)
     # Bypass the Python validation so the database itself rejects a row part-way
     # through the second cube, after the first cube and the release row were written.
-    monkeypatch.setattr(store_mod, "validate_release", lambda cubes, meta: [])
+    monkeypatch.setattr(store_io, "validate_release", lambda cubes, meta: [])
     bad = _cube(102).with_columns(
         pl.when(pl.int_range(pl.len()) == pl.len() - 1).then(0).otherwise(pl.col("n")).alias("n")
     )

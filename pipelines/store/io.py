@@ -1,26 +1,8 @@
-"""The release store: releases, release cubes, measure metadata and the audit log.
+"""The store's I/O: `Store` opens a database (SQLite file or PostgreSQL), writes a release
+in one transaction and reads releases, cubes, ledgers and the audit log back.
 
-SQLAlchemy Core over a SQLite file (default, under data/) or PostgreSQL (production).
-
-A release is written whole or not at all: `Store.write_release` runs in ONE
-transaction, so a failure part-way leaves the previous release intact, readable
-and still the latest. Cubes hold TRUE counts and cell keys: they never leave the
-store except through `anonymise.release`, which returns protected tables only.
-
-Cube layout: one wide table, `cube_cells`, with one nullable text column per
-dimension of a fixed registry (`DIMENSIONS`) plus `n` and `ckey`, indexed by
-(release_id, measure). A measure fills only the columns of its allowed
-breakdowns. Reading a measure is one indexed range scan that returns exactly the
-frame the release layer caches; a key-value layout would need a pivot per read and
-a table per measure would need DDL inside every release. Adding a dimension to the
-registry adds its column through a migration (`pipelines/migrations`, `portal db upgrade`).
-
-Releases over time (docs/disclosure-control.md): each release records its `kind`
-(`routine` or `revision`), its record-key epoch and the date through which published
-history has been revised, and keeps, per measure, the ledger of the units it published
-(`release_ledgers`: keyed unit hashes and the dimensions each was published with), so
-that the next routine release can publish closed periods exactly as they were.
-Erasure and restriction requests (`subject_requests`) are kept as keyed tokens only.
+The tables are in `pipelines.store.schema`; measure metadata, the dimension registry and
+release validation in the shared `registry` package. See `pipelines.store` for the design.
 """
 
 from __future__ import annotations
@@ -31,378 +13,43 @@ import json
 import os
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Engine
 
-from pipelines.contracts import PUBLISHED_LEVELS
+from pipelines.store.schema import (
+    audit_log,
+    cube_blobs,
+    cube_cells,
+    measure_meta,
+    release_ledgers,
+    releases,
+)
+from registry.errors import (
+    ReleaseDataRemovedError,
+    ReleaseValidationError,
+    ReleaseWriteError,
+    UnknownMeasureError,
+    UnknownReleaseError,
+)
+from registry.measures import (
+    CHANGE_SET_PREFIX,
+    RELEASE_KINDS,
+    MeasureMeta,
+    ReleaseInfo,
+    _json,
+    validate_release,
+)
+
+if TYPE_CHECKING:
+    from pipelines.project_register import ProjectRegister
 
 STORE_URL_ENV = "PORTAL_STORE_URL"
 DEFAULT_SQLITE_PATH = Path("data") / "portal.sqlite"
-MAX_VALUE_LENGTH = 100
-KEY_MODULUS = 256
-
-
-# --- errors ----------------------------------------------------------------------
-
-
-class StoreError(Exception):
-    """Base class for store errors."""
-
-
-class ReleaseValidationError(StoreError):
-    """The cubes or metadata of a release are inconsistent; nothing was written."""
-
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-        lines = "\n".join(f"  - {p}" for p in problems)
-        super().__init__(f"release not written, {len(problems)} problem(s):\n{lines}")
-
-
-class ReleaseWriteError(StoreError):
-    """Writing a release failed and was rolled back; the previous release is unchanged."""
-
-
-class UnknownReleaseError(StoreError, LookupError):
-    """No release with that id."""
-
-
-class UnknownMeasureError(StoreError, LookupError):
-    """The release has no measure with that name."""
-
-
-class ReleaseDataRemovedError(StoreError, LookupError):
-    """The release's cubes were removed under the retention schedule."""
-
-
-RELEASE_KINDS = ("routine", "revision")
-# Ledger entries named with this prefix and a measure hold the release's change set for
-# that measure (see pipelines/publish.py); the release layer reads them for materiality.
-CHANGE_SET_PREFIX = "~changes/"
-
-
-# --- dimension registry ----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Dimension:
-    name: str
-    title: str
-    description: str
-    # Coarser dimensions this one nests in (ward -> locality): used to show only the
-    # combinations that exist instead of a grid of structural zeros.
-    parents: tuple[str, ...] = ()
-    # The documented categories in their natural order (contracts.PUBLISHED_LEVELS):
-    # tables list rows in this order ("Under 1" before "1-4"). Empty: natural sort.
-    levels: tuple[str, ...] = ()
-
-
-DIMENSIONS: tuple[Dimension, ...] = (
-    # geography
-    Dimension("locality", "Locality", "Council locality or area team"),
-    Dimension("ward", "Ward", "Electoral ward", ("locality",)),
-    Dimension("lsoa", "LSOA", "Lower layer super output area (2021)", ("ward",)),
-    Dimension("imd_quintile", "IMD quintile", "Index of Multiple Deprivation quintile of the LSOA"),
-    # person and family
-    Dimension(
-        "age_band",
-        "Age band",
-        "Age in whole years on the date counted (under 18: children only)",
-        levels=PUBLISHED_LEVELS["age_band"],
-    ),
-    Dimension("sex", "Sex", "Recorded sex", levels=PUBLISHED_LEVELS["sex"]),
-    Dimension(
-        "ethnicity",
-        "Ethnic group",
-        "Major ethnic group (DfE main codes grouped)",
-        levels=PUBLISHED_LEVELS["ethnicity"],
-    ),
-    Dimension(
-        "sen", "SEN provision", "Special educational needs provision (none, SEN support, EHCP)"
-    ),
-    Dimension("fsm", "Free school meals", "Eligible for free school meals"),
-    Dimension("school_phase", "School phase", "Early years, primary, secondary, post-16"),
-    Dimension("family_type", "Family type", "Household composition of the family"),
-    # period
-    Dimension("year", "Year", "Calendar year"),
-    Dimension("financial_year", "Financial year", "April to March"),
-    Dimension(
-        "quarter",
-        "Quarter",
-        "Financial quarter: 2025/26 Q1 is April to June 2025",
-        ("financial_year",),
-    ),
-    Dimension("month", "Month", "Calendar month", ("quarter", "year", "financial_year")),
-    # service
-    Dimension(
-        "referral_source",
-        "Referral source",
-        "Who made the referral or contact",
-        levels=PUBLISHED_LEVELS["referral_source"],
-    ),
-    Dimension("decision", "Decision", "Front door decision", levels=PUBLISHED_LEVELS["decision"]),
-    Dimension(
-        "need",
-        "Need",
-        "Need identified at assessment (Supporting Families headline outcome)",
-        levels=PUBLISHED_LEVELS["need"],
-    ),
-    Dimension(
-        "cin_category",
-        "CIN category",
-        "Primary need at assessment (CIN census codes N1 to N9)",
-        levels=PUBLISHED_LEVELS["cin_category"],
-    ),
-    Dimension(
-        "plan_type", "Plan type", "Early Help, child in need, child protection, looked after"
-    ),
-    Dimension(
-        "closure_reason",
-        "Closure reason",
-        "Why the episode closed",
-        levels=PUBLISHED_LEVELS["closure_reason"],
-    ),
-    Dimension(
-        "outcome",
-        "Outcome",
-        "Outcome recorded at closure or review (looked after: reason the period ceased)",
-        levels=PUBLISHED_LEVELS["outcome"],
-    ),
-    Dimension("service", "Service", "Service or team"),
-)
-DIMENSION_NAMES: tuple[str, ...] = tuple(d.name for d in DIMENSIONS)
-_BY_NAME = {d.name: d for d in DIMENSIONS}
-_RESERVED = {"release_id", "measure", "n", "ckey"}
-assert not _RESERVED & set(DIMENSION_NAMES)
-assert all(p in _BY_NAME for d in DIMENSIONS for p in d.parents)
-
-
-def dimension(name: str) -> Dimension:
-    try:
-        return _BY_NAME[name]
-    except KeyError:
-        raise KeyError(
-            f"unknown dimension {name!r}; registry: {', '.join(DIMENSION_NAMES)}"
-        ) from None
-
-
-# --- measure metadata ----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Denominator:
-    """The measure that a rate divides by, tabulated with the same breakdowns and filters."""
-
-    measure: str
-    per: int = 100  # 100: a percentage; 1000: a rate per 1,000
-    decimals: int = 1
-    # The numerator's records are a subset of the denominator's (a share): the release
-    # layer then never shows it above 100% (see docs/disclosure-control.md).
-    subset: bool = False
-
-
-@dataclass(frozen=True)
-class MeasureMeta:
-    name: str
-    title: str
-    definition: str
-    unit: str  # what one record is: "children", "families", "referrals"
-    breakdowns: tuple[str, ...]  # dimensions a table may break down or filter by
-    denominator: Denominator | None = None
-    max_dims: int | None = None  # most dimensions one table may fix; None: the policy's
-    footnotes: tuple[str, ...] = field(default_factory=tuple)
-    # A period is complete only once it ended at least this many days before the data
-    # date (a measure judged six months after an event: 183). 0: once it has ended.
-    complete_after_days: int = 0
-
-    def to_row(self) -> dict[str, Any]:
-        return {
-            "measure": self.name,
-            "title": self.title,
-            "definition": self.definition,
-            "unit": self.unit,
-            "breakdowns": list(self.breakdowns),
-            "denominator": asdict(self.denominator) if self.denominator else None,
-            "max_dims": self.max_dims,
-            "footnotes": list(self.footnotes),
-            "complete_after_days": self.complete_after_days,
-        }
-
-    @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> MeasureMeta:
-        den = _json(row["denominator"])
-        return cls(
-            name=row["measure"],
-            title=row["title"],
-            definition=row["definition"],
-            unit=row["unit"],
-            breakdowns=tuple(_json(row["breakdowns"])),
-            denominator=Denominator(**den) if den else None,
-            max_dims=row["max_dims"],
-            footnotes=tuple(_json(row["footnotes"]) or ()),
-            complete_after_days=row.get("complete_after_days") or 0,
-        )
-
-
-@dataclass(frozen=True)
-class ReleaseInfo:
-    release_id: str
-    created_at: datetime
-    data_as_at: date
-    policy_id: str
-    status: str
-    run_metadata: dict[str, Any]
-    row_counts: dict[str, int]
-    kind: str = "routine"  # "revision": recomputed published periods (see the note)
-    key_epoch: int = 0  # record-key epoch; a revision starts a new one
-    revised_through: date | None = None  # history up to here has been revised
-    revision_note: str | None = None  # what changed and why (revision releases)
-    cubes_removed_at: datetime | None = None  # retention removed its cubes and ledgers
-    reference_release: str | None = None  # values of immaterial revised cells come from here
-    materiality: int = 0  # revised cells change only when the true count moved more than this
-
-    @property
-    def is_revision(self) -> bool:
-        return self.kind == "revision"
-
-
-def _json(value: Any) -> Any:
-    # SQLite hands JSON back already decoded by SQLAlchemy; be lenient about strings too.
-    return json.loads(value) if isinstance(value, str) else value
-
-
-# --- schema ------------------------------------------------------------------------
-
-_JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
-metadata = sa.MetaData()
-
-releases = sa.Table(
-    "releases",
-    metadata,
-    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("release_id", sa.String(40), nullable=False, unique=True),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("data_as_at", sa.Date, nullable=False),
-    sa.Column("policy_id", sa.String(80), nullable=False),
-    sa.Column("status", sa.String(16), nullable=False),
-    sa.Column("run_metadata", _JSON, nullable=False),
-    sa.Column("row_counts", _JSON, nullable=False),
-    sa.Column("kind", sa.String(16), nullable=False, server_default="routine"),
-    sa.Column("key_epoch", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("revised_through", sa.Date, nullable=True),
-    sa.Column("revision_note", sa.Text, nullable=True),
-    sa.Column("cubes_removed_at", sa.DateTime(timezone=True), nullable=True),
-    sa.Column("reference_release", sa.String(40), nullable=True),
-    sa.Column("materiality", sa.Integer, nullable=False, server_default="0"),
-    sa.CheckConstraint("status IN ('published', 'withdrawn')", name="ck_releases_status"),
-    sa.CheckConstraint("kind IN ('routine', 'revision')", name="ck_releases_kind"),
-)
-measure_meta = sa.Table(
-    "measure_meta",
-    metadata,
-    sa.Column("release_id", sa.String(40), sa.ForeignKey("releases.release_id"), primary_key=True),
-    sa.Column("measure", sa.String(64), primary_key=True),
-    sa.Column("title", sa.Text, nullable=False),
-    sa.Column("definition", sa.Text, nullable=False),
-    sa.Column("unit", sa.String(64), nullable=False),
-    sa.Column("breakdowns", _JSON, nullable=False),
-    sa.Column("denominator", _JSON, nullable=True),
-    sa.Column("max_dims", sa.Integer, nullable=True),
-    sa.Column("footnotes", _JSON, nullable=False),
-    sa.Column("complete_after_days", sa.Integer, nullable=True),
-)
-
-# No foreign key on the cube: it is bulk-loaded inside the same transaction as its
-# release row, and a per-row FK check would dominate the load time on PostgreSQL.
-cube_cells = sa.Table(
-    "cube_cells",
-    metadata,
-    sa.Column("release_id", sa.String(40), nullable=False),
-    sa.Column("measure", sa.String(64), nullable=False),
-    *(sa.Column(d, sa.String(MAX_VALUE_LENGTH), nullable=True) for d in DIMENSION_NAMES),
-    sa.Column("n", sa.BigInteger, nullable=False),
-    sa.Column("ckey", sa.SmallInteger, nullable=False),
-    sa.CheckConstraint("n > 0", name="ck_cube_cells_n_positive"),
-    sa.CheckConstraint("ckey >= 0 AND ckey < 256", name="ck_cube_cells_ckey_range"),
-    sa.Index("ix_cube_cells_release_measure", "release_id", "measure"),
-)
-
-# A read-optimised copy of each cube: the same rows as Parquet, written in the same
-# transaction as `cube_cells`. Loading a county-sized cube from it is one row fetch and a
-# Parquet decode (milliseconds) instead of tens of thousands of rows through the driver,
-# which keeps the first query of a measure (every `portal table` call) well under 200 ms.
-# `cube_cells` stays the queryable, constraint-checked record of the same data.
-cube_blobs = sa.Table(
-    "cube_blobs",
-    metadata,
-    sa.Column("release_id", sa.String(40), primary_key=True),
-    sa.Column("measure", sa.String(64), primary_key=True),
-    sa.Column("parquet", sa.LargeBinary, nullable=False),
-)
-
-# The units each release published, per measure: one Parquet blob of `unit_hash` (a keyed
-# hash of the unit id, so the store alone cannot be joined to zone B) and the dimension
-# values the unit was published with. Written in the same transaction as the release; the
-# next routine release reads the latest one back (`read_ledger`). Record-level, so only
-# the pipeline reads it, and retention removes it with the cubes of superseded releases.
-release_ledgers = sa.Table(
-    "release_ledgers",
-    metadata,
-    sa.Column("release_id", sa.String(40), primary_key=True),
-    sa.Column("measure", sa.String(64), primary_key=True),
-    sa.Column("parquet", sa.LargeBinary, nullable=False),
-)
-
-# Erasure and restriction requests, kept as the minimum needed to keep honouring them:
-# keyed tokens of the normalised identifiers (HMAC under a key derived from the
-# pseudonymisation master key) and which kinds of identifier were given, never a value.
-subject_requests = sa.Table(
-    "subject_requests",
-    metadata,
-    sa.Column("request_id", sa.String(40), primary_key=True),
-    sa.Column("kind", sa.String(16), nullable=False),
-    sa.Column("received_on", sa.Date, nullable=False),
-    sa.Column("tokens", _JSON, nullable=False),
-    sa.Column("identifier_kinds", _JSON, nullable=False),
-    sa.Column("status", sa.String(16), nullable=False),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("created_by", sa.String(128), nullable=False),
-    sa.Column("closed_at", sa.DateTime(timezone=True), nullable=True),
-    sa.Column("last_run_at", sa.DateTime(timezone=True), nullable=True),
-    sa.Column("last_matched", sa.Integer, nullable=True),
-    sa.CheckConstraint("kind IN ('erasure', 'restriction')", name="ck_subject_requests_kind"),
-    sa.CheckConstraint("status IN ('active', 'lifted')", name="ck_subject_requests_status"),
-)
-
-# Objections register rows that matched nobody or several people, acknowledged by an
-# administrator so that publication can proceed: the register reference and the problem
-# acknowledged (a row whose problem changes needs a new acknowledgement).
-objection_acknowledgements = sa.Table(
-    "objection_acknowledgements",
-    metadata,
-    sa.Column("reference", sa.String(64), primary_key=True),
-    sa.Column("problem", sa.String(16), primary_key=True),
-    sa.Column("acknowledged_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("acknowledged_by", sa.String(128), nullable=False),
-)
-
-audit_log = sa.Table(
-    "audit",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("actor", sa.String(128), nullable=False),
-    sa.Column("action", sa.String(64), nullable=False),
-    sa.Column("release_id", sa.String(40), nullable=True),
-    sa.Column("detail", _JSON, nullable=False),
-    sa.Index("ix_audit_action", "action"),
-)
 
 
 def default_store_url() -> str:
@@ -416,111 +63,6 @@ def _utc(value: datetime) -> datetime:
 
 def _new_release_id(now: datetime) -> str:
     return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
-
-
-# --- validation ------------------------------------------------------------------------
-
-
-def validate_release(
-    cubes: Mapping[str, pl.DataFrame], meta: Mapping[str, MeasureMeta]
-) -> list[str]:
-    """Every problem with a release's cubes and metadata, gathered (empty: valid)."""
-    problems: list[str] = []
-    if not cubes:
-        problems.append("a release needs at least one measure")
-    for name in sorted(set(cubes) - set(meta)):
-        problems.append(f"cube {name!r} has no measure metadata")
-    for name in sorted(set(meta) - set(cubes)):
-        problems.append(f"measure metadata {name!r} has no cube")
-    for name, m in sorted(meta.items()):
-        problems.extend(_meta_problems(name, m, meta))
-    for name, cube in sorted(cubes.items()):
-        if name in meta:
-            problems.extend(_cube_problems(name, cube, meta[name]))
-    return problems
-
-
-def _meta_problems(key: str, m: MeasureMeta, meta: Mapping[str, MeasureMeta]) -> list[str]:
-    p: list[str] = []
-    where = f"measure {key!r}"
-    if m.name != key:
-        p.append(f"{where}: metadata name is {m.name!r}")
-    if not key or len(key) > 64 or not key.replace("_", "").isalnum():
-        p.append(f"{where}: name must be 1-64 letters, digits or underscores")
-    for attr in ("title", "definition", "unit"):
-        if not str(getattr(m, attr)).strip():
-            p.append(f"{where}: {attr} must not be empty")
-    if not m.breakdowns:
-        p.append(f"{where}: needs at least one allowed breakdown")
-    unknown = [d for d in m.breakdowns if d not in _BY_NAME]
-    if unknown:
-        p.append(f"{where}: unknown dimension(s) {unknown}; registry: {', '.join(DIMENSION_NAMES)}")
-    if len(set(m.breakdowns)) != len(m.breakdowns):
-        p.append(f"{where}: duplicate breakdowns {list(m.breakdowns)}")
-    if m.max_dims is not None and m.max_dims < 1:
-        p.append(f"{where}: max_dims must be at least 1")
-    if m.complete_after_days < 0:
-        p.append(f"{where}: complete_after_days must not be negative")
-    den = m.denominator
-    if den is not None:
-        if den.measure == key:
-            p.append(f"{where}: cannot be its own denominator")
-        elif den.measure not in meta:
-            p.append(f"{where}: denominator {den.measure!r} is not in this release")
-        else:
-            missing = [d for d in m.breakdowns if d not in meta[den.measure].breakdowns]
-            if missing:
-                p.append(
-                    f"{where}: denominator {den.measure!r} lacks breakdown(s) {missing}, "
-                    "so a rate could not be tabulated for every allowed table"
-                )
-            if meta[den.measure].denominator is not None:
-                p.append(f"{where}: denominator {den.measure!r} is itself a rate")
-        if den.per <= 0:
-            p.append(f"{where}: denominator.per must be positive")
-        if not 0 <= den.decimals <= 6:
-            p.append(f"{where}: denominator.decimals must be 0..6")
-    return p
-
-
-def _cube_problems(name: str, cube: pl.DataFrame, m: MeasureMeta) -> list[str]:
-    p: list[str] = []
-    where = f"cube {name!r}"
-    expected = [*m.breakdowns, "n", "ckey"]
-    missing = [c for c in expected if c not in cube.columns]
-    extra = [c for c in cube.columns if c not in expected]
-    if missing:
-        p.append(f"{where}: missing column(s) {missing}")
-    if extra:
-        p.append(f"{where}: column(s) {extra} are not allowed breakdowns of the measure")
-    if missing:
-        return p
-    for d in m.breakdowns:
-        col = cube[d]
-        if col.dtype != pl.String:
-            p.append(f"{where}: dimension {d!r} must be text, got {col.dtype}")
-            continue
-        if col.null_count():
-            p.append(f"{where}: dimension {d!r} has {col.null_count()} missing value(s)")
-        lengths = col.str.len_chars()
-        if (lengths == 0).any():
-            p.append(f"{where}: dimension {d!r} has empty value(s)")
-        if (lengths > MAX_VALUE_LENGTH).any():
-            p.append(f"{where}: dimension {d!r} has value(s) over {MAX_VALUE_LENGTH} characters")
-    for c in ("n", "ckey"):
-        if not cube[c].dtype.is_integer():
-            p.append(f"{where}: {c!r} must be an integer column, got {cube[c].dtype}")
-    if p:
-        return p
-    if cube["n"].null_count() or cube["ckey"].null_count():
-        p.append(f"{where}: 'n' and 'ckey' must not be missing")
-    if cube.height and (cube["n"].min() or 0) <= 0:  # type: ignore[operator]
-        p.append(f"{where}: 'n' must be positive (empty cells are not stored)")
-    if cube.height and not cube["ckey"].is_between(0, KEY_MODULUS - 1).all():
-        p.append(f"{where}: 'ckey' must be in 0..255")
-    if m.breakdowns and cube.select(m.breakdowns).is_duplicated().any():
-        p.append(f"{where}: duplicate cells (the cube must have one row per cell)")
-    return p
 
 
 # --- the store --------------------------------------------------------------------------
@@ -932,6 +474,21 @@ class Store:
 
     # -- audit ------------------------------------------------------------------------
 
+    def project_register(self) -> ProjectRegister:
+        """The register of approved projects and their release ledgers, on this store."""
+        from pipelines.project_register import ProjectRegister
+
+        return ProjectRegister(self)
+
+    def protected_paths(self) -> tuple[list[Path], list[Path]]:
+        """(folders, files) an extract may never be written into: the data folder and,
+        for a SQLite store, the store's own file."""
+        files: list[Path] = []
+        url = self.engine.url
+        if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+            files.append(Path(url.database))
+        return [DEFAULT_SQLITE_PATH.parent], files
+
     def audit(
         self,
         actor: str,
@@ -994,12 +551,3 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=10000")
     cur.close()
-
-
-# Tables defined in their own modules on this metadata, so `Store()` creates them too:
-# the project register and release ledger, the evaluation shares register, the
-# release service's sign-in tables and the comparator statistics.
-from pipelines import project_register as _project_register  # noqa: E402, F401
-from pipelines import store_auth as _store_auth  # noqa: E402, F401
-from pipelines import store_comparators as _store_comparators  # noqa: E402, F401
-from pipelines import store_shares as _store_shares  # noqa: E402, F401

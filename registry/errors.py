@@ -1,0 +1,33 @@
+"""Errors of the release store, shared by the store (which raises them) and the release
+layer (which raises and catches them), so that neither imports the other's module."""
+
+from __future__ import annotations
+
+
+class StoreError(Exception):
+    """Base class for store errors."""
+
+
+class ReleaseValidationError(StoreError):
+    """The cubes or metadata of a release are inconsistent; nothing was written."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"release not written, {len(problems)} problem(s):\n{lines}")
+
+
+class ReleaseWriteError(StoreError):
+    """Writing a release failed and was rolled back; the previous release is unchanged."""
+
+
+class UnknownReleaseError(StoreError, LookupError):
+    """No release with that id."""
+
+
+class UnknownMeasureError(StoreError, LookupError):
+    """The release has no measure with that name."""
+
+
+class ReleaseDataRemovedError(StoreError, LookupError):
+    """The release's cubes were removed under the retention schedule."""
