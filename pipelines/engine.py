@@ -108,6 +108,13 @@ class SparkBackend(Backend):
     name = "spark"
 
     def __init__(self, config: EngineConfig) -> None:
+        from pyspark.sql import SparkSession
+
+        # A session that was running before (Databricks, a notebook) belongs to its owner:
+        # it is used, never stopped. One started here is stopped when the linkage ends,
+        # because its scratch folder (zone A) is removed then and a later session must
+        # not write into a folder that is gone.
+        self.owned = SparkSession.getActiveSession() is None
         self.spark = spark_session(config)
         from splink import SparkAPI
 
@@ -125,9 +132,8 @@ class SparkBackend(Backend):
         return pl.from_pandas(pdf)
 
     def close(self) -> None:
-        # The session is kept for the process (starting a JVM costs seconds); its
-        # scratch folder is emptied by `open_backend`.
-        pass
+        if self.owned:
+            self.spark.stop()
 
 
 def spark_session(config: EngineConfig) -> Any:

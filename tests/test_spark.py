@@ -238,3 +238,8 @@ def test_components_on_spark_give_the_drivers_labels(tmp_path):
     assert on_spark.to_list() == on_driver.to_list()
     assert on_driver.n_unique() < 60  # the graph has components of several records
     assert not (tmp_path / "scratch").exists()  # zone A scratch removed
+    # A second Spark job in the same process works: the first one's session, whose
+    # scratch folder is gone, was stopped rather than reused.
+    again = EngineConfig("spark", scratch=tmp_path / "scratch2", spark_components_from=1)
+    assert components(ids, edges, again).to_list() == on_driver.to_list()
+    assert not (tmp_path / "scratch2").exists()
