@@ -20,6 +20,7 @@ the run's zone A folder, never in the working directory or /tmp, and removed at 
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -154,8 +155,9 @@ def spark_session(config: EngineConfig) -> Any:
         )
     from splink.internals.spark.jar_location import similarity_jar_location
 
+    master = config.spark_master or DEFAULT_SPARK_MASTER
     builder = (
-        SparkSession.builder.master(config.spark_master or DEFAULT_SPARK_MASTER)
+        SparkSession.builder.master(master)
         .appName("portal-linkage")
         # Splink's string-similarity functions (Jaro-Winkler and friends) as Scala UDFs.
         .config("spark.jars", similarity_jar_location())
@@ -164,7 +166,7 @@ def spark_session(config: EngineConfig) -> Any:
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
     )
-    if (config.spark_master or DEFAULT_SPARK_MASTER).startswith("local"):
+    if master.startswith("local"):
         builder = builder.config("spark.driver.memory", config.spark_driver_memory)
     if config.scratch is not None:
         builder = builder.config("spark.local.dir", str(config.scratch / "spill"))
@@ -176,8 +178,6 @@ def spark_session(config: EngineConfig) -> Any:
 
 
 def _java_home() -> bool:
-    import os
-
     home = os.environ.get("JAVA_HOME")
     return home is not None and Path(home, "bin", "java").exists()
 

@@ -17,13 +17,13 @@ from pathlib import Path
 
 import pytest
 
-from anonymise import cellkey
 from anonymise.policy import default_policy
 from anonymise.pseudonymise import MasterKey
-from anonymise.release import clear_cache, tabulate
+from anonymise.release import clear_cache
 from pipelines.run import run_pipeline
 from pipelines.store import Store
 from synthetic.generator import generate_county
+from tests.release_tables import protected_tables
 
 DIGESTS = Path(__file__).with_name("output_digests.json")
 POLICY = default_policy()
@@ -41,16 +41,8 @@ def _county_digests(raw: Path) -> dict[str, str]:
 
 
 def _table_digests(store: Store) -> dict[str, str]:
-    release = store.latest_release()
-    assert release is not None
-    ptable = cellkey.ptable_for(POLICY.max_noise, POLICY.variance, SECRET)
-    out = {}
-    for meta in store.read_meta(release.release_id).values():
-        for by in [(), *((b,) for b in meta.breakdowns)]:
-            table = tabulate(store, meta.name, by, policy=POLICY, ptable=ptable)
-            name = f"{meta.name}|{','.join(by) or 'total'}"
-            out[name] = _sha(table.data.write_csv().encode("utf-8"))
-    return out
+    tables = protected_tables(store, POLICY, SECRET)
+    return {name: _sha(csv.encode("utf-8")) for name, csv in tables.items()}
 
 
 @pytest.fixture(scope="module")

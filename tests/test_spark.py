@@ -19,14 +19,15 @@ from typing import Any
 import polars as pl
 import pytest
 
-from anonymise import cellkey
 from anonymise.policy import default_policy
 from anonymise.pseudonymise import MasterKey
-from anonymise.release import clear_cache, tabulate
+from anonymise.release import clear_cache
 from pipelines.engine import EngineConfig, EngineError, apply_model, saved_model
 from pipelines.link import splink_settings
+from pipelines.quality import pairwise_quality
 from pipelines.run import run_pipeline
 from pipelines.store import Store
+from tests.release_tables import protected_tables
 
 pytestmark = pytest.mark.xdist_group("spark")
 
@@ -56,31 +57,10 @@ def _need_spark() -> None:
 
 def pair_f1(a: pl.DataFrame, b: pl.DataFrame, key: str) -> float:
     """Pairwise F1 between two clusterings of the same records (uid -> `key`)."""
-
-    def pairs(frame: pl.DataFrame) -> set[tuple[str, str]]:
-        out: set[tuple[str, str]] = set()
-        for members in frame.group_by(key).agg(pl.col("unique_id").sort())["unique_id"]:
-            ids = members.to_list()
-            out.update((x, y) for i, x in enumerate(ids) for y in ids[i + 1 :])
-        return out
-
-    pa, pb = pairs(a), pairs(b)
-    if not pa and not pb:
-        return 1.0
-    both = len(pa & pb)
-    return 2 * both / (len(pa) + len(pb))
-
-
-def _tables(store: Store) -> dict[str, str]:
-    release = store.latest_release()
-    assert release is not None
-    ptable = cellkey.ptable_for(POLICY.max_noise, POLICY.variance, SECRET)
-    out = {}
-    for meta in store.read_meta(release.release_id).values():
-        for by in [(), *((b,) for b in meta.breakdowns)]:
-            table = tabulate(store, meta.name, by, policy=POLICY, ptable=ptable)
-            out[f"{meta.name}|{','.join(by) or 'total'}"] = table.data.write_csv()
-    return out
+    joined = a.select("unique_id", pl.col(key).alias("a")).join(
+        b.select("unique_id", pl.col(key).alias("b")), on="unique_id"
+    )
+    return pairwise_quality(joined, cluster="b", truth="a").f1
 
 
 def _run(raw: Path, root: Path, **engine: Any) -> tuple[pl.DataFrame, dict[str, str], Path]:
@@ -90,7 +70,7 @@ def _run(raw: Path, root: Path, **engine: Any) -> tuple[pl.DataFrame, dict[str, 
                      sdc_secret=SECRET, accept_unmatched_objections="all", keep_zone_a=True,
                      **engine)  # fmt: skip
         clear_cache()
-        tables = _tables(store)
+        tables = protected_tables(store, POLICY, SECRET)
     finally:
         store.dispose()
     records = pl.read_parquet(root / "work" / "zone_a" / "linked_records.parquet")
