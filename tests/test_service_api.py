@@ -302,6 +302,20 @@ def test_admin_audit_and_releases(api):
 # --- sessions ----------------------------------------------------------------------------------
 
 
+def test_sign_in_failures_are_counted_by_the_address_the_service_can_trust(api):
+    """The portal says which browser address a sign-in came from (it holds the service
+    credential); an API client cannot choose its address, its connection's is used."""
+    client, store = api["client"], api["store"]
+    wrong = {"username": "pat", "password": "not the password"}
+    r = client.post("/v1/sessions/local", json=wrong | {"client_address": "192.0.2.10"},
+                    headers=PORTAL)  # fmt: skip
+    assert r.status_code == 401
+    r = client.post("/v1/sessions/local", json=wrong | {"client_address": "192.0.2.99"})
+    assert r.status_code == 401
+    failed = [json.loads(d)["address"] for d in store.read_audit(action="sign_in_failed")["detail"]]
+    assert sorted(failed) == ["192.0.2.10", "testclient"]
+
+
 def test_sessions_are_stored_hashed_and_end_when_idle(api, monkeypatch):
     client = api["client"]
     r = client.post("/v1/sessions/local", json={"username": "pat", "password": PASSWORD},

@@ -99,6 +99,65 @@ def test_lockout_across_sessions_then_back_off(db_url, tmp_path, monkeypatch):
         assert failed.value.locked_for == 0
 
 
+def test_wrong_passwords_from_one_address_do_not_lock_the_user_out_elsewhere(
+    db_url, tmp_path, monkeypatch
+):
+    """Someone who knows a colleague's user name types wrong passwords from their own
+    machine: that machine is locked out of the account, the colleague is not."""
+    s = _signin(db_url, tmp_path)
+    now = datetime.now(UTC)
+    monkeypatch.setattr(signin, "_now", lambda: now)
+    for attempt in range(1, 6):
+        with pytest.raises(BadCredentials) as failed:
+            s.local("jo", "wrong", client="portal", address="10.0.0.66")
+        assert failed.value.locked_for == (60 if attempt == 5 else 0)
+    with pytest.raises(LockedOut):
+        s.local("jo", PASSWORD, client="portal", address="10.0.0.66")
+    # The account's owner, at their own desk, signs in; so does a new service process.
+    _, user = s.local("jo", PASSWORD, client="portal", address="10.0.0.7")
+    assert user.user_id == "jo"
+    _, user = SignIn(Store(db_url), s.config).local(
+        "jo", PASSWORD, client="portal", address="10.0.0.7"
+    )
+    assert user.user_id == "jo"
+    # The locked machine stays locked (its refusals did not reach the account's count).
+    with pytest.raises(LockedOut):
+        s.local("jo", PASSWORD, client="portal", address="10.0.0.66")
+    locks = _audit(s.store, "account_locked")
+    assert locks.height == 1
+    detail = json.loads(locks["detail"][0])
+    assert detail["scope"] == "address" and detail["address"] == "10.0.0.66"
+
+
+def test_guesses_spread_over_many_addresses_lock_the_account_everywhere(
+    db_url, tmp_path, monkeypatch
+):
+    """Four wrong passwords from each of many machines never trip one address's lock, but
+    after ten times the per-address limit in all the account is locked for every address,
+    with the same back-off, until the lock passes and a sign-in succeeds."""
+    s = _signin(db_url, tmp_path)
+    now = datetime.now(UTC)
+    monkeypatch.setattr(signin, "_now", lambda: now)
+    limit = s.config.max_failures * signin.ACCOUNT_FAILURE_FACTOR
+    outcomes = []
+    for i in range(limit):
+        with pytest.raises(BadCredentials) as failed:
+            s.local("jo", "wrong", client="api", address=f"198.51.100.{i // 4}")
+        outcomes.append(failed.value.locked_for)
+    assert outcomes[:-1] == [0] * (limit - 1) and outcomes[-1] == 60
+    with pytest.raises(LockedOut):
+        s.local("jo", PASSWORD, client="portal", address="10.0.0.7")
+    detail = json.loads(_audit(s.store, "account_locked")["detail"][0])
+    assert detail["scope"] == "account" and detail["failures"] == limit
+    # Once the lock has passed the owner signs in, which clears the account's count.
+    now += timedelta(seconds=61)
+    s.local("jo", PASSWORD, client="portal", address="10.0.0.7")
+    for i in range(4):
+        with pytest.raises(BadCredentials) as failed:
+            s.local("jo", "wrong", client="api", address=f"203.0.113.{i}")
+        assert failed.value.locked_for == 0
+
+
 def test_parallel_guesses_cannot_slip_past_the_lock(db_url, tmp_path):
     """The issue's attack: many wrong passwords at once from several sessions. No more than
     five are ever checked, and the right password is refused afterwards."""

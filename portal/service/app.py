@@ -207,6 +207,9 @@ class ServiceState:
 class LocalSignIn(BaseModel):
     username: str = Field(max_length=200)
     password: str = Field(max_length=1000)
+    # The browser's address as the portal saw it; taken only from the portal (it carries
+    # the service credential). An API client's address is the connection's own.
+    client_address: str | None = Field(default=None, max_length=64)
 
 
 class DemoSignIn(BaseModel):
@@ -451,13 +454,17 @@ def create_app(
         return {"token": token, "user": user.public()}
 
     @app.post("/v1/sessions/local", tags=["sign-in"])
-    def sign_in_local(body: LocalSignIn, portal: Portal) -> Response:
+    def sign_in_local(body: LocalSignIn, portal: Portal, request: Request) -> Response:
         """Sign in with a local account. The portal calls this with its credential; an API
-        client (R, Power BI) may call it without, and gets a session of its own."""
+        client (R, Power BI) may call it without, and gets a session of its own. Failures
+        are counted per account and client address (see `portal.service.signin`)."""
+        connection = request.client.host if request.client else None
+        address = body.client_address if portal else connection
         try:
             opened = state.signin.local(
-                body.username, body.password, client="portal" if portal else "api"
-            )
+                body.username, body.password, client="portal" if portal else "api",
+                address=address,
+            )  # fmt: skip
         except LockedOut as exc:
             return _json(
                 {

@@ -6,14 +6,19 @@ every sign-in event.
   idle and absolute expiries; every request presents the token and the service decides.
   A session created over the portal's service credential ("portal" client) is honoured
   only with that credential, so a browser cookie alone cannot be replayed against the API.
-- **Lockout.** Per account name, in the store, so failures count across browser sessions
-  and processes. An attempt is counted *before* the password is checked and the lock is
-  set by the attempt that reaches the limit, so parallel guesses cannot slip past it:
-  `max_failures` failures lock the account for `lock_seconds`, doubling with every
-  further failure, capped at `lock_cap_seconds`. Unknown names are counted the same way
-  and cost the same argon2 check, so the answer and its timing do not say which names
-  exist. State is keyed by a hash of the normalised name, so a password typed into the
-  name field is not kept in clear.
+- **Lockout.** Per account name *and client address*, in the store, so failures count
+  across browser sessions and processes. An attempt is counted *before* the password is
+  checked and the lock is set by the attempt that reaches the limit, so parallel guesses
+  cannot slip past it: `max_failures` failures from one address lock that account for
+  that address for `lock_seconds`, doubling with every further failure, capped at
+  `lock_cap_seconds`. Keying by address as well means someone who knows a colleague's
+  user name cannot lock them out by typing wrong passwords from another machine. Guesses
+  spread over many addresses are held by a second count per account, over every address:
+  `ACCOUNT_FAILURE_FACTOR` times `max_failures` failures lock the account everywhere,
+  with the same back-off, until a sign-in succeeds. Unknown names are counted the same
+  way and cost the same argon2 check, so the answer and its timing do not say which
+  names exist. State is keyed by a hash of the normalised name (and address), so a
+  password typed into the name field is not kept in clear.
 - **Audit.** Every sign-in, failure, refusal while locked, lock, password upgrade and
   sign-out is written to the audit log with the user name, method and outcome, never a
   password or a token.
@@ -56,6 +61,13 @@ TOUCH_SECONDS = 30
 # A page asks for a dozen tables at once: a session checked this recently is not read from
 # the store again (a sign-out in this process is seen at once, one in another within this).
 RECHECK_SECONDS = 1.0
+# Failures over every address that lock an account everywhere, as a multiple of the
+# per-address limit: high enough that locking a colleague out takes many machines, low
+# enough that guessing from many machines still meets back-off within tens of tries.
+ACCOUNT_FAILURE_FACTOR = 10
+# The address used when the caller does not say (an older portal): every such attempt
+# shares one count per account, which is the per-account lockout of before.
+UNKNOWN_ADDRESS = "unknown"
 
 
 class SignInError(Exception):
@@ -158,9 +170,13 @@ class SignIn:
 
     # -- the ways in ------------------------------------------------------------------------
 
-    def local(self, username: str, password: str, *, client: str) -> tuple[str, SessionUser]:
-        """Check a local account's password. Raises LockedOut, BadCredentials or
-        MethodNotAvailable; every outcome is audited."""
+    def local(
+        self, username: str, password: str, *, client: str, address: str | None = None
+    ) -> tuple[str, SessionUser]:
+        """Check a local account's password. `address` is the client's network address
+        (the browser's, as the portal saw it, or the API caller's): failures are counted
+        per account and address, and per account over every address. Raises LockedOut,
+        BadCredentials or MethodNotAvailable; every outcome is audited."""
         if self.config.auth_mode != "local":
             raise MethodNotAvailable("local accounts are not configured on this service")
         try:
@@ -173,12 +189,22 @@ class SignIn:
         account = known.get(name)
         actor = account.username if account else UNKNOWN_USER
         key = name_key(name)
-        detail: dict[str, Any] = {"method": "local", "client": client}
+        where = (address or UNKNOWN_ADDRESS).strip()[:64] or UNKNOWN_ADDRESS
+        pair = name_key(f"{name}\x1f{where}")
+        detail: dict[str, Any] = {"method": "local", "client": client, "address": where}
         if account is None:
             detail["name_key"] = key[:12]
         now = _now()
+        limit = self.config.max_failures
         try:
-            attempt, lock_set = self._begin_attempt(key, now)
+            # The address's own count first: a locked address is refused without adding
+            # to the account's count, so one machine hammering a name cannot lock it
+            # for everyone.
+            attempt, lock_set = self._begin_attempt(pair, now, limit)
+            scope = "address"
+            total, account_lock = self._begin_attempt(key, now, limit * ACCOUNT_FAILURE_FACTOR)
+            if account_lock is not None:
+                attempt, lock_set, scope = total, account_lock, "account"
         except LockedOut as exc:
             self.store.audit(
                 actor,
@@ -199,12 +225,14 @@ class SignIn:
                     detail
                     | {
                         "outcome": "locked",
+                        "scope": scope,
                         "failures": attempt,
                         "locked_seconds": round(locked_for),
                     },
                 )
             raise BadCredentials(locked_for)
         assert account is not None
+        self._reset(pair)
         self._reset(key)
         if accounts.needs_rehash(stored):
             self._upgrade(account, password)
@@ -376,12 +404,12 @@ class SignIn:
 
     # -- lockout --------------------------------------------------------------------------------
 
-    def _backoff(self, attempt: int) -> timedelta:
-        extra = max(0, attempt - self.config.max_failures)
+    def _backoff(self, attempt: int, limit: int) -> timedelta:
+        extra = max(0, attempt - limit)
         seconds = self.config.lock_seconds * 2 ** min(extra, 30)
         return timedelta(seconds=min(seconds, self.config.lock_cap_seconds))
 
-    def _begin_attempt(self, key: str, now: datetime) -> tuple[int, datetime | None]:
+    def _begin_attempt(self, key: str, now: datetime, limit: int) -> tuple[int, datetime | None]:
         """Count one attempt (compare-and-set on the failure count, so concurrent attempts
         in any process each get their own number). Returns the attempt number and the lock
         this attempt set (if it reached the limit); raises LockedOut while locked."""
@@ -399,7 +427,7 @@ class SignIn:
                 if locked is not None and _utc(locked) > now:
                     raise LockedOut((_utc(locked) - now).total_seconds())
                 attempt = failures + 1
-                lock = now + self._backoff(attempt) if attempt >= self.config.max_failures else None
+                lock = now + self._backoff(attempt, limit) if attempt >= limit else None
                 done = conn.execute(
                     table.update()
                     .where(table.c.name_key == key, table.c.failures == failures)

@@ -123,8 +123,20 @@ def sign_in_demo(role: str) -> None:
 
 def sign_in_local(username: str, password: str) -> None:
     """Raises data.SignInFailed (wrong name or password, locked) with a safe message."""
-    token, _ = data.sign_in_local(username, password)
+    token, _ = data.sign_in_local(username, password, client_address())
     remember(token, next_path=next_path())
+
+
+def client_address() -> str | None:
+    """The browser's address, which the service counts failed sign-ins by (with the
+    account name), so that wrong passwords typed elsewhere do not lock this user out.
+    Behind a reverse proxy this is the proxy's address unless Streamlit is told to trust
+    its forwarded headers; then every user shares one count per account, as before."""
+    try:
+        address = st.context.ip_address
+    except Exception:  # noqa: BLE001 - no browser context (a script run, a test)
+        return None
+    return str(address)[:64] if address else None
 
 
 def sign_out(auth_config: data.AuthConfig) -> None:

@@ -468,10 +468,11 @@ def _session(response: httpx.Response) -> tuple[str, dict[str, Any]]:
     return str(doc["token"]), dict(doc["user"])
 
 
-def sign_in_local(username: str, password: str) -> tuple[str, dict[str, Any]]:
-    return _session(
-        _call("POST", "/v1/sessions/local", body={"username": username, "password": password})
-    )
+def sign_in_local(
+    username: str, password: str, client_address: str | None = None
+) -> tuple[str, dict[str, Any]]:
+    body = {"username": username, "password": password, "client_address": client_address}
+    return _session(_call("POST", "/v1/sessions/local", body=body))
 
 
 def sign_in_demo(role: str) -> tuple[str, dict[str, Any]]:
