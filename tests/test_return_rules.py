@@ -444,7 +444,8 @@ def _last_year(tmp_path: Path, **change: str) -> None:
     ("last", "this", "expected"),
     [
         ({}, {}, set()),
-        ({}, {"DECOM": "02/01/2023"}, {"502"}),
+        # Its start moved: 502, and this year's episode is not in last year's return (562).
+        ({}, {"DECOM": "02/01/2023"}, {"502", "562"}),
         ({}, {"LS": "C1"}, {"503B"}),
         ({}, {"CIN": "N2"}, {"503C"}),
         ({}, {"PLACE": "U2"}, {"503D"}),
@@ -466,6 +467,26 @@ def test_first_episode_continues_last_years_open_episode(
     assert codes(q) == expected
     if expected:
         assert q["line"].to_list() == [4]  # C2's episode, the third row of episodes.csv
+
+
+def test_episodes_begun_before_the_year_must_be_in_last_years_return(tmp_path: Path) -> None:
+    """562: an episode starting before 1 April must be in last year's return; NoE: a child
+    whose care began before 1 April must have episodes there at all. C1's two episodes
+    start this year, so neither rule applies to them."""
+    _last_year(tmp_path)
+    # C1's first episode now began last year, but last year's return has only C2.
+    episodes = eps({"DECOM": "01/02/2025"})
+    res = return_903(tmp_path, episodes=episodes)
+    q = res["ssda903_episodes"].quarantined
+    got = {line: {r.split(":")[1] for r in rs.split(";")}
+           for line, rs in zip(q["line"], q["reasons"], strict=True)}  # fmt: skip
+    assert got == {2: {"562", "NoE"}}
+    # Last year's return holds C1's episode too: both rules are satisfied.
+    d = tmp_path / "ssda903" / "2025"
+    last = [{**EPISODES[0], "DECOM": "01/02/2025", "DEC": "", "REC": ""}, EPISODES[2]]
+    pl.DataFrame(last).write_csv(d / "episodes.csv")
+    q = return_903(tmp_path, episodes=episodes)["ssda903_episodes"].quarantined
+    assert not ({"562", "NoE"} & codes(q)), q
 
 
 def test_without_last_years_return_the_carried_rules_do_not_run(tmp_path: Path) -> None:

@@ -167,13 +167,32 @@ def continued_from_last_year(
     """Episodes (with their sequence) and, on each child's first episode of the year whose
     latest episode in last year's return was still open (no DEC), `@last_open` and that
     episode's fields as `@last_<field>` (rules 502, 503A-F). An open episode at 31 March
-    carries into the next return unchanged."""
+    carries into the next return unchanged. Also, on every episode, `@in_last`: an episode
+    of the same child starting the same day is in last year's return (562), and
+    `@child_in_last`: the child has any episode there (NoE); both null without last
+    year's return, so those rules do not run."""
     cols = ["DECOM", *CARRIED_FIELDS]
     if last_episodes is None:
         return episodes.with_columns(
             pl.lit(False).alias("@last_open"),
             *[pl.lit(None, pl.Utf8).alias(f"@last_{f}") for f in cols],
+            pl.lit(None, pl.Boolean).alias("@in_last"),
+            pl.lit(None, pl.Boolean).alias("@child_in_last"),
         )
+    dated = last_episodes.with_columns(_date("DECOM", fmt).alias("@decom")).filter(
+        pl.col("CHILD").is_not_null()
+    )
+    starts = dated.filter(pl.col("@decom").is_not_null()).select(
+        "CHILD", pl.col("@decom").alias("@start"), pl.lit(True).alias("@in_last")
+    ).unique(["CHILD", "@start"])
+    children = dated.select("CHILD", pl.lit(True).alias("@child_in_last")).unique("CHILD")
+    episodes = (
+        episodes.with_columns(_date("DECOM", fmt).alias("@start"))
+        .join(starts, on=["CHILD", "@start"], how="left", nulls_equal=False)
+        .join(children, on="CHILD", how="left")
+        .with_columns(pl.col("@in_last", "@child_in_last").fill_null(False))
+        .drop("@start")
+    )
     latest = (
         last_episodes.with_columns(_date("DECOM", fmt).alias("@decom"))
         .filter(pl.col("CHILD").is_not_null() & pl.col("@decom").is_not_null())

@@ -694,6 +694,13 @@ SSDA903_RULES: tuple[Rule, ...] = (
          lambda y: _changed_from_last("PLACE_PROVIDER")),
     Rule("503F", ("Episodes",), ("URN",), "The Ofsted URN in the  first episode does not match "
          "open episode at end of last year.", lambda y: _changed_from_last("URN")),
+    Rule("562", ("Episodes",), ("DECOM",), "Episode commenced before the start of the current "
+         "collection year but there is a missing continuous episode in the previous year.",
+         lambda y: (d("DECOM") < pl.lit(y.start)) & ~c("@in_last")),
+    Rule("NoE", ("Episodes",), ("DECOM",), "This child has no episodes loaded for previous year "
+         "even though child started to be looked after before this current year.",
+         lambda y: c("@in_seq") & ~c("@has_prev") & (d("DECOM") < pl.lit(y.start))
+         & ~c("@child_in_last")),
     # --- Legal status and placement combinations.
     Rule("358", ("Episodes",), ("LS",), "Child with this legal status should not be under 10.",
          lambda y: c("LS").is_in(["J1", "J2", "J3"])
