@@ -182,9 +182,11 @@ def continued_from_last_year(
     dated = last_episodes.with_columns(_date("DECOM", fmt).alias("@decom")).filter(
         pl.col("CHILD").is_not_null()
     )
-    starts = dated.filter(pl.col("@decom").is_not_null()).select(
-        "CHILD", pl.col("@decom").alias("@start"), pl.lit(True).alias("@in_last")
-    ).unique(["CHILD", "@start"])
+    starts = (
+        dated.filter(pl.col("@decom").is_not_null())
+        .select("CHILD", pl.col("@decom").alias("@start"), pl.lit(True).alias("@in_last"))
+        .unique(["CHILD", "@start"])
+    )
     children = dated.select("CHILD", pl.lit(True).alias("@child_in_last")).unique("CHILD")
     episodes = (
         episodes.with_columns(_date("DECOM", fmt).alias("@start"))
