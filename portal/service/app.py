@@ -57,6 +57,7 @@ from portal.service.config import ServiceConfig
 from portal.service.signin import (
     DEMO_ACCOUNTS,
     BadCredentials,
+    BadToken,
     LockedOut,
     MethodNotAvailable,
     SessionUser,
@@ -488,6 +489,31 @@ def create_app(
                 },
                 401,
             )
+        except MethodNotAvailable as exc:
+            raise _error(400, "not_available", str(exc)) from None
+        return _json(_session_response(opened))
+
+    @app.post("/v1/sessions/token", tags=["sign-in"])
+    def sign_in_token(request: Request) -> Response:
+        """Exchange an access token from the council's identity provider (sent as
+        `Authorization: Bearer <token>`) for a session of this service (OpenID Connect
+        deployments, for API clients; see `portal.service.tokens`). The session ends when
+        the token does, or sooner."""
+        scheme, _, presented = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not presented.strip():
+            raise HTTPException(
+                401,
+                {"error": "no_token", "message": "send the access token as a Bearer token"},
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        try:
+            opened = state.signin.access_token(presented)
+        except BadToken as exc:
+            raise HTTPException(
+                401,
+                {"error": "bad_token", "message": str(exc)},
+                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            ) from None
         except MethodNotAvailable as exc:
             raise _error(400, "not_available", str(exc)) from None
         return _json(_session_response(opened))

@@ -24,6 +24,11 @@ Config file (every key optional; unknown keys are errors, all reported together)
     accounts_env = "PORTAL_ACCOUNTS"                       # a variable holding that TOML
     idle_timeout_minutes = 30     # a session unused this long ends
     session_hours = 12            # and none lasts longer than this
+    # OIDC only: API clients (R, Power BI) exchange the provider's access token for a
+    # session at POST /v1/sessions/token (portal.service.tokens). All three, or none.
+    api_token_issuer = "https://login.microsoftonline.com/<tenant>/v2.0"
+    api_token_audience = "api://council-portal"
+    api_token_jwks = "https://login.microsoftonline.com/<tenant>/discovery/v2.0/keys"
 
     [auth.role_map]               # claim value -> portal role(s); anything else: no access
     "portal-planners" = "planner"
@@ -58,6 +63,9 @@ _KEYS: dict[str, set[str]] = {
         "provider",
         "roles_claim",
         "accounts_file",
+        "api_token_issuer",
+        "api_token_audience",
+        "api_token_jwks",
         "accounts_env",
         "role_map",
         "idle_timeout_minutes",
@@ -112,6 +120,10 @@ class ServiceConfig:
     max_failures: int = 5
     lock_seconds: int = 60
     lock_cap_seconds: int = 3600
+    # Access tokens for API clients under OIDC: issuer, audience and key set (file or https).
+    api_token_issuer: str | None = None
+    api_token_audience: str | None = None
+    api_token_jwks: str | None = None
     source: str = "environment"
 
 
@@ -287,6 +299,17 @@ def parse_config(
         problems.append("auth.mode = 'oidc' needs [auth.role_map] (claim value -> role)")
     idle = number("idle_timeout_minutes", 30)
     hours = number("session_hours", 12)
+    api_token = {k: text(auth, "auth", k) for k in
+                 ("api_token_issuer", "api_token_audience", "api_token_jwks")}  # fmt: skip
+    given = [k for k, v in api_token.items() if v]
+    if given and len(given) < len(api_token):
+        missing = sorted(set(api_token) - set(given))
+        problems.append(f"API access tokens need all of {sorted(api_token)}; missing {missing}")
+    if given and mode != "oidc":
+        problems.append("auth.api_token_* are for auth.mode = 'oidc' only")
+    jwks = api_token["api_token_jwks"]
+    if jwks and "://" in jwks and not jwks.startswith("https://"):
+        problems.append("auth.api_token_jwks must be a file or an https:// address")
 
     if problems:
         raise ConfigError(source, problems)
@@ -303,6 +326,9 @@ def parse_config(
         contact=text(portal, "portal", "contact") or DEFAULT_CONTACT,
         idle_timeout=timedelta(minutes=idle),
         max_session=timedelta(hours=hours),
+        api_token_issuer=api_token["api_token_issuer"],
+        api_token_audience=api_token["api_token_audience"],
+        api_token_jwks=jwks,
         source=source,
     )
 

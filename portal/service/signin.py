@@ -82,6 +82,10 @@ class BadCredentials(SignInError):
         super().__init__("the user name or password is not right")
 
 
+class BadToken(SignInError):
+    """An access token was not accepted (the message names the check that failed)."""
+
+
 class LockedOut(SignInError):
     """Too many failed attempts: the account is locked for `retry_after` seconds."""
 
@@ -167,6 +171,7 @@ class SignIn:
         self.environ = os.environ if environ is None else environ
         self._recent: dict[str, tuple[datetime, SessionUser, datetime]] = {}
         self._lock = threading.Lock()
+        self._verifier: Any = None  # tokens.TokenVerifier, made on the first access token
 
     # -- the ways in ------------------------------------------------------------------------
 
@@ -263,14 +268,63 @@ class SignIn:
         name = str(claims.get("name") or user_id)[:200]
         return self._open(user_id, name, roles, "oidc", client)
 
+    def access_token(self, access_token: str) -> tuple[str, SessionUser]:
+        """A session for an API client that presents an access token from the council's
+        identity provider (OIDC mode with `auth.api_token_*` set): the token is checked
+        (`portal.service.tokens`), roles come from the service's role map as for the
+        portal's sign-in, and the session ends no later than the token does. Raises
+        MethodNotAvailable or BadToken; every outcome is audited, never the token."""
+        c = self.config
+        if c.auth_mode != "oidc" or not (
+            c.api_token_issuer and c.api_token_audience and c.api_token_jwks
+        ):
+            raise MethodNotAvailable("access tokens are not configured on this service")
+        from portal.service import tokens  # JOSE is loaded only where tokens are taken
+
+        with self._lock:
+            if self._verifier is None:
+                self._verifier = tokens.TokenVerifier(
+                    tokens.TokenSettings(c.api_token_issuer, c.api_token_audience, c.api_token_jwks)
+                )
+            verifier = self._verifier
+        try:
+            claims = verifier.verify(access_token)
+        except tokens.TokenRefused as exc:
+            self.store.audit(
+                UNKNOWN_USER,
+                "sign_in_failed",
+                {"method": "oidc", "client": "api", "outcome": "refused", "reason": str(exc)},
+            )
+            raise BadToken(str(exc)) from None
+        raw = claims.get(c.roles_claim) or ()
+        values = [raw] if isinstance(raw, str) else [str(v) for v in raw]
+        roles = roles_from_claims(values, c.role_map)
+        user_id = str(claims.get("email") or claims.get("preferred_username") or claims.get("sub"))[
+            :128
+        ]
+        name = str(claims.get("name") or user_id)[:200]
+        ends = datetime.fromtimestamp(float(claims["exp"]), UTC)
+        return self._open(user_id, name, roles, "oidc", "api", ends_by=ends)
+
     # -- sessions -----------------------------------------------------------------------------
 
     def _open(
-        self, user_id: str, name: str, roles: frozenset[str], method: str, client: str
+        self,
+        user_id: str,
+        name: str,
+        roles: frozenset[str],
+        method: str,
+        client: str,
+        *,
+        ends_by: datetime | None = None,
     ) -> tuple[str, SessionUser]:
         token = secrets.token_urlsafe(32)
         now = _now()
         idle = now + self.config.idle_timeout
+        hard = now + self.config.max_session
+        if ends_by is not None:
+            hard = min(hard, ends_by)
+            idle = min(idle, hard)
         with self.store.engine.begin() as conn:
             conn.execute(
                 auth_sessions.insert().values(
@@ -283,7 +337,7 @@ class SignIn:
                     created_at=now,
                     last_seen=now,
                     idle_expires_at=idle,
-                    expires_at=now + self.config.max_session,
+                    expires_at=hard,
                 )
             )
         self.store.audit(
