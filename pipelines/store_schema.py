@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
-from pipelines.store import StoreError
+from registry.errors import StoreError
 
 if TYPE_CHECKING:
     from alembic.config import Config

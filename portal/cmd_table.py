@@ -29,8 +29,9 @@ from rich.table import Table
 from anonymise import cellkey
 from anonymise.policy import default_policy
 from anonymise.release import NoReleaseError, QueryError, tabulate
-from pipelines.store import DEFAULT_SQLITE_PATH, Store, StoreError, default_store_url
+from pipelines.store import DEFAULT_SQLITE_PATH, Store, default_store_url
 from portal.documents import table_csv, table_document
+from registry.errors import StoreError
 from registry.settings import ServiceSettings
 
 SESSION_TOKEN_ENV = "PORTAL_SESSION_TOKEN"  # noqa: S105 - a variable's name

@@ -14,9 +14,10 @@ from alembic.migration import MigrationContext
 from typer.testing import CliRunner
 
 from pipelines import store_schema
-from pipelines.store import MeasureMeta, Store, metadata
+from pipelines.store import Store, metadata
 from pipelines.store_schema import SchemaError
 from portal.cli import app
+from registry.measures import MeasureMeta
 
 
 @pytest.fixture
