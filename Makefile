@@ -11,16 +11,23 @@ DEMO_DIR    ?= data/demo
 PORT        ?= 8501
 SERVICE_PORT ?= 8600
 
-.PHONY: run test setup lint contracts typecheck bench clean demo
+.PHONY: run test setup lock lint contracts typecheck bench clean demo
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-# Reinstall whenever the project definition or the lock changes.
+# Reinstall whenever the project definition or the lock changes. The lock carries a hash
+# for every file (scripts/lock.py), so nothing but the tested files can be installed; the
+# project itself comes last, without dependencies (they are all in the lock).
 $(STAMP): $(BIN)/python pyproject.toml requirements.lock
-	$(BIN)/pip install --quiet -c requirements.lock -e ".[dev,bench,browser,spark]"
+	$(BIN)/pip install --quiet --require-hashes -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(STAMP)
+
+# Re-pin after changing dependencies in pyproject.toml (`LOCK_ARGS=--upgrade` to move on).
+lock: $(BIN)/python
+	$(BIN)/python scripts/lock.py $(LOCK_ARGS)
 
 setup: $(STAMP)
 
@@ -49,7 +56,7 @@ test: lint contracts
 	$(BIN)/python -m pytest -n 2 --dist loadgroup tests
 
 lint: $(STAMP)
-	$(BIN)/ruff check registry pipelines anonymise synthetic portal tests benchmarks app.py pages portal_web.py
+	$(BIN)/ruff check registry pipelines anonymise synthetic portal tests benchmarks scripts app.py pages portal_web.py
 	$(BIN)/ruff format --check registry pipelines anonymise synthetic portal
 	$(BIN)/mypy
 

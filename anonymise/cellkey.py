@@ -32,6 +32,7 @@ import numpy as np
 import polars as pl
 
 from registry.measures import KEY_MODULUS  # one modulus for the keys and the store's check
+from registry.settings import ServiceSettings
 
 # Names of environment variables, not secrets.
 SECRET_ENV = "PORTAL_SDC_SECRET"  # noqa: S105
@@ -70,12 +71,12 @@ def load_sdc_secret(
 
     Demo mode only: if none is set, a random key is written to data/demo/sdc.key (0600)
     and reused. Production never generates or defaults a secret."""
-    env = os.environ if environ is None else environ
-    if env.get(SECRET_ENV):
-        secret = _decode_secret(env[SECRET_ENV].strip().encode())
+    settings = ServiceSettings.load(environ)
+    if settings.sdc_secret is not None:
+        secret = _decode_secret(settings.sdc_secret.get_secret_value().strip().encode())
         source = f"${SECRET_ENV}"
-    elif key_file is not None or env.get(SECRET_FILE_ENV):
-        path = Path(key_file) if key_file is not None else Path(env[SECRET_FILE_ENV])
+    elif key_file is not None or settings.sdc_secret_file is not None:
+        path = Path(key_file) if key_file is not None else Path(str(settings.sdc_secret_file))
         if demo and not path.exists():
             _write_demo_secret(path)
         try:

@@ -34,7 +34,6 @@ import io
 import json
 import math
 import os
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -90,6 +89,7 @@ from anonymise.projects import Project, refusals
 from anonymise.pseudonymise import MasterKey, load_master_key, pseudonymise_series
 from anonymise.risk import k_anonymity, risk_report
 from registry.codes import ETHNIC_MAJOR_GROUP, NEEDS
+from registry.settings import ExtractPolicy, WorkFolder, load_extract_policy_file
 
 if TYPE_CHECKING:
     from anonymise.ports import ExtractStore
@@ -117,45 +117,10 @@ class ExtractRefused(Exception):
         super().__init__(text)
 
 
-@dataclass(frozen=True)
-class ExtractPolicy:
-    policy_id: str
-    version: int
-    k: int
-    l: int  # noqa: E741 - the model's name
-    suppression_limit: float
-    min_k: int
-    family_unlink_limit: float = 0.5
-
-    @property
-    def ref(self) -> str:
-        return f"{self.policy_id}@{self.version}"
-
-
 def load_extract_policy(path: Path = EXTRACT_POLICY_PATH) -> ExtractPolicy:
-    raw = tomllib.loads(path.read_text())
-    p = raw["policy"]
-    pol = ExtractPolicy(
-        policy_id=p["policy_id"],
-        version=int(p["version"]),
-        k=int(p["k"]),
-        l=int(p["l"]),
-        suppression_limit=float(p["suppression_limit"]),
-        min_k=int(p["min_k"]),
-        family_unlink_limit=float(p["family_unlink_limit"]),
-    )
-    problems = []
-    if pol.k < pol.min_k:
-        problems.append(f"k={pol.k} is below the floor min_k={pol.min_k}")
-    if pol.l < 1:
-        problems.append("l must be at least 1")
-    if not 0 <= pol.suppression_limit <= 0.1:
-        problems.append("suppression_limit must be between 0 and 0.1")
-    if not 0 <= pol.family_unlink_limit <= 1:
-        problems.append("family_unlink_limit must be between 0 and 1")
-    if problems:
-        raise ValueError(f"invalid extract policy {path}: " + "; ".join(problems))
-    return pol
+    """The extract policy, validated whole (`registry.settings.ExtractPolicy`): unknown,
+    missing and out-of-range keys are all reported at once, each with its key."""
+    return load_extract_policy_file(path)
 
 
 @dataclass(frozen=True)
@@ -1104,7 +1069,8 @@ def request_extract(
         )
         if reasons:
             raise refuse(reasons, [])
-    table_path = work_dir / "zone_b" / "research_table.parquet"
+    folder = WorkFolder(work_dir)
+    table_path = folder.research_table
     if not table_path.exists():
         raise refuse(
             [f"no research table at {table_path}: run the pipeline (`portal run`) first"], []
@@ -1114,7 +1080,7 @@ def request_extract(
     try:
         ex = build_extract(
             pl.read_parquet(table_path),
-            pl.read_parquet(work_dir / "zone_b" / "geography.parquet"),
+            pl.read_parquet(folder.geography),
             req,
             project=project,
             key=key,

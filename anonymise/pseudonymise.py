@@ -21,10 +21,13 @@ import os
 import secrets
 import stat
 import unicodedata
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal, NoReturn
 
 import polars as pl
+
+from registry.settings import ServiceSettings
 
 __all__ = [
     "DEFAULT_DEMO_KEY_FILE",
@@ -218,9 +221,10 @@ def load_master_key(
     *,
     demo: bool,
     key_file: Path | None = None,
-    env_var: str = "PORTAL_PSEUDONYM_KEY",
+    environ: Mapping[str, str] | None = None,
 ) -> MasterKey:
-    """Load the master key from ``key_file`` or the environment variable ``env_var``.
+    """Load the master key from ``key_file`` or $PORTAL_PSEUDONYM_KEY (read through
+    `registry.settings.ServiceSettings` from ``environ``, default the process's).
 
     Production (``demo=False``): an explicit ``key_file`` must exist; otherwise ``env_var``
     must be set. A missing key raises :class:`MissingKeyError`: there is no default key.
@@ -229,7 +233,9 @@ def load_master_key(
     (``key_file`` or ``data/demo/pseudonym.key``) if it exists; otherwise a fresh random
     key is written there (mode 0600) and a warning says so, naming the file, never the key.
     """
-    env_value = os.environ.get(env_var, "")
+    env_var = "PORTAL_PSEUDONYM_KEY"
+    configured = ServiceSettings.load(environ).pseudonym_key
+    env_value = configured.get_secret_value() if configured is not None else ""
     if not demo:
         if key_file is not None:
             return MasterKey(_read_key_file(Path(key_file)), "file")

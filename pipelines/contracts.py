@@ -15,31 +15,18 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 # Defined once in `registry.codes` (the layer both the pipeline and the privacy core
-# import); imported here for the contracts below and re-exported so that the generator
-# and ingest keep importing them from the contracts.
+# import); import them from there. SCOPE_PLANNING_AND_RESEARCH is still re-exported for
+# pipelines/ingest.py (remove once it imports registry.codes).
 from registry.codes import (
-    ADULT_AGE,  # noqa: F401
-    AGE_BAND_FROM,  # noqa: F401
-    AGE_BANDS,  # noqa: F401
     CIN_NEED,
-    CIN_NEED_LABELS,  # noqa: F401
     EH_CLOSURE_LABELS,
-    ETHNIC_GROUPS,  # noqa: F401
-    ETHNIC_MAJOR_GROUP,  # noqa: F401
     ETHNICITY,
     FRONT_DOOR_DECISION_LABELS,
-    LAC_CEASED_LABELS,  # noqa: F401
-    NEED_LABELS,  # noqa: F401
     NEEDS,
-    NOT_KNOWN,  # noqa: F401
     OBJECTION_SCOPES,
-    PUBLISHED_LEVELS,  # noqa: F401
-    REFERRAL_SOURCE_LABELS,  # noqa: F401
     REFERRAL_SOURCES,
     SCOPE_PLANNING_AND_RESEARCH,  # noqa: F401
-    SCOPE_RESEARCH_ONLY,  # noqa: F401
     SEX,
-    SEX_LABELS,  # noqa: F401
 )
 
 

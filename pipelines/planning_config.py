@@ -10,7 +10,6 @@ together, naming the file and the setting.
 
 from __future__ import annotations
 
-import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from typing import Any
 
 from pipelines.benchmarking import POLARITIES
 from registry.periods import FORMATS
+from registry.settings import ServiceSettings
 
 PLANNING_CONFIG_ENV = "PORTAL_PLANNING_CONFIG"
 PLANNING_DIR = Path(__file__).resolve().parent / "planning"
@@ -170,8 +170,7 @@ def load_planning(
     """The council file (`path`, else $PORTAL_PLANNING_CONFIG, else the demo's) and its
     comparisons mapping, validated; raises PlanningConfigError with every problem.
     `measures`: the published measure names the mapping may use."""
-    env = os.environ if environ is None else environ
-    chosen = path or (Path(env[PLANNING_CONFIG_ENV]) if env.get(PLANNING_CONFIG_ENV) else None)
+    chosen = path or ServiceSettings.load(environ).planning_config
     council_path = chosen or DEFAULT_COUNCIL
     problems: list[str] = []
     raw = _read(council_path, problems)

@@ -34,7 +34,10 @@ from anonymise.projects import (
     ProjectStatus,
     checked_spec,
 )
-from pipelines.store import _JSON, Store, _json, _utc, audit_log, metadata
+from pipelines.store import Store, audit_log, metadata
+from pipelines.store.io import _utc
+from pipelines.store.schema import _JSON
+from registry.measures import _json
 
 projects = sa.Table(
     "projects",

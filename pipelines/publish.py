@@ -49,7 +49,8 @@ import polars as pl
 from anonymise.cellkey import build_cube, unit_hashes, with_record_key
 from anonymise.policy import Policy
 from pipelines.derive import MEASURES, OBJECTIONS_MEASURE, SUSTAIN_DAYS
-from pipelines.store import CHANGE_SET_PREFIX, MeasureMeta, ReleaseInfo, Store
+from pipelines.store import Store
+from registry.measures import CHANGE_SET_PREFIX, MeasureMeta, ReleaseInfo
 from registry.periods import finest_time_dim, period_end
 
 OBJECTORS_MEASURE = OBJECTIONS_MEASURE.meta

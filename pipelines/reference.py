@@ -40,8 +40,9 @@ from pathlib import Path
 
 import polars as pl
 
-from pipelines.contracts import NOT_KNOWN, all_contracts
+from pipelines.contracts import all_contracts
 from pipelines.ingest import SourceFileError, find_extract
+from registry.codes import NOT_KNOWN
 
 POPULATION_FILE = Path("reference") / "population_estimates.csv"
 POSTCODE_LOOKUP_FILE = Path("reference") / "postcode_lookup.csv"

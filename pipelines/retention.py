@@ -35,8 +35,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from anonymise.policy import RetentionSchedule
-from pipelines.clerical import CLERICAL_DECISIONS, CLERICAL_LABELS
 from pipelines.store import Store
+from registry.settings import WorkFolder
 
 DEFAULT_EXTRACTS_DIR = Path("data") / "extracts"
 DEFAULT_LABELS_DIR = Path("data") / "linkage_labels"
@@ -96,10 +96,11 @@ def due(
     days = schedule.days()
     found: list[DueItem | None] = []
     if work_dir is not None and work_dir.is_dir():
-        zone_a = work_dir / "zone_a"
+        folder = WorkFolder(work_dir)
+        zone_a = folder.zone_a
         found.append(
             _old_files(
-                [*zone_a.glob("linked_records*.parquet"), zone_a / CLERICAL_DECISIONS],
+                [*zone_a.glob("linked_records*.parquet"), folder.clerical_decisions],
                 days["zone_a_working_copies"],
                 now,
                 "zone_a_working_copies",
@@ -107,7 +108,7 @@ def due(
         )
         found.append(
             _old_files(
-                list((zone_a / "quarantine").glob("*.csv")),
+                list(folder.quarantine.glob("*.csv")),
                 days["quarantine_files"],
                 now,
                 "quarantine_files",
@@ -115,13 +116,13 @@ def due(
         )
         found.append(
             _old_files(
-                [p for p in (work_dir / "zone_b").rglob("*") if p.is_file()],
+                [p for p in folder.zone_b.rglob("*") if p.is_file()],
                 days["zone_b_tables"],
                 now,
                 "zone_b_tables",
             )
         )
-    labels = [work_dir / "zone_a" / CLERICAL_LABELS] if work_dir is not None else []
+    labels = [WorkFolder(work_dir).clerical_labels] if work_dir is not None else []
     if labels_dir is not None and labels_dir.is_dir():
         labels += [p for p in labels_dir.rglob("*") if p.is_file()]
     found.append(_old_files(labels, days["clerical_labels"], now, "clerical_labels"))

@@ -49,7 +49,7 @@ from anonymise.policy import Policy, default_policy
 from anonymise.pseudonymise import MasterKey
 from pipelines import objections as obj
 from pipelines import retention
-from pipelines.clerical import CLERICAL_DECISIONS, CLERICAL_LABELS, estimate_quality, read_labels
+from pipelines.clerical import estimate_quality, read_labels
 from pipelines.derive import ZoneBFrames, derive_all
 from pipelines.engine import EngineConfig, saved_model
 from pipelines.ingest import IngestResult, ingest_all, ingest_summary, quarantine_report
@@ -69,6 +69,7 @@ from pipelines.requests import RequestMatches, active_requests, match_requests, 
 from pipelines.research import build_research_table
 from pipelines.store import Store
 from pipelines.zone_b import ZoneB, build_zone_b, load_postcode_lookup, person_pseudonyms
+from registry.settings import WorkFolder
 
 Progress = Callable[[str, str], None]  # (stage, message)
 
@@ -272,7 +273,7 @@ def run_pipeline(
     stage("derive")
 
     review = None
-    labels = read_labels(work_dir / "zone_a" / CLERICAL_LABELS)
+    labels = read_labels(WorkFolder(work_dir).clerical_labels)
     if linked.decisions is not None and labels.height:
         review = estimate_quality(linked.decisions, labels, linked.model.threshold).to_dict()
     result = RunResult(
@@ -395,34 +396,33 @@ def _write_outputs(
     work_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = work_dir.parent / f".{work_dir.name}.staging-{result.run_id}"
     try:
-        qdir = staging / "zone_a" / "quarantine"
+        out, prior = WorkFolder(staging), WorkFolder(work_dir)
+        qdir = out.quarantine
         qdir.mkdir(parents=True)
         for name, r in results.items():
             r.quarantined.write_csv(qdir / f"{name}.csv")
-        result.quarantine.write_csv(staging / "zone_a" / "quarantine_report.csv")
-        (staging / "zone_a" / "linkage_model.json").write_text(linked.model.to_json())
+        result.quarantine.write_csv(out.quarantine_report)
+        out.linkage_model.write_text(linked.model.to_json())
         if keep_linked:  # identifiable: kept only under the retention schedule
-            linked.records.write_parquet(staging / "zone_a" / "linked_records.parquet")
+            linked.records.write_parquet(out.linked_records)
         # The pair decisions name source records; clerical review reads them beside the
         # linked records, so they are kept (and deleted) with them.
         if keep_linked and linked.decisions is not None:
-            linked.decisions.write_parquet(staging / "zone_a" / CLERICAL_DECISIONS)
+            linked.decisions.write_parquet(out.clerical_decisions)
         # Clerical labels outlive a run: a later run re-uses them for the same records.
-        labels = work_dir / "zone_a" / CLERICAL_LABELS
-        if labels.exists():
-            shutil.copy2(labels, staging / "zone_a" / CLERICAL_LABELS)
-        edir = staging / "zone_b" / "events"
-        edir.mkdir(parents=True)
-        zb.persons.write_parquet(staging / "zone_b" / "persons.parquet")
-        research.write_parquet(staging / "zone_b" / "research_table.parquet")
-        geography(zb.persons).write_parquet(staging / "zone_b" / "geography.parquet")
+        if prior.clerical_labels.exists():
+            shutil.copy2(prior.clerical_labels, out.clerical_labels)
+        out.events.mkdir(parents=True)
+        zb.persons.write_parquet(out.persons)
+        research.write_parquet(out.research_table)
+        geography(zb.persons).write_parquet(out.geography)
         for name, ev in zb.events.items():
-            ev.write_parquet(edir / f"{name}.parquet")
+            ev.write_parquet(out.events_of(name))
         after_stage("write")
         # The release is written only once every output is staged; if it fails the
         # previous release and the previous outputs both stay as they were.
         before_swap()
-        (staging / "run.json").write_text(json.dumps(result.summary(), indent=2, default=str))
+        out.run_manifest.write_text(json.dumps(result.summary(), indent=2, default=str))
         # Swap in: the old outputs survive until the new ones are complete.
         old = work_dir.parent / f".{work_dir.name}.old-{result.run_id}"
         if work_dir.exists():

@@ -30,6 +30,7 @@ from anonymise.pseudonymise import MasterKey
 from pipelines.share import ShareError, ShareFrames, ShareLayout, build_share
 from pipelines.store import Store
 from pipelines.store_shares import evaluation_shares
+from registry.settings import WorkFolder
 
 
 def new_share_id() -> str:
@@ -137,7 +138,7 @@ def make_share(
             recipients[role] = parse_recipient(text, role)
         except ShareError as exc:
             problems.extend(exc.problems)
-    linked_path = work / "zone_a" / "linked_records.parquet"
+    linked_path = WorkFolder(work).linked_records
     if not linked_path.exists():
         problems.append(
             f"no zone A linked records at {linked_path}: run the pipeline (zone A working "
@@ -234,13 +235,13 @@ def _frames(
 ) -> ShareFrames:
     from pipelines.derive import ZoneBFrames, need_outcomes
 
-    zb = work / "zone_b"
-    persons = pl.read_parquet(zb / "persons.parquet")
-    events = {p.stem: pl.read_parquet(p) for p in sorted((zb / "events").glob("*.parquet"))}
+    folder = WorkFolder(work)
+    persons = pl.read_parquet(folder.persons)
+    events = {p.stem: pl.read_parquet(p) for p in sorted(folder.events.glob("*.parquet"))}
     as_at = _data_as_at(work)
     outcomes = need_outcomes(ZoneBFrames(persons, events, as_at))
     return build_share(
-        pl.read_parquet(work / "zone_a" / "linked_records.parquet"),
+        pl.read_parquet(folder.linked_records),
         persons,
         events["early_help"],
         outcomes,
@@ -255,11 +256,11 @@ def _frames(
 def _data_as_at(work: Path) -> date:
     """The data date the pipeline ran with (run.json), else the latest event in zone B."""
     try:
-        doc = json.loads((work / "run.json").read_text())
+        doc = json.loads(WorkFolder(work).run_manifest.read_text())
         return date.fromisoformat(str(doc["data_as_at"]))
     except (OSError, ValueError, KeyError):
         pass
-    ev = pl.read_parquet(work / "zone_b" / "events" / "early_help.parquet")
+    ev = pl.read_parquet(WorkFolder(work).events_of("early_help"))
     latest = ev["referral_date"].max()
     return latest if isinstance(latest, date) else date.today()
 

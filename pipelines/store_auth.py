@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from pipelines.store import _JSON, metadata
+from pipelines.store import metadata
+from pipelines.store.schema import _JSON
 
 auth_sessions = sa.Table(
     "auth_sessions",

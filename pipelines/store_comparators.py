@@ -31,7 +31,8 @@ from pipelines.ees import (
     EesFile,
     financial_year_of,
 )
-from pipelines.store import _JSON, Store, metadata
+from pipelines.store import Store, metadata
+from pipelines.store.schema import _JSON
 
 # The levels comparisons use; rows at other levels (wards, constituencies, schools) are
 # not kept.

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from pipelines.store import Store, StoreError, metadata
+from pipelines.store import Store, metadata
 from pipelines.store_schema import VERSION_TABLE
+from registry.errors import StoreError
 
 # What the service may write, table by table; it may read every table of the store.
 SERVICE_WRITES: dict[str, tuple[str, ...]] = {

@@ -11,13 +11,14 @@ is migrated when it is opened (through the same migrations).
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
-from pipelines.store import StoreError
+from registry.errors import StoreError
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -44,12 +45,31 @@ def _config(connection: Connection | None = None) -> Config:
 
 @lru_cache(maxsize=1)
 def head() -> str:
-    """The newest revision in `pipelines/migrations/versions`."""
-    from alembic.script import ScriptDirectory
+    """The newest revision in `pipelines/migrations/versions`: the one no other revision
+    names as its `down_revision`.
 
-    rev = ScriptDirectory.from_config(_config()).get_current_head()
-    assert rev is not None
-    return rev
+    Read from the files' text rather than through Alembic: every opening of a store asks
+    for it, and importing Alembic and executing every migration module cost each
+    `portal table` call more than the table. `tests/test_migrations.py` holds this equal to
+    Alembic's own answer."""
+    revisions: dict[str, tuple[str, ...]] = {}
+    for path in sorted((MIGRATIONS / "versions").glob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        rev = _REVISION.search(text)
+        if rev is None:
+            continue
+        down = _DOWN_REVISION.search(text)
+        revisions[rev.group(1)] = tuple(_QUOTED.findall(down.group(1))) if down else ()
+    named_as_down = {d for downs in revisions.values() for d in downs}
+    heads = sorted(set(revisions) - named_as_down)
+    if len(heads) != 1:
+        raise StoreError(f"the migrations have {len(heads)} heads ({heads}); merge them")
+    return heads[0]
+
+
+_REVISION = re.compile(r"^revision\s*(?::[^=]*)?=\s*[\"']([^\"']+)[\"']", re.MULTILINE)
+_DOWN_REVISION = re.compile(r"^down_revision\s*(?::[^=]*)?=\s*(.+)$", re.MULTILINE)
+_QUOTED = re.compile(r"[\"']([^\"']+)[\"']")
 
 
 def current(engine: Engine) -> str | None:

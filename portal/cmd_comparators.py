@@ -3,7 +3,6 @@ comparisons with England, the region and the statistical neighbours."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated
 
@@ -11,6 +10,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+
+from registry.settings import login_name
 
 comparators_app = typer.Typer(
     help="Comparator statistics (EES data files): load, list.",
@@ -75,7 +76,7 @@ def load(
         loaded = replace_datasets(
             st,
             [(c.file, c.raw, c.footnotes) for c in checked],
-            actor=actor or os.environ.get("USER", "unknown"),
+            actor=actor or login_name(),
         )
     finally:
         st.dispose()

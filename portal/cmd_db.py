@@ -9,8 +9,9 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from pipelines.store import Store, StoreError, default_store_url
+from pipelines.store import Store, default_store_url
 from pipelines.store_roles import grant_roles
+from registry.errors import StoreError
 
 db_app = typer.Typer(
     help="The release store's database: schema migrations and PostgreSQL roles.",

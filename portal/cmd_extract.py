@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated
 
@@ -51,8 +50,13 @@ def extract(
     ] = None,
     note: Annotated[str, typer.Option(help="A note for this extract's certificate.")] = "",
     requester: Annotated[
-        str, typer.Option(help="Your portal account (must be named on the project).")
-    ] = os.environ.get("USER", "unknown"),
+        str,
+        typer.Option(
+            envvar="USER",
+            show_envvar=False,
+            help="Your portal account (must be named on the project; default: $USER).",
+        ),
+    ] = "unknown",
     work: Annotated[Path, typer.Option(help="Pipeline working folder (zone B).")] = Path(
         "data/work"
     ),

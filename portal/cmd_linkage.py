@@ -9,7 +9,6 @@ saw. Estimate prints precision and recall from the labels, with confidence inter
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated
 
@@ -20,8 +19,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from pipelines.clerical import (
-    CLERICAL_DECISIONS,
-    CLERICAL_LABELS,
     ReviewError,
     add_label,
     estimate_quality,
@@ -29,6 +26,7 @@ from pipelines.clerical import (
     sample_for_review,
     write_labels,
 )
+from registry.settings import WorkFolder
 
 linkage_app = typer.Typer(
     help="Clerical review of record linkage: label sampled decisions, estimate quality.",
@@ -47,16 +45,16 @@ def _threshold(work: Path) -> float:
     import json
 
     try:
-        model = json.loads((work / "zone_a" / "linkage_model.json").read_text())
+        model = json.loads(WorkFolder(work).linkage_model.read_text())
     except (OSError, ValueError) as exc:
         raise ReviewError(
-            f"cannot read {work / 'zone_a' / 'linkage_model.json'}: run the pipeline first ({exc})"
+            f"cannot read {WorkFolder(work).linkage_model}: run the pipeline first ({exc})"
         ) from None
     return float(model["threshold"])
 
 
 def _decisions(work: Path) -> pl.DataFrame:
-    path = work / "zone_a" / CLERICAL_DECISIONS
+    path = WorkFolder(work).clerical_decisions
     if not path.exists():
         raise ReviewError(
             f"no linkage decisions at {path}: run the pipeline first (they are kept with the "
@@ -75,8 +73,13 @@ def _fail(console: Console, exc: Exception) -> None:
 def review(
     work: Annotated[Path, typer.Option(help="Pipeline working folder.")] = Path("data/work"),
     labeller: Annotated[
-        str, typer.Option(help="Your name (kept with each label and in the audit log).")
-    ] = os.environ.get("USER", ""),
+        str,
+        typer.Option(
+            envvar="USER",
+            show_envvar=False,
+            help="Your name (kept with each label and in the audit log; default: $USER).",
+        ),
+    ] = "",
     per_band: Annotated[int, typer.Option(help="Decisions to offer per weight band.")] = 20,
     store: Annotated[str | None, typer.Option(help="Store URL for the audit log.")] = None,
 ) -> None:
@@ -86,12 +89,10 @@ def review(
     try:
         threshold = _threshold(work)
         decisions = _decisions(work)
-        labels_path = work / "zone_a" / CLERICAL_LABELS
+        labels_path = WorkFolder(work).clerical_labels
         labels = read_labels(labels_path)
         sample = sample_for_review(decisions, labels, threshold, per_band=per_band)
-        records = pl.read_parquet(work / "zone_a" / "linked_records.parquet").select(
-            "unique_id", *SHOWN
-        )
+        records = pl.read_parquet(WorkFolder(work).linked_records).select("unique_id", *SHOWN)
     except (ReviewError, OSError) as exc:
         _fail(console, exc)
         return
@@ -145,7 +146,7 @@ def estimate(
     try:
         threshold = _threshold(work)
         q = estimate_quality(
-            _decisions(work), read_labels(work / "zone_a" / CLERICAL_LABELS), threshold
+            _decisions(work), read_labels(WorkFolder(work).clerical_labels), threshold
         )
     except (ReviewError, OSError) as exc:
         _fail(console, exc)

@@ -18,8 +18,9 @@ from rich.markup import escape
 
 if TYPE_CHECKING:
     from pipelines.planning_config import PlanningConfig
-    from pipelines.store import ReleaseInfo, Store
+    from pipelines.store import Store
     from portal.protected import Tables
+    from registry.measures import ReleaseInfo
 
 ReleaseOpt = Annotated[
     str | None, typer.Option("--release", help="A release id (default: the latest).")
@@ -47,8 +48,9 @@ def _open(
     """The store, the release asked for and its protected tables (audited as `actor`)."""
     from anonymise import cellkey
     from anonymise.policy import default_policy
-    from pipelines.store import Store, UnknownReleaseError, default_store_url
+    from pipelines.store import Store, default_store_url
     from portal.protected import Tables
+    from registry.errors import UnknownReleaseError
 
     policy = default_policy()
     try:

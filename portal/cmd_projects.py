@@ -14,6 +14,7 @@ from rich.markup import escape
 from anonymise.projects import ProjectError, ProjectKind, ProjectSpec
 from pipelines.project_register import ProjectRegister, UnknownProjectError
 from pipelines.store import Store, default_store_url
+from registry.settings import login_name
 
 projects_app = typer.Typer(
     help="Approved research projects: add, list, show, close; expired extracts.",
@@ -33,7 +34,7 @@ ActorOpt = Annotated[
 
 
 def _actor(actor: str | None) -> str:
-    return actor or os.environ.get("USER", "unknown")
+    return actor or login_name()
 
 
 def _split(text: str) -> tuple[str, ...]:

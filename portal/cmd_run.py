@@ -21,7 +21,8 @@ from pipelines.objections import ObjectionError
 from pipelines.publish import NoLedgerError, RevisionRefused, RoutineRefused
 from pipelines.reference import extract_as_at
 from pipelines.run import RunResult, run_pipeline
-from pipelines.store import Store, StoreError, default_store_url
+from pipelines.store import Store, default_store_url
+from registry.errors import StoreError
 
 
 def register(app: typer.Typer) -> None:

@@ -10,8 +10,9 @@ from rich.console import Console
 from rich.markup import escape
 
 from anonymise.cellkey import SecretNotConfiguredError, load_sdc_secret
-from pipelines.store import Store, StoreError
+from pipelines.store import Store
 from portal.service.config import ConfigError, ServiceTokenError, load_config, load_service_token
+from registry.errors import StoreError
 
 
 def register(app: typer.Typer) -> None:

@@ -85,7 +85,9 @@ def evaluation(
         str | None, typer.Option(help="age public key of the analysts.")
     ] = None,
     reason: Annotated[str, typer.Option(help="Why the share is made (manifest, audit).")] = "",
-    requester: Annotated[str, typer.Option(help="Who makes it.")] = os.environ.get("USER", ""),
+    requester: Annotated[
+        str, typer.Option(envvar="USER", show_envvar=False, help="Who makes it (default: $USER).")
+    ] = "",
     project: Annotated[
         str | None,
         typer.Option(help="The approved evaluation share project (portal projects add)."),

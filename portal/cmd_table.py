@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import getpass
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -30,8 +29,10 @@ from rich.table import Table
 from anonymise import cellkey
 from anonymise.policy import default_policy
 from anonymise.release import NoReleaseError, QueryError, tabulate
-from pipelines.store import DEFAULT_SQLITE_PATH, STORE_URL_ENV, Store, StoreError, default_store_url
+from pipelines.store import DEFAULT_SQLITE_PATH, Store, default_store_url
 from portal.documents import table_csv, table_document
+from registry.errors import StoreError
+from registry.settings import ServiceSettings
 
 SESSION_TOKEN_ENV = "PORTAL_SESSION_TOKEN"  # noqa: S105 - a variable's name
 # Where `make run` publishes the demo county and keeps its disclosure-control secret
@@ -65,8 +66,9 @@ def _store_url(store: str | None, console: Console) -> str:
     """The store asked for; else $PORTAL_STORE_URL; else, when there is no store under
     data/ but `make run` has published the demo there, the demo store (said on stderr, so a
     planner trying the CLI after `make run` gets the tables the portal shows)."""
-    if store or os.environ.get(STORE_URL_ENV):
-        return store or default_store_url()
+    settings = ServiceSettings.load()
+    if store or settings.store_url is not None:
+        return store or default_store_url(settings)
     if not DEFAULT_SQLITE_PATH.exists() and DEMO_STORE_PATH.exists():
         Console(stderr=True).print(
             f"[dim]Using the demo store {DEMO_STORE_PATH} (synthetic data, published by "
@@ -74,7 +76,7 @@ def _store_url(store: str | None, console: Console) -> str:
             soft_wrap=True,
         )
         return f"sqlite:///{DEMO_STORE_PATH.resolve()}"
-    return default_store_url()
+    return default_store_url(settings)
 
 
 def _is_demo_store(url: str) -> bool:
@@ -89,7 +91,8 @@ def _secret(url: str, *, demo: bool, console: Console) -> bytes:
     (data/demo/sdc.key, written by `make run`) is used for the demo store when no other is
     configured; a missing secret is never answered with advice to make a new one when one
     exists (a new secret would not match the published release)."""
-    configured = os.environ.get(cellkey.SECRET_ENV) or os.environ.get(cellkey.SECRET_FILE_ENV)
+    settings = ServiceSettings.load()
+    configured = settings.sdc_secret is not None or settings.sdc_secret_file is not None
     try:
         if not configured and not demo and _is_demo_store(url) and DEMO_SECRET_PATH.exists():
             return cellkey.load_sdc_secret(key_file=DEMO_SECRET_PATH)
@@ -122,7 +125,8 @@ class _Service:
 
         self.console = console
         self.http = httpx.Client(base_url=url.rstrip("/"), timeout=60.0, trust_env=False)
-        token = os.environ.get(SESSION_TOKEN_ENV)
+        session = ServiceSettings.load().session_token
+        token = session.get_secret_value() if session is not None else None
         if user:
             password = getpass.getpass(f"Password for {user}: ")
             response = self._send(

@@ -31,6 +31,7 @@ from typing import Annotated
 import typer
 
 from portal.service.config import ServiceTokenError, load_service_token
+from registry.settings import ServiceSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 WEB_SCRIPT = "portal_web.py"
@@ -57,8 +58,9 @@ def web_environment(
     env["PORTAL_SERVICE_TOKEN"] = token
     if demo:
         env["PORTAL_DEMO"] = "1"
-    if environ.get(AUDIT_ENV):
-        env[AUDIT_ENV] = environ[AUDIT_ENV]
+    audit = ServiceSettings.load(environ).audit_opens
+    if audit is not None:
+        env[AUDIT_ENV] = str(audit)
     return env
 
 

@@ -35,9 +35,10 @@ from pipelines.benchmarking import (
 )
 from pipelines.ees import LOCAL_AUTHORITY, NATIONAL, REGIONAL
 from pipelines.planning_config import Comparison, PlanningConfig
-from pipelines.store import MeasureMeta, Store
+from pipelines.store import Store
 from pipelines.store_comparators import Dataset, list_datasets, read_values
 from portal.protected import Figure, Tables, complete, figures, rate_from_counts
+from registry.measures import MeasureMeta
 
 FY = "financial_year"
 POPULATION = "child_population"

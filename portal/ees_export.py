@@ -39,8 +39,10 @@ from pipelines.ees import (
     validate,
 )
 from pipelines.planning_config import PlanningConfig
-from pipelines.store import MeasureMeta, Store, dimension
+from pipelines.store import Store
 from portal.protected import Tables, complete
+from registry.dimensions import dimension
+from registry.measures import MeasureMeta
 from registry.periods import TIME_DIMENSIONS
 
 FY = "financial_year"

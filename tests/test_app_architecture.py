@@ -3,7 +3,7 @@ the web process's entry (portal_web.py), parsed with `ast`, never imported.
 
 The web process is a client of the release service. The rules:
 - each file imports only from an allow-list: the standard library, streamlit, polars,
-  plotly, httpx and portal.web (pages: only streamlit, polars and portal.web; the entry
+  plotly, httpx, portal.web and registry.settings (pages: only streamlit, polars and portal.web; the entry
   also starlette for its two cookie routes). Nothing from anonymise, pipelines, synthetic,
   the service or the CLI, and no SQL driver, DuckDB, Splink, pandas or pyarrow;
 - no `tabulate`, no cell key code, no store engine or cube anywhere;
@@ -67,7 +67,9 @@ STDLIB_OK = {
 # xlsxwriter writes workbooks into memory from the table as shown; it reads nothing.
 THIRD_PARTY_OK = {"streamlit", "polars", "plotly", "httpx", "xlsxwriter"}
 PAGE_OK = {"__future__", "streamlit", "polars", "portal.web"}
-WEB_OK = {"portal.web"}
+# registry.settings: the web process reads its environment through WebSettings, which has
+# no field for a key, a secret, the store or the work folder (tests/test_settings.py).
+WEB_OK = {"portal.web", "registry.settings"}
 ENTRY_OK = {"starlette"}
 FILE_READERS = {
     "read_parquet",

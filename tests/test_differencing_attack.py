@@ -48,7 +48,7 @@ from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 from anonymise.cellkey import PerturbationTable, build_cube, record_keys
 from anonymise.policy import default_policy
 from anonymise.release import CubeSet, ProtectedTable, tabulate
-from pipelines.store import MeasureMeta
+from registry.measures import MeasureMeta
 
 Cell = frozenset[tuple[str, str]]  # the dimension values that define a cell
 Ask = Callable[[tuple[str, ...], Mapping[str, str | list[str]], bool], ProtectedTable]

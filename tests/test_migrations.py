@@ -5,6 +5,7 @@ on SQLite and PostgreSQL, without losing a row."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -14,9 +15,11 @@ from alembic.migration import MigrationContext
 from typer.testing import CliRunner
 
 from pipelines import store_schema
-from pipelines.store import MeasureMeta, Store, metadata
+from pipelines.store import Store, metadata
 from pipelines.store_schema import SchemaError
 from portal.cli import app
+from registry.errors import StoreError
+from registry.measures import MeasureMeta
 
 
 @pytest.fixture
@@ -162,3 +165,22 @@ def test_the_engine_pings_before_use(db_url):
     store = Store(db_url)
     assert store.engine.pool._pre_ping is True
     store.dispose()
+
+
+def test_the_head_read_from_the_files_is_alembics(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Opening a store reads the head from the migration files' text (no Alembic import);
+    it must be Alembic's answer, and a fork in the history must not pass silently."""
+    from alembic.script import ScriptDirectory
+
+    assert store_schema.head() == ScriptDirectory.from_config(store_schema._config()).get_current_head()
+    versions = tmp_path / "versions"
+    versions.mkdir()
+    for name, rev, down in (("a", "0001", "None"), ("b", "0002", '"0001"'), ("c", "0003", '"0001"')):
+        (versions / f"{name}.py").write_text(f'revision = "{rev}"\ndown_revision = {down}\n')
+    monkeypatch.setattr(store_schema, "MIGRATIONS", tmp_path)
+    store_schema.head.cache_clear()
+    try:
+        with pytest.raises(StoreError, match="2 heads"):
+            store_schema.head()
+    finally:
+        store_schema.head.cache_clear()

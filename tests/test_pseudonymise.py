@@ -24,7 +24,7 @@ from anonymise.pseudonymise import (
     pseudonymise_series,
 )
 
-ENV = "PORTAL_PSEUDONYM_KEY_TEST"
+ENV = "PORTAL_PSEUDONYM_KEY"
 MASTER = bytes(range(32))
 
 
@@ -113,55 +113,51 @@ def test_short_keys_are_refused():
 
 def test_production_without_a_key_refuses_clearly():
     with pytest.raises(MissingKeyError, match="never generates"):
-        load_master_key(demo=False, env_var=ENV)
+        load_master_key(demo=False, environ={})
 
 
-def test_production_reads_hex_or_base64_from_the_environment(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv(ENV, MASTER.hex())
-    key = load_master_key(demo=False, env_var=ENV)
+def test_production_reads_hex_or_base64_from_the_environment():
+    key = load_master_key(demo=False, environ={ENV: MASTER.hex()})
     assert key.secret == MASTER and key.source == "environment"
     import base64
 
-    monkeypatch.setenv(ENV, base64.urlsafe_b64encode(MASTER).decode().rstrip("="))
-    assert load_master_key(demo=False, env_var=ENV).secret == MASTER
+    text = base64.urlsafe_b64encode(MASTER).decode().rstrip("=")
+    assert load_master_key(demo=False, environ={ENV: text}).secret == MASTER
 
 
-def test_weak_or_garbled_keys_are_refused_without_echoing_them(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv(ENV, "c0ffee")
+def test_weak_or_garbled_keys_are_refused_without_echoing_them():
     with pytest.raises(WeakKeyError) as err:
-        load_master_key(demo=False, env_var=ENV)
+        load_master_key(demo=False, environ={ENV: "c0ffee"})
     assert "c0ffee" not in str(err.value)
-    monkeypatch.setenv(ENV, "not a key at all!")
     with pytest.raises(WeakKeyError) as err:
-        load_master_key(demo=False, env_var=ENV)
+        load_master_key(demo=False, environ={ENV: "not a key at all!"})
     assert "not a key" not in str(err.value)
 
 
 def test_production_key_file_must_exist(tmp_path):
     with pytest.raises(MissingKeyError):
-        load_master_key(demo=False, key_file=tmp_path / "absent.key", env_var=ENV)
+        load_master_key(demo=False, key_file=tmp_path / "absent.key", environ={})
     path = tmp_path / "portal.key"
     path.write_text(MASTER.hex() + "\n")
     path.chmod(0o600)
-    key = load_master_key(demo=False, key_file=path, env_var=ENV)
+    key = load_master_key(demo=False, key_file=path, environ={})
     assert key.secret == MASTER and key.source == "file"
 
 
 def test_demo_generates_a_private_key_file_once_and_says_so(tmp_path, caplog):
     path = tmp_path / "demo" / "pseudonym.key"
     with caplog.at_level(logging.WARNING):
-        key = load_master_key(demo=True, key_file=path, env_var=ENV)
+        key = load_master_key(demo=True, key_file=path, environ={})
     assert key.source == "generated"
     assert path.exists() and stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert "demo mode" in caplog.text and str(path) in caplog.text
     assert key.secret.hex() not in caplog.text
-    again = load_master_key(demo=True, key_file=path, env_var=ENV)
+    again = load_master_key(demo=True, key_file=path, environ={})
     assert again.secret == key.secret and again.source == "file"
 
 
-def test_demo_prefers_the_environment(tmp_path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv(ENV, MASTER.hex())
-    key = load_master_key(demo=True, key_file=tmp_path / "k.key", env_var=ENV)
+def test_demo_prefers_the_environment(tmp_path):
+    key = load_master_key(demo=True, key_file=tmp_path / "k.key", environ={ENV: MASTER.hex()})
     assert key.secret == MASTER
     assert not (tmp_path / "k.key").exists()
 
@@ -189,7 +185,7 @@ def test_key_objects_never_show_or_serialise_the_secret():
 def test_no_key_or_identifier_reaches_the_logs(tmp_path, caplog, monkeypatch):
     identifiers = ["9434765919", "AB123456C", "Jane Doe"]
     with caplog.at_level(logging.DEBUG):
-        master = load_master_key(demo=True, key_file=tmp_path / "k.key", env_var=ENV)
+        master = load_master_key(demo=True, key_file=tmp_path / "k.key", environ={})
         project = master.project_key("alpha")
         out = pseudonymise_series(pl.Series(identifiers), project)
     text = caplog.text + " ".join(r.getMessage() for r in caplog.records)

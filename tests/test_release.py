@@ -19,7 +19,8 @@ from anonymise import cellkey, release
 from anonymise.cellkey import PerturbationTable, build_cube, record_keys
 from anonymise.policy import default_policy
 from anonymise.release import CubeSet, ProtectedTable, QueryError, tabulate
-from pipelines.store import Denominator, MeasureMeta, Store
+from pipelines.store import Store
+from registry.measures import Denominator, MeasureMeta
 
 POLICY = default_policy()
 SECRET = b"test-only secret, never a real one"

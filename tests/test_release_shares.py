@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from anonymise.cellkey import PerturbationTable, build_cube, record_keys
 from anonymise.policy import default_policy
 from anonymise.release import CubeSet, tabulate
-from pipelines.store import Denominator, MeasureMeta
+from registry.measures import Denominator, MeasureMeta
 
 POLICY = default_policy()
 SECRET = b"shares test secret, not a real one"

@@ -20,8 +20,10 @@ from anonymise.pseudonymise import MasterKey
 from anonymise.release import clear_cache, tabulate
 from pipelines import retention
 from pipelines.run import run_pipeline
-from pipelines.store import MeasureMeta, ReleaseDataRemovedError, Store, audit_log, releases
+from pipelines.store import Store, audit_log, releases
 from portal.cli import app
+from registry.errors import ReleaseDataRemovedError
+from registry.measures import MeasureMeta
 from synthetic.generator import generate_county
 
 POLICY = default_policy()
@@ -214,7 +216,10 @@ def test_decisions_labels_and_ended_projects_extracts_are_on_the_schedule(tmp_pa
                            approved_on=today - timedelta(days=400), expires_on=expires)  # fmt: skip
         return reg.add(spec, actor="admin").project_id
 
-    ended, live = project("Ended study", today - timedelta(days=1)), project("Live study", today + timedelta(days=9))
+    ended, live = (
+        project("Ended study", today - timedelta(days=1)),
+        project("Live study", today + timedelta(days=9)),
+    )
     files: dict[str, list[Path]] = {}
     for pid in (ended, live):
         out = tmp_path / "elsewhere" / f"{pid}.csv"

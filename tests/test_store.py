@@ -12,16 +12,15 @@ import pytest
 import sqlalchemy as sa
 
 from pipelines import store as store_mod
-from pipelines.store import (
-    Denominator,
-    MeasureMeta,
+from pipelines.store import Store
+from pipelines.store import io as store_io
+from registry.errors import (
     ReleaseValidationError,
     ReleaseWriteError,
-    Store,
     UnknownMeasureError,
     UnknownReleaseError,
 )
-from pipelines.store import io as store_io
+from registry.measures import Denominator, MeasureMeta
 
 DIMS = ("locality", "ward", "age_band")
 

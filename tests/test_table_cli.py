@@ -220,3 +220,29 @@ def test_after_make_run_the_cli_finds_the_demo_store_and_its_secret(
     assert refused.exit_code == 2
     assert "data/demo/sdc.key" in refused.output
     assert "token_hex" not in refused.output, "never told to make a new secret"
+
+
+def test_a_table_as_a_whole_process_loads_no_migration_or_measure_code(published):
+    """`portal table` runs as its own process on every call: opening the store checks the
+    schema revision without Alembic, and nothing builds measures (benchmarks/bench_cli.py
+    times it)."""
+    import os
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, runpy\n"
+        "sys.argv = ['portal', 'table', 'eh_referrals', '--by', 'locality', '--store', "
+        f"{published!r}, '--format', 'csv']\n"
+        "try:\n    runpy.run_module('portal.cli', run_name='__main__')\n"
+        "except SystemExit as e:\n    assert not e.code, e.code\n"
+        "heavy = sorted(m for m in ('alembic', 'mako', 'pipelines.derive', 'holidays', "
+        "'splink', 'duckdb') if m in sys.modules)\n"
+        "print('LOADED', heavy)\n"
+    )
+    env = dict(os.environ, PORTAL_SDC_SECRET=SDC)
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True
+    ).stdout
+    assert "locality" in out.splitlines()[0]
+    assert out.strip().splitlines()[-1] == "LOADED []"

@@ -415,7 +415,7 @@ CIN_RULES: tuple[Rule, ...] = (
 
 
 def _ethnicity() -> tuple[str, ...]:
-    from pipelines.contracts import ETHNICITY
+    from registry.codes import ETHNICITY
 
     return ETHNICITY
 

@@ -22,7 +22,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipelines.contracts import ETHNICITY, SEX, Column, Kind, Role, SourceContract
+from pipelines.contracts import Column, Kind, Role, SourceContract
+from registry.codes import ETHNICITY, SEX
 
 # --- SSDA903 ------------------------------------------------------------------------
 

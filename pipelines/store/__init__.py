@@ -1,9 +1,10 @@
 """The release store: releases, release cubes, measure metadata and the audit log.
 
-Three rooms, re-exported here so `from pipelines.store import Store` keeps working:
-`pipelines.store.schema` (the tables), `pipelines.store.io` (`Store`: open, write,
-read, audit) and the shared `registry` package (the dimension and measure registry,
-release validation and the store's errors, which the privacy core also uses).
+Two rooms, re-exported here so `from pipelines.store import Store` reads as one door:
+`pipelines.store.schema` (the tables) and `pipelines.store.io` (`Store`: open, write,
+read, audit). The dimension and measure registry, release validation and the store's
+errors live in the shared `registry` package (the privacy core uses them too): import
+them from there.
 
 SQLAlchemy Core over a SQLite file (default, under data/) or PostgreSQL (production).
 
@@ -32,11 +33,9 @@ from pipelines.store.io import (
     DEFAULT_SQLITE_PATH,
     STORE_URL_ENV,
     Store,
-    _utc,
     default_store_url,
 )
 from pipelines.store.schema import (
-    _JSON,
     audit_log,
     cube_blobs,
     cube_cells,
@@ -47,36 +46,11 @@ from pipelines.store.schema import (
     releases,
     subject_requests,
 )
-from registry.dimensions import DIMENSION_NAMES, DIMENSIONS, Dimension, dimension
-from registry.errors import (
-    ReleaseDataRemovedError,
-    ReleaseValidationError,
-    ReleaseWriteError,
-    StoreError,
-    UnknownMeasureError,
-    UnknownReleaseError,
-)
-from registry.measures import (
-    CHANGE_SET_PREFIX,
-    KEY_MODULUS,
-    MAX_VALUE_LENGTH,
-    RELEASE_KINDS,
-    Denominator,
-    MeasureMeta,
-    ReleaseInfo,
-    _json,
-    validate_release,
-)
 
 __all__ = [
-    "CHANGE_SET_PREFIX", "DEFAULT_SQLITE_PATH", "DIMENSIONS", "DIMENSION_NAMES",
-    "KEY_MODULUS", "MAX_VALUE_LENGTH", "RELEASE_KINDS", "STORE_URL_ENV", "Denominator",
-    "Dimension", "MeasureMeta", "ReleaseDataRemovedError", "ReleaseInfo",
-    "ReleaseValidationError", "ReleaseWriteError", "Store", "StoreError",
-    "UnknownMeasureError", "UnknownReleaseError", "_JSON", "_json", "_utc", "audit_log",
-    "cube_blobs", "cube_cells", "default_store_url", "dimension", "measure_meta",
-    "metadata", "objection_acknowledgements", "release_ledgers", "releases",
-    "subject_requests", "validate_release",
+    "DEFAULT_SQLITE_PATH", "STORE_URL_ENV", "Store", "audit_log", "cube_blobs", "cube_cells",
+    "default_store_url", "measure_meta", "metadata", "objection_acknowledgements",
+    "release_ledgers", "releases", "subject_requests",
 ]  # fmt: skip
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import os
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
@@ -44,6 +43,7 @@ from registry.measures import (
     _json,
     validate_release,
 )
+from registry.settings import ServiceSettings
 
 if TYPE_CHECKING:
     from pipelines.project_register import ProjectRegister
@@ -52,9 +52,12 @@ STORE_URL_ENV = "PORTAL_STORE_URL"
 DEFAULT_SQLITE_PATH = Path("data") / "portal.sqlite"
 
 
-def default_store_url() -> str:
+def default_store_url(settings: ServiceSettings | None = None) -> str:
     """$PORTAL_STORE_URL, else a SQLite file under data/."""
-    return os.environ.get(STORE_URL_ENV) or f"sqlite:///{DEFAULT_SQLITE_PATH.resolve()}"
+    settings = settings or ServiceSettings.load()
+    if settings.store_url is not None:
+        return settings.store_url.get_secret_value()
+    return f"sqlite:///{DEFAULT_SQLITE_PATH.resolve()}"
 
 
 def _utc(value: datetime) -> datetime:
@@ -93,7 +96,7 @@ class Store:
 
         # (revision before, revision after) when this open applied migrations.
         self.schema_change: tuple[str | None, str | None] | None = None
-        if upgrade or os.environ.get(store_schema.AUTO_UPGRADE_ENV) == "1":
+        if upgrade or ServiceSettings.load().store_auto_upgrade:
             self.schema_change = store_schema.upgrade(self.engine)
         else:
             store_schema.check(self.engine, self.cache_key)

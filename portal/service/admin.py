@@ -15,8 +15,7 @@ from typing import Any
 
 import polars as pl
 
-RUN_FILE = "run.json"
-QUARANTINE_REPORT = Path("zone_a") / "quarantine_report.csv"
+from registry.settings import WorkFolder
 
 
 def small(n: int | None, threshold: int) -> dict[str, Any]:
@@ -32,7 +31,7 @@ def _run(work_dir: Path | None) -> dict[str, Any] | None:
     if work_dir is None:
         return None
     try:
-        doc = json.loads((Path(work_dir) / RUN_FILE).read_text(encoding="utf-8"))
+        doc = json.loads(WorkFolder(Path(work_dir)).run_manifest.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     return doc if isinstance(doc, dict) else None
@@ -93,7 +92,7 @@ def quarantine_counts(work_dir: Path | None, threshold: int) -> list[dict[str, A
     """Rows quarantined by source and reason (counts only, small ones masked), or None."""
     if work_dir is None:
         return None
-    path = Path(work_dir) / QUARANTINE_REPORT
+    path = WorkFolder(Path(work_dir)).quarantine_report
     if not path.exists():
         return None
     try:

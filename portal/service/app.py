@@ -43,14 +43,7 @@ from pydantic import BaseModel, Field
 from anonymise import cellkey
 from anonymise.policy import Policy, default_policy
 from anonymise.release import NoReleaseError, ProtectedTable, QueryError, tabulate
-from pipelines.store import (
-    DIMENSIONS,
-    ReleaseInfo,
-    Store,
-    UnknownMeasureError,
-    UnknownReleaseError,
-    audit_log,
-)
+from pipelines.store import Store, audit_log
 from portal.documents import table_csv, table_document_json
 from portal.service import admin, governance, planning
 from portal.service.config import ServiceConfig
@@ -63,6 +56,9 @@ from portal.service.signin import (
     SessionUser,
     SignIn,
 )
+from registry.dimensions import DIMENSIONS
+from registry.errors import UnknownMeasureError, UnknownReleaseError
+from registry.measures import ReleaseInfo
 
 API_VERSION = "1"
 SERVICE_HEADER = "x-service-token"

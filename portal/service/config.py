@@ -11,6 +11,9 @@ Environment (the service's only; the portal's web process gets none of these):
     PORTAL_ACCOUNTS_FILE        shortcut for [auth] mode = "local", accounts_file = ...
     PORTAL_DEMO=1               demo mode (refused under any production configuration)
 
+They are read through `registry.settings.ServiceSettings` (typed, secrets as SecretStr,
+a misspelt PORTAL_* variable is an error); the config file is validated here.
+
 Config file (every key optional; unknown keys are errors, all reported together)::
 
     [portal]
@@ -37,7 +40,6 @@ Config file (every key optional; unknown keys are errors, all reported together)
 
 from __future__ import annotations
 
-import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -49,6 +51,7 @@ import sqlalchemy as sa
 
 from pipelines.store import default_store_url
 from portal.service.accounts import ROLES
+from registry.settings import ServiceSettings, SettingsError
 
 AUTH_MODES = ("demo", "local", "oidc")
 DEFAULT_CONTACT = "the council's research and statistics team"
@@ -168,7 +171,7 @@ def production_signals(
     for key in ("accounts_file", "accounts_env"):
         if auth.get(key):
             signals.append(f"the configuration names auth.{key}")
-    if env.get("PORTAL_ACCOUNTS_FILE"):
+    if _settings(env).accounts_file is not None:
         signals.append("PORTAL_ACCOUNTS_FILE is set")
     secrets_file = streamlit_auth_configured(cwd, home)
     if secrets_file is not None:
@@ -192,15 +195,16 @@ def load_config(
 
     Raises DemoRefusedError when demo mode meets a production configuration, ConfigError
     for anything else that is wrong (every problem at once)."""
-    env = os.environ if environ is None else environ
-    demo = _truthy(env.get("PORTAL_DEMO")) if demo is None else demo
-    url = store_url or env.get("PORTAL_STORE_URL") or default_store_url()
-    work = work_dir or (Path(env["PORTAL_WORK_DIR"]) if env.get("PORTAL_WORK_DIR") else None)
+    env = _environment(environ)
+    settings = _settings(env)
+    demo = settings.demo if demo is None else demo
+    url = store_url or default_store_url(settings)
+    work = work_dir or settings.work_dir
     if work is None and demo:
         work = Path("data") / "demo" / "work"
     raw: dict[str, Any] = {}
     source = "environment"
-    path = env.get("PORTAL_CONFIG")
+    path = str(settings.config) if settings.config else None
     if path:
         source = path
         try:
@@ -220,6 +224,21 @@ def load_config(
         if signals:
             raise DemoRefusedError(signals)
     return parse_config(raw, env=env, demo=demo, store_url=url, work_dir=work, source=source)
+
+
+def _environment(environ: Mapping[str, str] | None) -> Mapping[str, str]:
+    import os
+
+    # The process environment is read here only to be handed to the settings (and HOME to
+    # the demo's production check); values come out of ServiceSettings.
+    return os.environ if environ is None else environ
+
+
+def _settings(env: Mapping[str, str]) -> ServiceSettings:
+    try:
+        return ServiceSettings.load(env)
+    except SettingsError as exc:
+        raise ConfigError("(environment)", exc.problems) from None
 
 
 def _home(env: Mapping[str, str]) -> Path | None:
@@ -266,8 +285,9 @@ def parse_config(
     mode = text(auth, "auth", "mode")
     accounts_file = text(auth, "auth", "accounts_file")
     accounts_env = text(auth, "auth", "accounts_env")
-    if env.get("PORTAL_ACCOUNTS_FILE"):
-        accounts_file = env["PORTAL_ACCOUNTS_FILE"]
+    env_accounts = _settings(env).accounts_file
+    if env_accounts is not None:
+        accounts_file = str(env_accounts)
         mode = mode or "local"
     if mode is None and (accounts_file or accounts_env):
         mode = "local"
@@ -336,11 +356,15 @@ def parse_config(
 def load_service_token(environ: Mapping[str, str] | None = None) -> str:
     """The credential the portal presents: $PORTAL_SERVICE_TOKEN, else the file named by
     $PORTAL_SERVICE_TOKEN_FILE. Never printed, logged or put in an error message."""
-    env = os.environ if environ is None else environ
-    if env.get(SERVICE_TOKEN_ENV):
-        token, source = env[SERVICE_TOKEN_ENV].strip(), f"${SERVICE_TOKEN_ENV}"
-    elif env.get(SERVICE_TOKEN_FILE_ENV):
-        path = Path(env[SERVICE_TOKEN_FILE_ENV])
+    try:
+        settings = ServiceSettings.load(_environment(environ))
+    except SettingsError as exc:
+        raise ServiceTokenError(str(exc)) from None
+    if settings.service_token is not None:
+        token = settings.service_token.get_secret_value().strip()
+        source = f"${SERVICE_TOKEN_ENV}"
+    elif settings.service_token_file is not None:
+        path = settings.service_token_file
         try:
             token = path.read_text(encoding="utf-8").strip()
         except OSError as exc:

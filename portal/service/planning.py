@@ -21,7 +21,6 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query, Response
 
 from pipelines.planning_config import PlanningConfig, PlanningConfigError, load_planning
-from pipelines.store import ReleaseInfo, UnknownReleaseError
 from pipelines.store_comparators import list_datasets
 from portal.comparisons import comparisons_document
 from portal.protected import Tables
@@ -33,6 +32,8 @@ from portal.supporting_families import (
     quarterly_return,
     return_csv,
 )
+from registry.errors import UnknownReleaseError
+from registry.measures import ReleaseInfo
 
 
 def _error(status: int, error: str, message: str, **extra: Any) -> HTTPException:

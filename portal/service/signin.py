@@ -39,11 +39,13 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from pipelines.store import Store, _json, _utc
+from pipelines.store import Store
+from pipelines.store.io import _utc
 from pipelines.store_auth import auth_password_upgrades, auth_sessions, auth_sign_in_state
 from portal.service import accounts
 from portal.service.accounts import ROLES, Account, AccountsError
 from portal.service.config import ServiceConfig
+from registry.measures import _json
 
 UNKNOWN_USER = "(unknown user)"
 ROLE_TITLES = {

@@ -62,9 +62,11 @@ def _record_polars_reads(log: Any) -> None:
 
 
 def main() -> None:
-    audit = os.environ.get(AUDIT_ENV)
+    from registry.settings import WebSettings
+
+    audit = WebSettings.load().audit_opens
     if audit:
-        record_opens(audit)
+        record_opens(str(audit))
     from streamlit.runtime.pages_manager import PagesManager
     from streamlit.web.cli import main as streamlit_main
 

@@ -25,6 +25,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from registry.settings import SettingsError, WebSettings
+
 ROLES: tuple[str, ...] = ("planner", "researcher", "leadership", "admin")
 DEFAULT_CONTACT = "the council's research and statistics team"
 SERVICE_URL_ENV = "PORTAL_SERVICE_URL"
@@ -69,18 +71,18 @@ def _secrets_auth(cwd: Path, home: str | None) -> Path | None:
     return None
 
 
-def demo_refusals(env: Mapping[str, str], cwd: Path) -> list[str]:
+def demo_refusals(settings: WebSettings, cwd: Path, home: str | None) -> list[str]:
     """Why demo mode must not run here (empty: it may)."""
     reasons = []
-    secrets_file = _secrets_auth(cwd, env.get("HOME"))
+    secrets_file = _secrets_auth(cwd, home)
     if secrets_file is not None:
         reasons.append(f"{secrets_file} has an [auth] (OpenID Connect) section")
-    if env.get("PORTAL_CONFIG"):
+    seen = settings.production_variables
+    if "PORTAL_CONFIG" in seen:
         reasons.append("PORTAL_CONFIG names a production configuration")
-    if env.get("PORTAL_ACCOUNTS_FILE"):
+    if "PORTAL_ACCOUNTS_FILE" in seen:
         reasons.append("PORTAL_ACCOUNTS_FILE is set")
-    store = env.get("PORTAL_STORE_URL", "")
-    if store and not store.startswith("sqlite"):
+    if "PORTAL_STORE_URL" in seen:
         reasons.append("PORTAL_STORE_URL is not a local SQLite file")
     return reasons
 
@@ -88,24 +90,30 @@ def demo_refusals(env: Mapping[str, str], cwd: Path) -> list[str]:
 def load_config(
     environ: Mapping[str, str] | None = None, *, cwd: Path | None = None
 ) -> PortalConfig:
-    """Settings for this run of the app (cheap: read on every rerun)."""
+    """Settings for this run of the app (cheap: read on every rerun). Read through
+    `registry.settings.WebSettings`, which has no field for a key, a secret or the store."""
     env = os.environ if environ is None else environ
-    demo = _truthy(env.get("PORTAL_DEMO"))
+    try:
+        settings = WebSettings.load(env)
+    except SettingsError as exc:
+        raise ConfigError("environment", exc.problems) from None
+    demo = settings.demo
     problems: list[str] = []
     if demo:
-        refusals = demo_refusals(env, cwd or Path.cwd())
+        refusals = demo_refusals(settings, cwd or Path.cwd(), env.get("HOME"))
         if refusals:
             problems.append(
                 "DEMO MODE REFUSED: demo accounts give one-click administrator access, and "
                 "this machine has a production configuration: " + "; ".join(refusals)
             )
-    url = (env.get(SERVICE_URL_ENV) or "").strip().rstrip("/") or None
+    url = (settings.service_url or "").strip().rstrip("/") or None
     if url is not None and not url.startswith(("http://", "https://")):
         problems.append(f"{SERVICE_URL_ENV} must be an http:// or https:// URL")
-    token = (env.get(SERVICE_TOKEN_ENV) or "").strip() or None
-    if token is None and env.get(SERVICE_TOKEN_FILE_ENV):
+    token = settings.service_token.get_secret_value().strip() if settings.service_token else None
+    token = token or None
+    if token is None and settings.service_token_file is not None:
         try:
-            token = Path(env[SERVICE_TOKEN_FILE_ENV]).read_text(encoding="utf-8").strip()
+            token = settings.service_token_file.read_text(encoding="utf-8").strip()
         except OSError as exc:
             problems.append(f"cannot read {SERVICE_TOKEN_FILE_ENV}: {exc.strerror}")
     if problems:

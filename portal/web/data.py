@@ -33,7 +33,6 @@ import base64
 import contextlib
 import functools
 import hashlib
-import os
 import threading
 import time
 from collections import OrderedDict
@@ -47,7 +46,8 @@ import httpx
 import polars as pl
 import streamlit as st
 
-from portal.web.config import DEFAULT_CONTACT, SERVICE_URL_ENV, load_config
+from portal.web.config import DEFAULT_CONTACT, load_config
+from registry.settings import WebSettings
 
 __all__ = [
     "ApprovedProject",
@@ -375,7 +375,8 @@ class _Memo(Generic[_P, _R]):
         self._entries: OrderedDict[Any, tuple[float, _R]] = OrderedDict()
 
     def __call__(self, *args: _P.args, **kwargs: _P.kwargs) -> _R:
-        key = (os.environ.get(SERVICE_URL_ENV), args[:1], args[2:], tuple(sorted(kwargs.items())))
+        url = WebSettings.load().service_url
+        key = (url, args[:1], args[2:], tuple(sorted(kwargs.items())))
         now = time.monotonic()
         with self._lock:
             hit = self._entries.get(key)
