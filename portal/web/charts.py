@@ -112,6 +112,7 @@ def _margins(
     value_px = CHAR_PX * _value_chars(values, percent)
     label_px = CHAR_PX * _longest(categories)
     crowded = False
+    bottom: float
     if horizontal:
         left, bottom = TITLE_PX + label_px + 12, TITLE_PX + LINE_PX + 8
     else:
