@@ -68,6 +68,9 @@ def _template_json() -> str:
 # are narrower), a line of text, the room an axis title with its padding takes, a legend
 # entry's symbol and gap, and the plot width assumed when a legend or a category axis is
 # laid out (a narrow window wraps or turns labels more: automargin covers that case).
+# Calibrated against what plotly.js settles on under Streamlit's chart theme (a portal
+# chart is about 940 px wide in a 1,400 px window) and plain plotly.js
+# (tests/test_browser_charts.py).
 CHAR_PX = 8.5
 LINE_PX = 21
 TITLE_PX = 30
@@ -114,12 +117,12 @@ def _margins(
     crowded = False
     bottom: float
     if horizontal:
-        left, bottom = TITLE_PX + label_px + 12, TITLE_PX + LINE_PX + 8
+        left, bottom = TITLE_PX + label_px + 12, TITLE_PX + LINE_PX + 18
     else:
-        left = TITLE_PX + value_px + 12
+        left = TITLE_PX + value_px + 20
         crowded = len(set(map(str, categories))) * (label_px + 12) > ASSUMED_WIDTH_PX
         # Crowded category labels are turned (up to upright): room for them standing.
-        bottom = TITLE_PX + (16 + label_px if crowded else 8 + LINE_PX)
+        bottom = TITLE_PX + (16 + label_px if crowded else 18 + LINE_PX)
     legend = _legend_px(legend_names)
     # The legend sits just above the plot (2% of the height up); with no legend, the top
     # tick label still reaches above the plot by half a line.
