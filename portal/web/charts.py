@@ -14,12 +14,21 @@ of every trace and cost 100-200 ms a chart, most of a filter change's script tim
 `tests/test_app_charts.py` checks each spec against plotly's validator and against the
 figures the validating builder drew, so the charts are the same. `prebuilt` hands a spec
 to `st.plotly_chart` without a second validation.
+
+Margins are sized here, from the labels, rather than left to plotly. With the template's
+`automargin`, a figure drawn with margins too small for its tick labels, axis titles or
+legend is measured and then drawn again from scratch: that second pass was half of the
+browser's drawing time on a filter change. `_margins` estimates what the labels need
+(generously: spare room costs a few pixels, too little costs the second pass), and
+`automargin` stays on, so a label the estimate under-sized still fits: it only costs the
+redraw, never a clipped label.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -53,6 +62,104 @@ def _template_json() -> str:
     each figure is ten times quicker than deep-copying the nested dict."""
     template = go.Figure(layout={"template": "plotly_white"}).layout.template
     return json.dumps(template.to_plotly_json())
+
+
+# Layout estimates at the 14 px font: a character's width at most (digits and most letters
+# are narrower), a line of text, the room an axis title with its padding takes, a legend
+# entry's symbol and gap, and the plot width assumed when a legend or a category axis is
+# laid out (a narrow window wraps or turns labels more: automargin covers that case).
+# Calibrated against what plotly.js settles on under Streamlit's chart theme (a portal
+# chart is about 940 px wide in a 1,400 px window) and plain plotly.js
+# (tests/test_browser_charts.py).
+CHAR_PX = 8.5
+LINE_PX = 21
+TITLE_PX = 30
+ENTRY_PX = 46
+ASSUMED_WIDTH_PX = 950
+ONE_ROW_LEGEND_PX = 32
+
+
+def _longest(labels: Sequence[object]) -> int:
+    return max((len(str(v)) for v in labels), default=0)
+
+
+def _value_chars(values: Sequence[object], percent: bool) -> int:
+    """Characters of the widest tick label on a value axis: the top tick can round up past
+    the largest value (95 -> 100), and thousands are separated (12,000)."""
+    top = max((abs(float(v)) for v in values if isinstance(v, int | float)), default=0.0)
+    if percent:
+        return 4  # "100%" at most: a percentage axis stops at 100
+    return max(3, len(f"{math.ceil(top * 1.25):,}"))
+
+
+def _legend_px(names: Sequence[str]) -> int:
+    """The height of a horizontal legend of `names` (0: none). Its entries are laid out in
+    columns as wide as the widest one."""
+    if not names:
+        return 0
+    entry = ENTRY_PX + CHAR_PX * _longest(names)
+    per_row = max(1, int(ASSUMED_WIDTH_PX // entry))
+    return ONE_ROW_LEGEND_PX + LINE_PX * (math.ceil(len(names) / per_row) - 1)
+
+
+def _margins(
+    *,
+    categories: Sequence[object],
+    values: Sequence[object],
+    legend_names: Sequence[str],
+    horizontal: bool,
+    percent: bool,
+    height: int,
+) -> Spec:
+    """Room for the tick labels, axis titles and the legend above the plot."""
+    value_px = CHAR_PX * _value_chars(values, percent)
+    label_px = CHAR_PX * _longest(categories)
+    crowded = False
+    bottom: float
+    if horizontal:
+        left, bottom = TITLE_PX + label_px + 12, TITLE_PX + LINE_PX + 18
+    else:
+        left = TITLE_PX + value_px + 20
+        crowded = len(set(map(str, categories))) * (label_px + 12) > ASSUMED_WIDTH_PX
+        # Crowded category labels are turned (up to upright): room for them standing.
+        bottom = TITLE_PX + (16 + label_px if crowded else 18 + LINE_PX)
+    legend = _legend_px(legend_names)
+    # The legend sits just above the plot (2% of the height up); with no legend, the top
+    # tick label still reaches above the plot by half a line.
+    top = legend + 0.02 * height + 14 if legend else 20
+    # A turned label at the right end reaches past the plot.
+    right = 32 if crowded else 16
+    return {
+        "l": math.ceil(left),
+        "r": right,
+        "t": math.ceil(top),
+        "b": math.ceil(bottom),
+    }
+
+
+def _fit(
+    layout: Spec,
+    data: pl.DataFrame,
+    x: str,
+    y: str,
+    traces: Sequence[Spec],
+    *,
+    legend: bool,
+    horizontal: bool,
+    percent: bool,
+) -> None:
+    """Margins for the figure's labels; a legend of more than one row makes the figure
+    taller rather than the plot shorter."""
+    names = [str(t["name"]) for t in traces if t.get("showlegend", True)] if legend else []
+    layout["height"] += max(0, _legend_px(names) - ONE_ROW_LEGEND_PX)
+    layout["margin"] = _margins(
+        categories=data[x].to_list(),
+        values=data[y].to_list(),
+        legend_names=names,
+        horizontal=horizontal,
+        percent=percent,
+        height=layout["height"],
+    )
 
 
 def _layout(*, x_title: str, y_title: str, percent: bool, legend: bool) -> Spec:
@@ -174,10 +281,9 @@ def line_figure(
     if marks[0]:
         traces.append(_suppressed_trace(*marks))
     legend = series is not None or bool(marks[0])
-    return {
-        "data": traces,
-        "layout": _layout(x_title=x_title, y_title=y_title, percent=percent, legend=legend),
-    }
+    layout = _layout(x_title=x_title, y_title=y_title, percent=percent, legend=legend)
+    _fit(layout, data, x, y, traces, legend=legend, horizontal=False, percent=percent)
+    return {"data": traces, "layout": layout}
 
 
 def bar_figure(
@@ -233,6 +339,7 @@ def bar_figure(
             yaxis["autorangeoptions"] = {}
         yaxis.update(type="category", autorange="reversed")
         layout["height"] = max(300, 34 * data[x].n_unique() + 80)
+    _fit(layout, data, x, y, traces, legend=legend, horizontal=horizontal, percent=percent)
     if order is not None:
         axis = layout["yaxis" if horizontal else "xaxis"]
         axis.update(categoryorder="array", categoryarray=list(order))
