@@ -121,8 +121,8 @@ def _claimants(
     f[upper] = np.char.upper(f[upper].astype(str))
     s[upper] = np.char.upper(s[upper].astype(str))
     dob = people["dob"].dt.strftime("%Y-%m-%d").to_numpy().astype(object)[w]
-    ni = pl.Series("ni_number", people["ni_number"].to_numpy()[w].tolist(), dtype=pl.Utf8)
-    ni = _flip_digit(ni, rates.ni_invalid, rng, start=2, stop=8).to_numpy().astype(object)
+    ni_true = pl.Series("ni_number", people["ni_number"].to_numpy()[w].tolist(), dtype=pl.Utf8)
+    ni = _flip_digit(ni_true, rates.ni_invalid, rng, start=2, stop=8).to_numpy().astype(object)
     has_dob = has & (rng.random(n) >= CLAIMANT_DOB_MISSING)
     has_ni = has & (ni != None) & (rng.random(n) >= CLAIMANT_NI_MISSING)  # noqa: E711
     return {
