@@ -150,6 +150,29 @@ def _person(
     return tuple(cols)
 
 
+_DI = Role.DIRECT_IDENTIFIER
+
+
+def _household_address(*, postcode: bool) -> tuple[Column, ...]:
+    """The address a system holds but our extract contract had left out: optional, read
+    when the file has it, and used only to form families (pipelines/link.py); it never
+    reaches zone B (only a contract's required columns do, and never an identifier)."""
+    cols = [
+        Column(
+            "address_line1",
+            Kind.TEXT,
+            "First line of the person's address",
+            Role.DIRECT_IDENTIFIER,
+            required=False,
+        )
+    ]
+    if postcode:
+        cols.append(
+            Column("postcode", Kind.POSTCODE, "Postcode", Role.DIRECT_IDENTIFIER, required=False)
+        )
+    return tuple(cols)
+
+
 def _nhs(required: bool = False) -> Column:
     return Column(
         "nhs_number", Kind.NHS_NUMBER, "NHS number (10 digits)", Role.DIRECT_IDENTIFIER, required
@@ -371,6 +394,16 @@ EARLY_YEARS = _register(
             Column("sen_support", Kind.FLAG, "SEN support in setting"),
             Column("provider_urn", Kind.TEXT, "Provider reference"),
         ),
+        # The funding system also holds the child's address and, for a checked claim
+        # (two-year-old places, the 30-hour extended entitlement), the parent or carer who
+        # claims, with the details the eligibility check matches on. Families only.
+        optional_columns=(
+            *_household_address(postcode=False),
+            Column("claimant_forename", Kind.NAME, "Claimant's given name", _DI, False),
+            Column("claimant_surname", Kind.NAME, "Claimant's family name", _DI, False),
+            Column("claimant_dob", Kind.DATE, "Claimant's date of birth", _DI, False),
+            Column("claimant_ni_number", Kind.NI_NUMBER, "Claimant's NI number", _DI, False),
+        ),
     )
 )
 
@@ -442,6 +475,8 @@ YOUTH_JUSTICE = _register(
                 ),
             ),
         ),
+        # The case system records the young person's address (families only).
+        optional_columns=_household_address(postcode=True),
     )
 )
 
@@ -467,6 +502,8 @@ DWP = _register(
             Column("spell_start", Kind.DATE, "Spell start"),
             Column("spell_end", Kind.DATE, "Spell end", required=False),
         ),
+        # The data share carries the claimant's address (families only).
+        optional_columns=_household_address(postcode=False),
     )
 )
 
@@ -510,6 +547,8 @@ ADULT_SOCIAL_CARE = _register(
             Column("service_start", Kind.DATE, "Service start"),
             Column("service_end", Kind.DATE, "Service end", required=False),
         ),
+        # The case system records the person's address (families only).
+        optional_columns=_household_address(postcode=True),
     )
 )
 
@@ -560,6 +599,8 @@ NEET = _register(
                 codes=("EDUCATION", "APPRENTICESHIP", "EMPLOYMENT", "NEET", "UNKNOWN"),
             ),
         ),
+        # CCIS records the young person's address (families only).
+        optional_columns=_household_address(postcode=False),
     )
 )
 
@@ -581,6 +622,8 @@ HEALTH = _register(
                 codes=("CAMHS", "ADULT_MH", "PERINATAL_MH", "SUBSTANCE_MISUSE"),
             ),
         ),
+        # A GP registration carries the patient's address and postcode (families only).
+        optional_columns=_household_address(postcode=True),
     )
 )
 

@@ -65,7 +65,7 @@ import polars as pl
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from pipelines.contracts import get_contract
+from pipelines.contracts import CONTRACTS, get_contract
 from pipelines.engine import EngineConfig, apply_model, open_backend, spark_components
 from pipelines.identifiers import is_valid_nhs_number
 from pipelines.ingest import IngestResult, SourceFileError
@@ -79,6 +79,27 @@ LINK_COLUMNS = (
     # SSDA903 Header: a looked-after young woman's first child's date of birth (families).
     "mc_dob",
 )  # fmt: skip
+# Sources whose address columns are optional in their contract (the school's pupil address,
+# the addresses added for families: pipelines/contracts.py), by column: these form families
+# only and are never scored for persons (see `link`).
+FAMILY_ONLY_ADDRESS: dict[str, tuple[str, ...]] = {
+    col: tuple(
+        name
+        for name, contract in CONTRACTS.items()
+        if col in {c.name for c in contract.optional_columns}
+    )
+    for col in ("address_line1", "postcode")
+}
+
+
+def without_family_only_address(records: pl.DataFrame) -> pl.DataFrame:
+    """`records` with the FAMILY_ONLY_ADDRESS columns blanked on those sources' rows."""
+    return records.with_columns(
+        pl.when(pl.col("source").is_in(list(sources))).then(None).otherwise(pl.col(c)).alias(c)
+        for c, sources in FAMILY_ONLY_ADDRESS.items()
+    )
+
+
 # A household stays at an address for years: records at one address within three years
 # of each other are one family (measured at 20,000 people: family recall 0.782 -> 0.801,
 # precision 0.941 either way; ten years adds recall at some cost in precision).
@@ -684,6 +705,17 @@ CONTACT_SCHEMA: dict[str, pl.DataType] = {
 }
 
 
+EARLY_YEARS = "early_years"
+CLAIMANT_COLUMNS = ("claimant_forename", "claimant_surname", "claimant_dob", "claimant_ni_number")
+CLAIMANT_SCHEMA: dict[str, pl.DataType] = {
+    "unique_id": pl.Utf8(),
+    "claimant_forename": pl.Utf8(),
+    "claimant_surname": pl.Utf8(),
+    "claimant_dob": pl.Date(),
+    "claimant_ni_number": pl.Utf8(),
+}
+
+
 def _address_key(line: pl.Expr, postcode: pl.Expr) -> pl.Expr:
     """First line and postcode as one comparable value (case and spacing ignored)."""
     return pl.concat_str(
@@ -735,13 +767,41 @@ def school_contacts(results: dict[str, IngestResult]) -> pl.DataFrame:
     return pl.concat(frames)
 
 
-def family_edges(records: pl.DataFrame, contacts: pl.DataFrame | None = None) -> pl.DataFrame:
+def early_years_claimants(results: dict[str, IngestResult]) -> pl.DataFrame:
+    """One row per early-years record naming the parent or carer who claims: the child's
+    record (unique_id) and CLAIMANT_COLUMNS. Empty when the extract carries none."""
+    r = results.get(EARLY_YEARS)
+    if r is None or not set(CLAIMANT_COLUMNS) <= set(r.accepted.columns):
+        return pl.DataFrame(schema=CLAIMANT_SCHEMA)
+    return (
+        r.accepted.select(
+            pl.concat_str(pl.lit(EARLY_YEARS), pl.lit(":"), pl.col("record_id")).alias("unique_id"),
+            *[pl.col(c).cast(CLAIMANT_SCHEMA[c]) for c in CLAIMANT_COLUMNS],
+        )
+        .filter(
+            pl.col("claimant_ni_number").is_not_null()
+            | pl.all_horizontal(
+                pl.col(c).is_not_null()
+                for c in ("claimant_forename", "claimant_surname", "claimant_dob")
+            )
+        )
+        .select(list(CLAIMANT_SCHEMA))
+    )
+
+
+def family_edges(
+    records: pl.DataFrame,
+    contacts: pl.DataFrame | None = None,
+    claimants: pl.DataFrame | None = None,
+) -> pl.DataFrame:
     """Person-to-person links under the family rule (see module docstring)."""
-    return pl.concat(list(family_edges_by_rule(records, contacts).values())).unique()
+    return pl.concat(list(family_edges_by_rule(records, contacts, claimants).values())).unique()
 
 
 def family_edges_by_rule(
-    records: pl.DataFrame, contacts: pl.DataFrame | None = None
+    records: pl.DataFrame,
+    contacts: pl.DataFrame | None = None,
+    claimants: pl.DataFrame | None = None,
 ) -> dict[str, pl.DataFrame]:
     """The family links each rule makes (a, b person keys), by rule name."""
     r = records.select(
@@ -811,6 +871,8 @@ def family_edges_by_rule(
     edges["ssda903_mother"] = mother_child_edges(records)
     if contacts is not None and not contacts.is_empty():
         edges.update(contact_edges(records, contacts))
+    if claimants is not None and not claimants.is_empty():
+        edges["early_years_claimant"] = claimant_edges(records, claimants)
     return {
         k: v.select(pl.col("a").cast(pl.Int64), pl.col("b").cast(pl.Int64))
         for k, v in edges.items()
@@ -896,6 +958,60 @@ def contact_edges(records: pl.DataFrame, contacts: pl.DataFrame) -> dict[str, pl
         .unique()
     )
     return out
+
+
+def claimant_edges(records: pl.DataFrame, claimants: pl.DataFrame) -> pl.DataFrame:
+    """A child and the parent or carer who claims the child's early-years funding.
+
+    The entitlement is the household's (the claimant is a parent the child lives with),
+    so the claimant is the child's family. The claimant is the person whose records carry
+    the claimant's National Insurance number (validated at ingest), or else the one
+    person recorded under the claimant's surname, initial and date of birth: two or more
+    such persons, and the claim names nobody for certain."""
+    child = records.select("unique_id", "person_key")
+    c = claimants.join(child, on="unique_id")
+    ni = (
+        c.drop_nulls("claimant_ni_number")
+        .join(
+            records.select(pl.col("person_key").alias("person_key_r"), "ni_number")
+            .drop_nulls()
+            .unique(),
+            left_on="claimant_ni_number",
+            right_on="ni_number",
+        )
+        .select("person_key", "person_key_r")
+    )
+    people = (
+        records.drop_nulls(["surname", "forename", "dob"])
+        .select(
+            pl.col("person_key").alias("person_key_r"),
+            "surname",
+            pl.col("forename").str.slice(0, 1).alias("initial"),
+            "dob",
+        )
+        .unique()
+    )
+    named = (
+        c.drop_nulls(["claimant_surname", "claimant_forename", "claimant_dob"])
+        .select(
+            "unique_id",
+            "person_key",
+            pl.col("claimant_surname").alias("surname"),
+            pl.col("claimant_forename").str.slice(0, 1).alias("initial"),
+            pl.col("claimant_dob").alias("dob"),
+        )
+        .join(people, on=["surname", "initial", "dob"])
+        .select("unique_id", "person_key", "person_key_r")
+        .unique()
+        .filter(pl.len().over("unique_id") == 1)
+        .select("person_key", "person_key_r")
+    )
+    return (
+        pl.concat([ni, named])
+        .filter(pl.col("person_key") != pl.col("person_key_r"))
+        .select(pl.col("person_key").alias("a"), pl.col("person_key_r").alias("b"))
+        .unique()
+    )
 
 
 def mother_child_edges(records: pl.DataFrame) -> pl.DataFrame:
@@ -990,15 +1106,11 @@ def link(
     t = time.perf_counter()
     # The model scores objection rows too (that is how they are matched), but only links
     # between other records form persons, and only those are merge decisions.
-    # The pupil's address from the school extract forms families only: measured at 20,000
-    # people, scoring it too lowered person precision (0.9920 -> 0.9917).
+    # An address a source carries only as an optional column forms families only: measured
+    # at 20,000 people, scoring the school's pupil address too lowered person precision
+    # (0.9920 -> 0.9917), and person linkage stays as it was without the new columns.
     scored = score_pairs(
-        everything.with_columns(
-            pl.when(pl.col("source") == SCHOOL)
-            .then(None)
-            .otherwise(pl.col("address_line1"))
-            .alias("address_line1")
-        ),
+        without_family_only_address(everything),
         max_pairs=max_pairs,
         engine=engine,
         trained=trained,
@@ -1021,7 +1133,7 @@ def link(
     )
     records = records.with_columns(person.alias("person_key"))
     objections = match_objections(objection_rows, records, prob.select("uid_l", "uid_r"))
-    fam_e = family_edges(records, school_contacts(results))
+    fam_e = family_edges(records, school_contacts(results), early_years_claimants(results))
     persons = records["person_key"].unique().sort()
     fam = components(
         persons.cast(pl.Utf8),
@@ -1031,7 +1143,9 @@ def link(
         engine,
     )
     fam_map = pl.DataFrame({"person_key": persons, "family_key": fam})
-    records = records.join(fam_map, on="person_key", how="left")
+    # Downstream (zone B's geography, clerical review) sees the records as persons were
+    # linked: the family-only addresses have done their work.
+    records = without_family_only_address(records.join(fam_map, on="person_key", how="left"))
     timings["cluster"] = time.perf_counter() - t
     model = LinkageModel(
         settings=settings,

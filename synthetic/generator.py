@@ -36,6 +36,7 @@ from synthetic.contacts import with_school_contacts
 from synthetic.dbs import RESPONSE_FILE, simulate_trace
 from synthetic.events import build_events
 from synthetic.geography import build_county
+from synthetic.household import with_household_evidence
 from synthetic.noise import DEFAULT_NOISE, NoiseRates
 from synthetic.population import WINDOW_END, WINDOW_START, build_population
 from synthetic.practitioners import with_lead_practitioners
@@ -124,10 +125,13 @@ def generate_county(
     requests = []
     for name in CONTRACTS:
         r = render_source(name, ev[name], pop, county, rates, rng, extras)
-        _write(r.extract, out / f"{name}.{fmt}", fmt)
-        rows[name] = r.extract.height
-        truths.append(r.truth)
+        # The trace request is built from the contract's columns, before the household
+        # evidence is added: a council traces with the demographics it links on.
         requests.append(trace_requests(r.extract, get_contract(name)))
+        extract = with_household_evidence(name, r, pop, rates, seed)
+        _write(extract, out / f"{name}.{fmt}", fmt)
+        rows[name] = extract.height
+        truths.append(r.truth)
 
     _write(pl.concat(truths), truth_dir / f"records.{fmt}", fmt)
     _write(

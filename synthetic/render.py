@@ -39,6 +39,10 @@ WRITES_OPTIONAL_COLUMNS = frozenset({"school_census"})
 class Rendered:
     extract: pl.DataFrame  # exactly the contract's columns, all text
     truth: pl.DataFrame  # source, record_id, person_id, family_id, duplicate_of
+    # Per extract row, in its order: pidx, household_index, _anchor (the event date) and
+    # the address the row was rendered at (address_line1, postcode, before noise), for
+    # the household evidence added afterwards from its own stream (synthetic/household.py).
+    rows: pl.DataFrame | None = None
 
 
 def _anchor_date(df: pl.DataFrame, col: str) -> pl.Expr:
@@ -230,7 +234,8 @@ def render_source(
     out = pl.DataFrame(cols)
     out = _format_dates(out, contract, rates.mixed_dates.get(name, 0.0), rng)
     out = out.select([pl.col(col.name).cast(pl.Utf8) for col in written])
-    return Rendered(out, truth)
+    rows = df.select("pidx", "household_index", "_anchor", "address_line1", "postcode")
+    return Rendered(out, truth, rows)
 
 
 def _nhs_noise(s: pl.Series, missing: float, invalid: float, rng: np.random.Generator) -> pl.Series:

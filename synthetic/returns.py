@@ -175,7 +175,9 @@ def _provider(rng: np.random.Generator, place: str) -> str | None:
     if place == "P1":
         return "PR0"  # parents: rule 550, PR0 goes only with P1
     if place.startswith("A"):
-        return _choice(rng, ("PR1", "PR2", "PR3"), (0.6, 0.2, 0.2))
+        # Adoption placements are made by the council, another council or a voluntary
+        # adoption agency, never another public body (rule 529: PR3 never with A3-A6).
+        return _choice(rng, ("PR1", "PR2", "PR5"), (0.6, 0.2, 0.2))
     if place in ("K2", "S1"):
         return _choice(rng, ("PR1", "PR4", "PR5"), (0.25, 0.65, 0.10))
     if place == "R1":
@@ -397,12 +399,15 @@ def _period(
             ep = Episode(day, prev.ls, place, prov, "P", pc, urn)
         else:  # placed for adoption under a placement order
             place = _choice(rng, ("A5", "A6", "A3", "A4"), (0.45, 0.35, 0.12, 0.08))
+            # The legal status (E1) and the placement change together: B, with new carers
+            # (A5, A6), or U, placed with the current foster carers (A3, A4) (rule 436;
+            # T is a change of placement and carer only, rule 435).
             ep = Episode(
-                day, "E1", place, _provider(rng, place), "T",
+                day, "E1", place, _provider(rng, place), "U" if place in ("A3", "A4") else "B",
                 str(postcodes[int(rng.integers(0, len(postcodes)))]), None,
             )  # fmt: skip
         prev.dec, prev.rec = day, "X1"
-        if ep.rne in ("P", "T"):
+        if ep.rne in ("P", "T", "U", "B"):
             prev.reason_change = _choice(rng, _CHANGE_REASONS, _CHANGE_P)
         episodes.append(ep)
     if end is not None:
@@ -572,6 +577,7 @@ def _write_cin(
             "cp_plan_start", "cp_plan_end", "closure_date",
         )
     ).sort("pidx", "referral_date")  # fmt: skip
+    ev = _as_a_case_system_returns(ev)
     # Previous plans per child, counted from every plan in the records.
     ev = ev.with_columns(
         pl.col("cp_plan_start").is_not_null().cast(pl.Int64).cum_sum().over("pidx").alias("_plans")
@@ -637,6 +643,66 @@ def _write_cin(
     lines += ["  </Children>", "</Message>", ""]
     path.write_text("\n".join(lines), encoding="utf-8")
     return truth
+
+
+def _as_a_case_system_returns(ev: pl.DataFrame) -> pl.DataFrame:
+    """The referrals (sorted by child and referral day) as a council's case system would
+    let it return them, where the events model is looser:
+
+    - a referral closed with nothing done under it was closed on the day (no further
+      action);
+    - a referral closes on or after everything done under it: an assessment still open
+      at closure is authorised then (rules 8565, 8867), a protection plan ends then, and
+      the closure is no earlier than the last activity or the initial conference, which
+      is held up to two days after the plan starts (8565);
+    - a child has one referral open at a time: a referral made while an earlier one is
+      open is part of that one and is not returned (rules 8820, 8815, 8816, and the
+      overlapping or doubly open protection plans of 8940, 8935)."""
+    closed = pl.col("closure_date").is_not_null()
+    no_activity = pl.all_horizontal(
+        pl.col(c).is_null() for c in ("assessment_start", "s47_start", "cp_plan_start")
+    )
+    ev = ev.with_columns(
+        # A referral closed with nothing done under it is a no-further-action decision,
+        # made on the day (rule 8569Q: such a referral never stays open into a later year).
+        pl.when(closed & no_activity)
+        .then(pl.col("referral_date"))
+        .otherwise(pl.col("closure_date"))
+        .alias("closure_date")
+    )
+    closed = pl.col("closure_date").is_not_null()
+    ev = ev.with_columns(
+        pl.when(
+            closed
+            & pl.col("assessment_start").is_not_null()
+            & pl.col("assessment_authorised").is_null()
+        )
+        .then(pl.max_horizontal("closure_date", "assessment_start"))
+        .otherwise(pl.col("assessment_authorised"))
+        .alias("assessment_authorised"),
+        pl.when(closed & pl.col("cp_plan_start").is_not_null() & pl.col("cp_plan_end").is_null())
+        .then(pl.max_horizontal("closure_date", pl.col("cp_plan_start") + 1))
+        .otherwise(pl.col("cp_plan_end"))
+        .alias("cp_plan_end"),
+    ).with_columns(
+        pl.when(closed)
+        .then(
+            pl.max_horizontal(
+                "closure_date",
+                "referral_date",
+                "assessment_authorised",
+                "s47_start",
+                "cp_plan_end",
+                pl.col("cp_plan_start") + 2,
+            )
+        )
+        .otherwise(None)
+        .alias("closure_date")
+    )
+    # The latest end of the child's earlier referrals (open: never ends).
+    end = pl.col("closure_date").fill_null(np.iinfo(np.int64).max)
+    earlier_end = end.cum_max().shift(1).over("pidx")
+    return ev.filter(~(pl.col("referral_date") <= earlier_end).fill_null(False))
 
 
 def _cin_details(

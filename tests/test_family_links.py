@@ -10,8 +10,12 @@ import polars as pl
 from pipelines.contracts import get_contract
 from pipelines.ingest import IngestResult, phone_expr, validate
 from pipelines.link import (
+    CLAIMANT_SCHEMA,
     CONTACT_SCHEMA,
+    FAMILY_ONLY_ADDRESS,
+    claimant_edges,
     contact_edges,
+    early_years_claimants,
     family_edges,
     family_edges_by_rule,
     mother_child_edges,
@@ -263,3 +267,144 @@ def test_surname_and_postcode_speaks_only_where_an_address_is_missing() -> None:
     ])  # fmt: skip
     rule = family_edges_by_rule(recs)["surname_and_postcode"]
     assert rule.rows() == [(4, 5)]
+
+
+# ------------------------------------------------------- early-years claimants ---
+
+
+def _people(rows: list[dict]) -> pl.DataFrame:
+    extra = {"forename": pl.Utf8, "ni_number": pl.Utf8}
+    return _records(rows).with_columns(
+        pl.Series(c, [r.get(c) for r in rows], dtype=t) for c, t in extra.items()
+    )
+
+
+def _claims(rows: list[dict]) -> pl.DataFrame:
+    return pl.DataFrame([{c: r.get(c) for c in CLAIMANT_SCHEMA} for r in rows],
+                        schema=CLAIMANT_SCHEMA)  # fmt: skip
+
+
+MUM = date(1990, 5, 6)
+
+
+def test_a_claimant_is_found_by_ni_number_or_the_one_person_with_her_name_and_dob() -> None:
+    recs = _people([
+        {"unique_id": "early_years:1", "person_key": 1, "forename": "AVA", "surname": "ROSE"},
+        {"unique_id": "early_years:2", "person_key": 2, "forename": "LEO", "surname": "HALE"},
+        # Ava's mother, known to DWP by NI number under another surname.
+        {"unique_id": "dwp:1", "person_key": 10, "forename": "KAYE", "surname": "STONE",
+         "dob": MUM, "ni_number": "AB123456C"},
+        # Leo's father, known to the police only by name and date of birth.
+        {"unique_id": "police:1", "person_key": 20, "forename": "DANIEL", "surname": "HALE",
+         "dob": MUM},
+    ])  # fmt: skip
+    claims = _claims([
+        {"unique_id": "early_years:1", "claimant_surname": "STONE", "claimant_forename": "KAY",
+         "claimant_ni_number": "AB123456C"},
+        # A nickname on the claim: the initial still agrees.
+        {"unique_id": "early_years:2", "claimant_surname": "HALE", "claimant_forename": "DAN",
+         "claimant_dob": MUM},
+    ])  # fmt: skip
+    assert sorted(claimant_edges(recs, claims).rows()) == [(1, 10), (2, 20)]
+    assert {(1, 10), (2, 20)} <= set(family_edges(recs, claimants=claims).rows())
+
+
+def test_a_claimant_two_people_could_be_names_nobody() -> None:
+    recs = _people([
+        {"unique_id": "early_years:1", "person_key": 1, "forename": "AVA", "surname": "ROSE"},
+        {"unique_id": "police:1", "person_key": 20, "forename": "DAN", "surname": "HALE",
+         "dob": MUM},
+        {"unique_id": "housing:1", "person_key": 30, "forename": "DEAN", "surname": "HALE",
+         "dob": MUM},
+    ])  # fmt: skip
+    claims = _claims([{"unique_id": "early_years:1", "claimant_surname": "HALE",
+                       "claimant_forename": "DAN", "claimant_dob": MUM}])  # fmt: skip
+    assert claimant_edges(recs, claims).is_empty()
+
+
+def test_claimants_are_read_from_the_early_years_extract_and_standardised() -> None:
+    contract = get_contract("early_years")
+    base = {"ey_record_id": "EY1", "forename": "Ava", "surname": "Rose", "dob": "2021-01-02",
+            "sex": "F", "postcode": "XM1 1AA", "term": "2023-AUT", "funding_type": "2YO",
+            "funded_hours": "15", "daf": "N", "sen_support": "N", "provider_urn": "EY1"}  # fmt: skip
+    raw = pl.DataFrame([
+        {**base, "claimant_forename": "kaye", "claimant_surname": " Stone ",
+         "claimant_dob": "1990-05-06", "claimant_ni_number": "ab 12 34 56 c"},
+        # A claim with no claimant (the universal entitlement checks no parent).
+        {**base, "ey_record_id": "EY2", "funding_type": "3-4YO_UNIVERSAL"},
+    ])  # fmt: skip
+    res = validate(raw, contract, file=Path("early_years.csv"), as_at=date(2026, 1, 1))
+    assert res.quarantined.is_empty()
+    c = early_years_claimants({"early_years": res})
+    assert c.rows() == [("early_years:EY1", "KAYE", "STONE", MUM, "AB123456C")]
+    # An extract without the columns gives no claimants (a council's file may lack them).
+    plain = validate(raw.select(contract.column_names), contract,
+                     file=Path("early_years.csv"), as_at=date(2026, 1, 1))  # fmt: skip
+    assert early_years_claimants({"early_years": plain}).is_empty()
+
+
+def test_an_address_a_source_carries_only_for_families_links_households_not_persons() -> None:
+    # The health extract's GP address joins a patient known to health only by NHS number
+    # to the household recorded at that address by another source...
+    recs = _records([
+        {"unique_id": "health:1", "source": "health", "person_key": 1,
+         "address_line1": "1 High Street", "postcode": "XM1 1AA",
+         "event_date": date(2024, 3, 1)},
+        {"unique_id": "housing:1", "source": "housing", "person_key": 2, "surname": "ROSE",
+         "address_line1": "1 HIGH STREET", "postcode": "XM1 1AA",
+         "event_date": date(2023, 9, 1)},
+    ])  # fmt: skip
+    assert family_edges_by_rule(recs)["same_address"].rows() == [(1, 2)]
+    # ...but the optional address columns are never scored for persons.
+    for source in ("health", "adult_social_care", "youth_justice"):
+        assert source in FAMILY_ONLY_ADDRESS["postcode"]
+    for source in ("early_years", "neet", "dwp", "school_census"):
+        assert source in FAMILY_ONLY_ADDRESS["address_line1"]
+        assert source not in FAMILY_ONLY_ADDRESS["postcode"]  # their postcode is scored
+
+
+def test_household_evidence_never_reaches_zone_b() -> None:
+    from anonymise.pseudonymise import MasterKey
+    from pipelines.link import person_records, without_family_only_address
+    from pipelines.zone_b import build_zone_b
+
+    row = {"forename": "Ava", "surname": "Rose", "dob": "2021-01-02", "sex": "F",
+           "postcode": "XM1 1AA", "term": "2023-AUT", "funding_type": "2YO",
+           "funded_hours": "15", "daf": "N", "sen_support": "N", "provider_urn": "EY1",
+           "address_line1": "7 Quarry Lane", "claimant_forename": "Kaye",
+           "claimant_surname": "Stone", "claimant_dob": "1990-05-06",
+           "claimant_ni_number": "AB123456C"}  # fmt: skip
+    ey = validate(pl.DataFrame([{"ey_record_id": "EY1", **row}]), get_contract("early_years"),
+                  file=Path("early_years.csv"), as_at=date(2026, 1, 1))  # fmt: skip
+    health = validate(
+        pl.DataFrame([{"health_record_id": "H1", "nhs_number": "9434765919",
+                       "contact_date": "2024-01-01", "service": "CAMHS",
+                       "address_line1": "7 Quarry Lane", "postcode": "XM7 7QQ"}]),
+        get_contract("health"), file=Path("health.csv"), as_at=date(2026, 1, 1),
+    )  # fmt: skip
+    school = validate(
+        pl.DataFrame([{"census_record_id": "S1", "upn": None, "forename": "Ava", "surname": "Rose",
+                       "dob": "2021-01-02", "sex": "F", "postcode": "XM1 1AA",
+                       "ethnicity": "WBRI", "academic_year": "2025/26", "school_urn": "1",
+                       "ncyear": "0", "fsm_eligible": "N", "sen_provision": "N",
+                       "sessions_possible": "10", "sessions_missed": "0", "suspensions": "0",
+                       "permanent_exclusion": "N"}]).cast(pl.Utf8),
+        get_contract("school_census"), file=Path("school_census.csv"), as_at=date(2026, 1, 1),
+    )  # fmt: skip
+    results = {"early_years": ey, "health": health, "school_census": school}
+    linked = without_family_only_address(
+        person_records(results).with_columns(
+            pl.lit(1, pl.Int64).alias("person_key"), pl.lit(1, pl.Int64).alias("family_key")
+        )
+    )
+    # The linked records keep no address a source carries only for families.
+    assert linked["address_line1"].null_count() == 3
+    assert linked.filter(pl.col("source") == "health")["postcode"].to_list() == [None]
+    zb = build_zone_b(linked, results, MasterKey(b"z" * 32, "environment"), None)
+    secrets = {"7 QUARRY LANE", "XM7 7QQ", "KAYE", "STONE", "AB123456C", "1990-05-06"}
+    for name, df in {"persons": zb.persons, **zb.events}.items():
+        added = {c.name for c in get_contract("early_years").optional_columns}
+        assert not added & set(df.columns), name
+        for col in df.columns:
+            values = {str(v).upper() for v in df[col].cast(pl.Utf8).drop_nulls().to_list()}
+            assert not values & secrets, (name, col)
