@@ -14,7 +14,11 @@ Projection: for each stage, a power law t = a * n^b fitted by least squares on l
 to the measured sizes, then evaluated at 10M; the same for peak memory. With two sizes
 the fit is exact through both points; the exponents are printed so the reader can judge.
 
+Each line also gives the peak memory within each stage and the 1-minute load average (the
+higher of start and end): on a shared machine a figure means little without it.
+
 Usage: python benchmarks/bench_scale.py [--sizes 100000,300000,1000000] [--engines duckdb,spark]
+       [--raw 1000000=/tmp/scale1m/raw ...]
 """
 
 from __future__ import annotations
@@ -65,12 +69,16 @@ def run_one(raw: Path, work: Path, engine: str, model: Path | None, out: Path) -
 
     store = Store(f"sqlite:///{work.parent / (work.name + '.sqlite')}", upgrade=True)
     trained = json.loads(model.read_text()) if model else None
+    # Wall-clock end of each stage, so the parent can split its memory samples by stage.
+    ends: dict[str, float] = {"start": time.time()}
     t = time.perf_counter()
     r = run_pipeline(raw, work, MasterKey(b"m" * 32, "environment"), as_at=AS_AT, store=store,
                      sdc_secret=b"s" * 32, accept_unmatched_objections="all", keep_zone_a=True,
-                     engine=engine, linkage_model=trained)  # fmt: skip
-    timings = {k: round(v, 2) for k, v in r.timings.items()}
+                     engine=engine, linkage_model=trained,
+                     after_stage=lambda name: ends.__setitem__(name, time.time()))  # fmt: skip
+    timings: dict[str, object] = {k: round(v, 2) for k, v in r.timings.items()}
     timings["total"] = round(time.perf_counter() - t, 2)
+    timings["ends"] = ends
     out.write_text(json.dumps(timings))
     store.dispose()
 
@@ -80,14 +88,24 @@ def measure(raw: Path, work: Path, engine: str, model: Path | None) -> dict[str,
     cmd = [sys.executable, __file__, "--one", str(raw), str(work), engine, str(model or ""),
            str(out)]  # fmt: skip
     proc = subprocess.Popen(cmd)
-    peak = 0.0
+    samples: list[tuple[float, float]] = []  # (wall clock, MB)
+    load = os.getloadavg()[0]
     while proc.poll() is None:
-        peak = max(peak, _tree_rss_mb(proc.pid))
+        samples.append((time.time(), _tree_rss_mb(proc.pid)))
         time.sleep(0.2)
     if proc.returncode != 0:
         raise SystemExit(f"run failed: {engine} on {raw} (exit {proc.returncode})")
-    timings: dict[str, float] = json.loads(out.read_text())
-    timings["peak_mb"] = round(peak)
+    got = json.loads(out.read_text())
+    ends: dict[str, float] = got.pop("ends")
+    timings: dict[str, float] = got
+    timings["peak_mb"] = round(max(mb for _, mb in samples))
+    timings["load"] = round(max(load, os.getloadavg()[0]), 1)
+    # Peak memory within each stage: the samples between the previous stage's end and its own.
+    start = ends.pop("start")
+    for name, end in sorted(ends.items(), key=lambda kv: kv[1]):
+        inside = [mb for at, mb in samples if start <= at <= end]
+        timings[f"peak_mb.{name}"] = round(max(inside)) if inside else 0
+        start = end
     return timings
 
 
@@ -112,7 +130,11 @@ def main() -> None:
     ap.add_argument("--sizes", default="100000,300000,1000000")
     ap.add_argument("--engines", default="duckdb,spark")
     ap.add_argument("--seed", type=int, default=3)
+    ap.add_argument("--raw", action="append", default=[], metavar="N=DIR",
+                    help="use the county already generated in DIR for size N (repeatable): "
+                    "a 1M county takes minutes to generate")  # fmt: skip
     args = ap.parse_args()
+    given = {int(n): Path(d) for n, d in (r.split("=", 1) for r in args.raw)}
     sizes = [int(s) for s in args.sizes.split(",")]
     engines = args.engines.split(",")
     from synthetic.generator import generate_county
@@ -120,8 +142,9 @@ def main() -> None:
     results: dict[str, dict[int, dict[str, float]]] = {e: {} for e in engines}
     with tempfile.TemporaryDirectory() as d:
         for n in sizes:
-            raw = Path(d) / f"raw{n}"
-            generate_county(n, args.seed, raw)
+            raw = given.get(n) or Path(d) / f"raw{n}"
+            if n not in given:
+                generate_county(n, args.seed, raw)
             model: Path | None = None
             for engine in engines:
                 work = Path(d) / f"work-{engine}-{n}"
@@ -131,7 +154,9 @@ def main() -> None:
                     model = work / "zone_a" / "linkage_model.json"
                 print(f"{engine:>6} {n:>9,}: " + ", ".join(
                     f"{k} {got.get(k, 0):.1f}" for k in (*STAGES, "total")
-                ) + f" s; peak {got['peak_mb']:,.0f} MB", flush=True)  # fmt: skip
+                ) + f" s; peak {got['peak_mb']:,.0f} MB (" + ", ".join(
+                    f"{k} {got.get(f'peak_mb.{k}', 0):,.0f}" for k in STAGES
+                ) + f"); load {got['load']}", flush=True)  # fmt: skip
     print(f"\n| engine | people | {' | '.join(STAGES)} | total s | peak MB |")
     print("|---|---:|" + "---:|" * (len(STAGES) + 2))
     for engine, by_size in results.items():
