@@ -185,11 +185,10 @@ def run_pipeline(
     engine_config = EngineConfig(
         engine,
         spark_master=spark_master,
-        # Spark's spill files and checkpoints hold identifiable records: a zone A folder
-        # beside the work folder, owner-only, removed when the linkage ends.
-        scratch=work_dir.parent / f".{work_dir.name}.scratch-{run_id}"
-        if engine == "spark"
-        else None,
+        # Spill files (DuckDB's and Spark's) and Spark's checkpoints hold identifiable
+        # records: a zone A folder beside the work folder, owner-only, removed when the
+        # linkage ends.
+        scratch=work_dir.parent / f".{work_dir.name}.scratch-{run_id}",
     )
     progress("link", f"linking records into persons and families (Splink on {engine})")
     linked: Linked = link(
