@@ -18,7 +18,7 @@ Each line also gives the peak memory within each stage and the 1-minute load ave
 higher of start and end): on a shared machine a figure means little without it.
 
 Usage: python benchmarks/bench_scale.py [--sizes 100000,300000,1000000] [--engines duckdb,spark]
-       [--raw 1000000=/tmp/scale1m/raw ...]
+       [--raw 1000000=/tmp/scale1m/raw ...] [--memory-limit 2GB]
 """
 
 from __future__ import annotations
@@ -61,7 +61,9 @@ def _tree_rss_mb(root: int) -> float:
     return total / 1e6
 
 
-def run_one(raw: Path, work: Path, engine: str, model: Path | None, out: Path) -> None:
+def run_one(
+    raw: Path, work: Path, engine: str, model: Path | None, out: Path, memory_limit: str
+) -> None:
     """One pipeline run (the child process): writes its stage timings to `out`."""
     from anonymise.pseudonymise import MasterKey
     from pipelines.run import run_pipeline
@@ -74,7 +76,7 @@ def run_one(raw: Path, work: Path, engine: str, model: Path | None, out: Path) -
     t = time.perf_counter()
     r = run_pipeline(raw, work, MasterKey(b"m" * 32, "environment"), as_at=AS_AT, store=store,
                      sdc_secret=b"s" * 32, accept_unmatched_objections="all", keep_zone_a=True,
-                     engine=engine, linkage_model=trained,
+                     engine=engine, linkage_model=trained, memory_limit=memory_limit,
                      after_stage=lambda name: ends.__setitem__(name, time.time()))  # fmt: skip
     timings: dict[str, object] = {k: round(v, 2) for k, v in r.timings.items()}
     timings["total"] = round(time.perf_counter() - t, 2)
@@ -83,10 +85,12 @@ def run_one(raw: Path, work: Path, engine: str, model: Path | None, out: Path) -
     store.dispose()
 
 
-def measure(raw: Path, work: Path, engine: str, model: Path | None) -> dict[str, float]:
+def measure(
+    raw: Path, work: Path, engine: str, model: Path | None, memory_limit: str
+) -> dict[str, float]:
     out = work.parent / f"{work.name}.timings.json"
     cmd = [sys.executable, __file__, "--one", str(raw), str(work), engine, str(model or ""),
-           str(out)]  # fmt: skip
+           str(out), memory_limit]  # fmt: skip
     proc = subprocess.Popen(cmd)
     samples: list[tuple[float, float]] = []  # (wall clock, MB)
     load = os.getloadavg()[0]
@@ -123,8 +127,10 @@ def project(sizes: list[int], values: list[float], target: int) -> tuple[float, 
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--one":
-        raw, work, engine, model, out = sys.argv[2:7]
-        run_one(Path(raw), Path(work), engine, Path(model) if model else None, Path(out))
+        raw, work, engine, model, out, memory_limit = sys.argv[2:8]
+        run_one(
+            Path(raw), Path(work), engine, Path(model) if model else None, Path(out), memory_limit
+        )
         return
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--sizes", default="100000,300000,1000000")
@@ -133,6 +139,7 @@ def main() -> None:
     ap.add_argument("--raw", action="append", default=[], metavar="N=DIR",
                     help="use the county already generated in DIR for size N (repeatable): "
                     "a 1M county takes minutes to generate")  # fmt: skip
+    ap.add_argument("--memory-limit", default="2GB", help="DuckDB's cap (portal run's)")
     args = ap.parse_args()
     given = {int(n): Path(d) for n, d in (r.split("=", 1) for r in args.raw)}
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -148,7 +155,8 @@ def main() -> None:
             model: Path | None = None
             for engine in engines:
                 work = Path(d) / f"work-{engine}-{n}"
-                got = measure(raw, work, engine, model if engine == "spark" else None)
+                got = measure(raw, work, engine, model if engine == "spark" else None,
+                              args.memory_limit)  # fmt: skip
                 results[engine][n] = got
                 if engine == "duckdb":
                     model = work / "zone_a" / "linkage_model.json"

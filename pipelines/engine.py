@@ -21,6 +21,7 @@ the run's zone A folder, never in the working directory or /tmp, and removed at 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -61,6 +62,12 @@ class EngineConfig:
             raise EngineError(f"unknown engine {self.name!r}; choose one of {', '.join(ENGINES)}")
         if self.spark_master is not None and self.name != "spark":
             raise EngineError("--spark-master applies only with --engine spark")
+        if not re.fullmatch(
+            r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", self.memory_limit, re.I
+        ):
+            raise EngineError(
+                f"memory limit {self.memory_limit!r}: expected a size such as 2GB or 6GB"
+            )
 
 
 class Backend:

@@ -7,8 +7,9 @@ from __future__ import annotations
 import stat
 
 import polars as pl
+import pytest
 
-from pipelines.engine import EngineConfig, open_backend
+from pipelines.engine import EngineConfig, EngineError, open_backend
 
 
 def test_duckdb_spills_into_the_zone_a_scratch_folder_and_removes_it(tmp_path, monkeypatch):
@@ -40,3 +41,11 @@ def test_a_run_leaves_no_scratch_folder(tmp_path):
     except RuntimeError:
         pass
     assert not scratch.exists()
+
+
+def test_duckdb_memory_limit_is_applied_and_checked():
+    with open_backend(EngineConfig(memory_limit="3GB")) as backend:
+        (limit,) = backend.con.execute("SELECT current_setting('memory_limit')").fetchone()
+    assert limit == "2.7 GiB"  # DuckDB reports 3 GB (10^9 bytes) in GiB
+    with pytest.raises(EngineError, match="expected a size such as 2GB"):
+        EngineConfig(memory_limit="lots")
