@@ -71,16 +71,24 @@ def run_one(
 
     store = Store(f"sqlite:///{work.parent / (work.name + '.sqlite')}", upgrade=True)
     trained = json.loads(model.read_text()) if model else None
-    # Wall-clock end of each stage, so the parent can split its memory samples by stage.
+    # Wall-clock end of each stage, so the parent can split its memory samples by stage,
+    # and the process's CPU seconds (every thread, DuckDB's included) at that point: on a
+    # shared machine CPU time says more about the work than wall time does.
     ends: dict[str, float] = {"start": time.time()}
+    cpu: dict[str, float] = {"start": time.process_time()}
+
+    def stage_done(name: str) -> None:
+        ends[name], cpu[name] = time.time(), time.process_time()
+
     t = time.perf_counter()
     r = run_pipeline(raw, work, MasterKey(b"m" * 32, "environment"), as_at=AS_AT, store=store,
                      sdc_secret=b"s" * 32, accept_unmatched_objections="all", keep_zone_a=True,
                      engine=engine, linkage_model=trained, memory_limit=memory_limit,
-                     after_stage=lambda name: ends.__setitem__(name, time.time()))  # fmt: skip
+                     after_stage=stage_done)  # fmt: skip
     timings: dict[str, object] = {k: round(v, 2) for k, v in r.timings.items()}
     timings["total"] = round(time.perf_counter() - t, 2)
     timings["ends"] = ends
+    timings["cpu"] = cpu
     out.write_text(json.dumps(timings))
     store.dispose()
 
@@ -101,15 +109,17 @@ def measure(
         raise SystemExit(f"run failed: {engine} on {raw} (exit {proc.returncode})")
     got = json.loads(out.read_text())
     ends: dict[str, float] = got.pop("ends")
+    cpu: dict[str, float] = got.pop("cpu")
     timings: dict[str, float] = got
     timings["peak_mb"] = round(max(mb for _, mb in samples))
     timings["load"] = round(max(load, os.getloadavg()[0]), 1)
     # Peak memory within each stage: the samples between the previous stage's end and its own.
-    start = ends.pop("start")
+    start, cpu_start = ends.pop("start"), cpu.pop("start")
     for name, end in sorted(ends.items(), key=lambda kv: kv[1]):
         inside = [mb for at, mb in samples if start <= at <= end]
         timings[f"peak_mb.{name}"] = round(max(inside)) if inside else 0
-        start = end
+        timings[f"cpu.{name}"] = round(cpu[name] - cpu_start, 1)
+        start, cpu_start = end, cpu[name]
     return timings
 
 
@@ -164,7 +174,8 @@ def main() -> None:
                     f"{k} {got.get(k, 0):.1f}" for k in (*STAGES, "total")
                 ) + f" s; peak {got['peak_mb']:,.0f} MB (" + ", ".join(
                     f"{k} {got.get(f'peak_mb.{k}', 0):,.0f}" for k in STAGES
-                ) + f"); load {got['load']}", flush=True)  # fmt: skip
+                ) + "; CPU s: " + ", ".join(f"{k} {got.get(f'cpu.{k}', 0):.1f}" for k in STAGES)
+                + f"); load {got['load']}", flush=True)  # fmt: skip
     print(f"\n| engine | people | {' | '.join(STAGES)} | total s | peak MB |")
     print("|---|---:|" + "---:|" * (len(STAGES) + 2))
     for engine, by_size in results.items():
