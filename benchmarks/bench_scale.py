@@ -11,7 +11,7 @@ On Spark the linkage applies the model the DuckDB run of the same size trained
 polars on the driver either way (docs/scale.md).
 
 Projection: for each stage, a power law t = a * n^b fitted by least squares on log-log
-to the measured sizes, then evaluated at 10M; the same for peak memory. With two sizes
+to the measured sizes, then evaluated at 10M; the same for CPU seconds and peak memory. With two sizes
 the fit is exact through both points; the exponents are printed so the reader can judge.
 
 Each line also gives the peak memory within each stage and the 1-minute load average (the
@@ -167,6 +167,7 @@ def main() -> None:
                 work = Path(d) / f"work-{engine}-{n}"
                 got = measure(raw, work, engine, model if engine == "spark" else None,
                               args.memory_limit)  # fmt: skip
+                got["cpu.total"] = round(sum(got.get(f"cpu.{k}", 0) for k in STAGES), 1)
                 results[engine][n] = got
                 if engine == "duckdb":
                     model = work / "zone_a" / "linkage_model.json"
@@ -182,15 +183,24 @@ def main() -> None:
         for n, got in by_size.items():
             cells = " | ".join(f"{got.get(s, 0):.1f}" for s in STAGES)
             print(f"| {engine} | {n:,} | {cells} | {got['total']:.1f} | {got['peak_mb']:,.0f} |")
+    print(f"\nCPU seconds (every thread of the run):\n| engine | people | {' | '.join(STAGES)} "
+          "| total CPU s | load |")  # fmt: skip
+    print("|---|---:|" + "---:|" * (len(STAGES) + 2))
+    for engine, by_size in results.items():
+        for n, got in by_size.items():
+            cells = " | ".join(f"{got.get(f'cpu.{s}', 0):.1f}" for s in STAGES)
+            print(f"| {engine} | {n:,} | {cells} | {got['cpu.total']:.1f} | {got['load']} |")
     print("\nProjection to 10,000,000 people (power law fitted to the sizes above):")
     for engine, by_size in results.items():
         ns = sorted(by_size)
         if len(ns) < 2:
             print(f"  {engine}: needs two sizes or more")
             continue
-        for key in (*STAGES, "total", "peak_mb"):
+        # Wall seconds, CPU seconds (steadier when other work shares the machine), memory.
+        cpu_keys = [f"cpu.{k}" for k in (*STAGES, "total")]
+        for key in (*STAGES, "total", *cpu_keys, "peak_mb"):
             value, b = project(ns, [by_size[n].get(key, 0) for n in ns], 10_000_000)
-            unit = "MB" if key == "peak_mb" else "s"
+            unit = "MB" if key == "peak_mb" else "CPU s" if key.startswith("cpu.") else "s"
             print(f"  {engine:>6} {key:>13}: {value:12,.0f} {unit}  (grows as n^{b:.2f})")
 
 
