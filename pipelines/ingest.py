@@ -570,7 +570,7 @@ def gather_sources(
     as_at = as_at or date.today()
     run_date = max(run_date or date.today(), as_at)
     contracts = list(sources or all_contracts())
-    raws: dict[str, tuple[Path, pl.DataFrame]] = {}
+    out: dict[str, IngestResult] = {}
     problems: list[str] = []
     if not raw_dir.is_dir():
         raise SourceFileError(f"{raw_dir}: no such folder of source extracts")
@@ -580,12 +580,20 @@ def gather_sources(
             if c.name in mapped:
                 sm = mapped[c.name]
                 path = find_mapped(raw_dir, sm)
-                raws[c.name] = (path, apply_mapping(read_raw(path, local_contract(c, sm)), c, sm))
+                df = apply_mapping(read_raw(path, local_contract(c, sm)), c, sm)
             else:
                 path = find_extract(raw_dir, c)
-                raws[c.name] = (path, read_raw(path, c))
+                df = read_raw(path, c)
         except SourceFileError as e:
             problems.append(str(e))
+            continue
+        # Validated as soon as it is read, so only one source's raw text is held at a time
+        # (a region's raw extracts, all text, would otherwise sit beside their typed copies).
+        if c.name == "objections":
+            out[c.name] = validate_objections(df, c, file=path, run_date=run_date)
+        else:
+            out[c.name] = validate(df, c, file=path, as_at=as_at)
+        del df
     returns: dict[str, IngestResult] = {}
     if sources is None:
         # The statutory returns (CIN census, SSDA903), when the folder has them.
@@ -593,13 +601,6 @@ def gather_sources(
 
         returns, return_problems = read_returns(raw_dir, as_at=as_at)
         problems += return_problems
-    out = {}
-    for name, (path, df) in raws.items():
-        contract = next(c for c in contracts if c.name == name)
-        if name == "objections":
-            out[name] = validate_objections(df, contract, file=path, run_date=run_date)
-        else:
-            out[name] = validate(df, contract, file=path, as_at=as_at)
     return out | returns, problems
 
 
