@@ -11,10 +11,14 @@ On Spark the linkage applies the model the DuckDB run of the same size trained
 polars on the driver either way (docs/scale.md).
 
 Projection: for each stage, a power law t = a * n^b fitted by least squares on log-log
-to the measured sizes, then evaluated at 10M; the same for peak memory. With two sizes
+to the measured sizes, then evaluated at 10M; the same for CPU seconds and peak memory. With two sizes
 the fit is exact through both points; the exponents are printed so the reader can judge.
 
+Each line also gives the peak memory within each stage and the 1-minute load average (the
+higher of start and end): on a shared machine a figure means little without it.
+
 Usage: python benchmarks/bench_scale.py [--sizes 100000,300000,1000000] [--engines duckdb,spark]
+       [--raw 1000000=/tmp/scale1m/raw ...] [--memory-limit 2GB]
 """
 
 from __future__ import annotations
@@ -57,7 +61,9 @@ def _tree_rss_mb(root: int) -> float:
     return total / 1e6
 
 
-def run_one(raw: Path, work: Path, engine: str, model: Path | None, out: Path) -> None:
+def run_one(
+    raw: Path, work: Path, engine: str, model: Path | None, out: Path, memory_limit: str
+) -> None:
     """One pipeline run (the child process): writes its stage timings to `out`."""
     from anonymise.pseudonymise import MasterKey
     from pipelines.run import run_pipeline
@@ -65,29 +71,55 @@ def run_one(raw: Path, work: Path, engine: str, model: Path | None, out: Path) -
 
     store = Store(f"sqlite:///{work.parent / (work.name + '.sqlite')}", upgrade=True)
     trained = json.loads(model.read_text()) if model else None
+    # Wall-clock end of each stage, so the parent can split its memory samples by stage,
+    # and the process's CPU seconds (every thread, DuckDB's included) at that point: on a
+    # shared machine CPU time says more about the work than wall time does.
+    ends: dict[str, float] = {"start": time.time()}
+    cpu: dict[str, float] = {"start": time.process_time()}
+
+    def stage_done(name: str) -> None:
+        ends[name], cpu[name] = time.time(), time.process_time()
+
     t = time.perf_counter()
     r = run_pipeline(raw, work, MasterKey(b"m" * 32, "environment"), as_at=AS_AT, store=store,
                      sdc_secret=b"s" * 32, accept_unmatched_objections="all", keep_zone_a=True,
-                     engine=engine, linkage_model=trained)  # fmt: skip
-    timings = {k: round(v, 2) for k, v in r.timings.items()}
+                     engine=engine, linkage_model=trained, memory_limit=memory_limit,
+                     after_stage=stage_done)  # fmt: skip
+    timings: dict[str, object] = {k: round(v, 2) for k, v in r.timings.items()}
     timings["total"] = round(time.perf_counter() - t, 2)
+    timings["ends"] = ends
+    timings["cpu"] = cpu
     out.write_text(json.dumps(timings))
     store.dispose()
 
 
-def measure(raw: Path, work: Path, engine: str, model: Path | None) -> dict[str, float]:
+def measure(
+    raw: Path, work: Path, engine: str, model: Path | None, memory_limit: str
+) -> dict[str, float]:
     out = work.parent / f"{work.name}.timings.json"
     cmd = [sys.executable, __file__, "--one", str(raw), str(work), engine, str(model or ""),
-           str(out)]  # fmt: skip
+           str(out), memory_limit]  # fmt: skip
     proc = subprocess.Popen(cmd)
-    peak = 0.0
+    samples: list[tuple[float, float]] = []  # (wall clock, MB)
+    load = os.getloadavg()[0]
     while proc.poll() is None:
-        peak = max(peak, _tree_rss_mb(proc.pid))
+        samples.append((time.time(), _tree_rss_mb(proc.pid)))
         time.sleep(0.2)
     if proc.returncode != 0:
         raise SystemExit(f"run failed: {engine} on {raw} (exit {proc.returncode})")
-    timings: dict[str, float] = json.loads(out.read_text())
-    timings["peak_mb"] = round(peak)
+    got = json.loads(out.read_text())
+    ends: dict[str, float] = got.pop("ends")
+    cpu: dict[str, float] = got.pop("cpu")
+    timings: dict[str, float] = got
+    timings["peak_mb"] = round(max(mb for _, mb in samples))
+    timings["load"] = round(max(load, os.getloadavg()[0]), 1)
+    # Peak memory within each stage: the samples between the previous stage's end and its own.
+    start, cpu_start = ends.pop("start"), cpu.pop("start")
+    for name, end in sorted(ends.items(), key=lambda kv: kv[1]):
+        inside = [mb for at, mb in samples if start <= at <= end]
+        timings[f"peak_mb.{name}"] = round(max(inside)) if inside else 0
+        timings[f"cpu.{name}"] = round(cpu[name] - cpu_start, 1)
+        start, cpu_start = end, cpu[name]
     return timings
 
 
@@ -105,14 +137,21 @@ def project(sizes: list[int], values: list[float], target: int) -> tuple[float, 
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--one":
-        raw, work, engine, model, out = sys.argv[2:7]
-        run_one(Path(raw), Path(work), engine, Path(model) if model else None, Path(out))
+        raw, work, engine, model, out, memory_limit = sys.argv[2:8]
+        run_one(
+            Path(raw), Path(work), engine, Path(model) if model else None, Path(out), memory_limit
+        )
         return
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--sizes", default="100000,300000,1000000")
     ap.add_argument("--engines", default="duckdb,spark")
     ap.add_argument("--seed", type=int, default=3)
+    ap.add_argument("--raw", action="append", default=[], metavar="N=DIR",
+                    help="use the county already generated in DIR for size N (repeatable): "
+                    "a 1M county takes minutes to generate")  # fmt: skip
+    ap.add_argument("--memory-limit", default="2GB", help="DuckDB's cap (portal run's)")
     args = ap.parse_args()
+    given = {int(n): Path(d) for n, d in (r.split("=", 1) for r in args.raw)}
     sizes = [int(s) for s in args.sizes.split(",")]
     engines = args.engines.split(",")
     from synthetic.generator import generate_county
@@ -120,33 +159,48 @@ def main() -> None:
     results: dict[str, dict[int, dict[str, float]]] = {e: {} for e in engines}
     with tempfile.TemporaryDirectory() as d:
         for n in sizes:
-            raw = Path(d) / f"raw{n}"
-            generate_county(n, args.seed, raw)
+            raw = given.get(n) or Path(d) / f"raw{n}"
+            if n not in given:
+                generate_county(n, args.seed, raw)
             model: Path | None = None
             for engine in engines:
                 work = Path(d) / f"work-{engine}-{n}"
-                got = measure(raw, work, engine, model if engine == "spark" else None)
+                got = measure(raw, work, engine, model if engine == "spark" else None,
+                              args.memory_limit)  # fmt: skip
+                got["cpu.total"] = round(sum(got.get(f"cpu.{k}", 0) for k in STAGES), 1)
                 results[engine][n] = got
                 if engine == "duckdb":
                     model = work / "zone_a" / "linkage_model.json"
                 print(f"{engine:>6} {n:>9,}: " + ", ".join(
                     f"{k} {got.get(k, 0):.1f}" for k in (*STAGES, "total")
-                ) + f" s; peak {got['peak_mb']:,.0f} MB", flush=True)  # fmt: skip
+                ) + f" s; peak {got['peak_mb']:,.0f} MB (" + ", ".join(
+                    f"{k} {got.get(f'peak_mb.{k}', 0):,.0f}" for k in STAGES
+                ) + "; CPU s: " + ", ".join(f"{k} {got.get(f'cpu.{k}', 0):.1f}" for k in STAGES)
+                + f"); load {got['load']}", flush=True)  # fmt: skip
     print(f"\n| engine | people | {' | '.join(STAGES)} | total s | peak MB |")
     print("|---|---:|" + "---:|" * (len(STAGES) + 2))
     for engine, by_size in results.items():
         for n, got in by_size.items():
             cells = " | ".join(f"{got.get(s, 0):.1f}" for s in STAGES)
             print(f"| {engine} | {n:,} | {cells} | {got['total']:.1f} | {got['peak_mb']:,.0f} |")
+    print(f"\nCPU seconds (every thread of the run):\n| engine | people | {' | '.join(STAGES)} "
+          "| total CPU s | load |")  # fmt: skip
+    print("|---|---:|" + "---:|" * (len(STAGES) + 2))
+    for engine, by_size in results.items():
+        for n, got in by_size.items():
+            cells = " | ".join(f"{got.get(f'cpu.{s}', 0):.1f}" for s in STAGES)
+            print(f"| {engine} | {n:,} | {cells} | {got['cpu.total']:.1f} | {got['load']} |")
     print("\nProjection to 10,000,000 people (power law fitted to the sizes above):")
     for engine, by_size in results.items():
         ns = sorted(by_size)
         if len(ns) < 2:
             print(f"  {engine}: needs two sizes or more")
             continue
-        for key in (*STAGES, "total", "peak_mb"):
+        # Wall seconds, CPU seconds (steadier when other work shares the machine), memory.
+        cpu_keys = [f"cpu.{k}" for k in (*STAGES, "total")]
+        for key in (*STAGES, "total", *cpu_keys, "peak_mb"):
             value, b = project(ns, [by_size[n].get(key, 0) for n in ns], 10_000_000)
-            unit = "MB" if key == "peak_mb" else "s"
+            unit = "MB" if key == "peak_mb" else "CPU s" if key.startswith("cpu.") else "s"
             print(f"  {engine:>6} {key:>13}: {value:12,.0f} {unit}  (grows as n^{b:.2f})")
 
 

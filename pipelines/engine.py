@@ -21,6 +21,7 @@ the run's zone A folder, never in the working directory or /tmp, and removed at 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -46,7 +47,7 @@ class EngineConfig:
     spark_master: str | None = None
     memory_limit: str = "2GB"  # DuckDB's cap (it spills to disk past it)
     threads: int = 2
-    scratch: Path | None = None
+    scratch: Path | None = None  # zone A, owner-only: spill files and checkpoints
     shuffle_partitions: int = 8
     # Graphs (records for persons, persons for families) of at least this many nodes are
     # clustered on Spark; smaller ones on the driver, where they take milliseconds.
@@ -61,6 +62,12 @@ class EngineConfig:
             raise EngineError(f"unknown engine {self.name!r}; choose one of {', '.join(ENGINES)}")
         if self.spark_master is not None and self.name != "spark":
             raise EngineError("--spark-master applies only with --engine spark")
+        if not re.fullmatch(
+            r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", self.memory_limit, re.I
+        ):
+            raise EngineError(
+                f"memory limit {self.memory_limit!r}: expected a size such as 2GB or 6GB"
+            )
 
 
 class Backend:
@@ -87,10 +94,14 @@ class DuckDBBackend(Backend):
         from splink import DuckDBAPI
 
         # DuckDB would otherwise take up to 80% of RAM; a cap keeps a county run
-        # inside the memory budget (it spills to disk past the cap).
-        self.con = duckdb.connect(
-            config={"memory_limit": config.memory_limit, "threads": config.threads}
-        )
+        # inside the memory budget (it spills to disk past the cap). Its spill files hold
+        # the records being scored (names, dates of birth): without a temp_directory an
+        # in-memory DuckDB spills into `.tmp` under whatever the working directory is, so
+        # they go to the run's zone A scratch folder instead.
+        settings: dict[str, Any] = {"memory_limit": config.memory_limit, "threads": config.threads}
+        if config.scratch is not None:
+            settings["temp_directory"] = str(config.scratch / "spill")
+        self.con = duckdb.connect(config=settings)
         self.api = DuckDBAPI(connection=self.con)
 
     def register(self, frame: pl.DataFrame) -> Any:
@@ -184,8 +195,9 @@ def _java_home() -> bool:
 
 @contextmanager
 def open_backend(config: EngineConfig | None = None) -> Iterator[Backend]:
-    """The backend for one linkage; Spark's zone A scratch folder is emptied afterwards
-    (it holds identifiable records while the run lasts)."""
+    """The backend for one linkage; its zone A scratch folder (Spark's spill and
+    checkpoints, DuckDB's spill) is removed afterwards: it holds identifiable records
+    while the run lasts."""
     config = config or EngineConfig()
     if config.scratch is not None:
         config.scratch.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -194,7 +206,7 @@ def open_backend(config: EngineConfig | None = None) -> Iterator[Backend]:
         yield backend
     finally:
         backend.close()
-        if config.scratch is not None and config.name == "spark":
+        if config.scratch is not None:
             shutil.rmtree(config.scratch, ignore_errors=True)
 
 

@@ -138,6 +138,7 @@ def run_pipeline(
     engine: str = "duckdb",
     spark_master: str | None = None,
     linkage_model: dict[str, Any] | None = None,
+    memory_limit: str = "2GB",
 ) -> RunResult:
     """ingest -> link -> objections and requests -> pseudonymise -> derive -> publish.
 
@@ -153,7 +154,8 @@ def run_pipeline(
     mapping: how the council's own exports map to the source contracts (a mapping file).
     engine, spark_master: where the linkage runs (pipelines/engine.py; DuckDB by default).
     linkage_model: a saved linkage model (a run's zone_a/linkage_model.json) to apply
-    instead of training a new one, e.g. to reproduce a run on another engine."""
+    instead of training a new one, e.g. to reproduce a run on another engine.
+    memory_limit: DuckDB's cap for the linkage; past it, it spills to zone A scratch."""
     as_at = as_at or date.today()
     run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
     timings: dict[str, float] = {}
@@ -186,11 +188,11 @@ def run_pipeline(
     engine_config = EngineConfig(
         engine,
         spark_master=spark_master,
-        # Spark's spill files and checkpoints hold identifiable records: a zone A folder
-        # beside the work folder, owner-only, removed when the linkage ends.
-        scratch=work_dir.parent / f".{work_dir.name}.scratch-{run_id}"
-        if engine == "spark"
-        else None,
+        memory_limit=memory_limit,
+        # Spill files (DuckDB's and Spark's) and Spark's checkpoints hold identifiable
+        # records: a zone A folder beside the work folder, owner-only, removed when the
+        # linkage ends.
+        scratch=work_dir.parent / f".{work_dir.name}.scratch-{run_id}",
     )
     progress("link", f"linking records into persons and families (Splink on {engine})")
     linked: Linked = link(

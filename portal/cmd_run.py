@@ -93,6 +93,13 @@ def run(
             "training one: the same links on another engine."
         ),
     ] = None,
+    memory_limit: Annotated[
+        str,
+        typer.Option(
+            help="DuckDB's memory cap for the linkage (e.g. 2GB, 6GB); past it DuckDB spills "
+            "to an owner-only scratch folder beside the work folder (docs/scale.md)."
+        ),
+    ] = "2GB",
 ) -> None:
     """Run the pipeline on a folder of source extracts."""
     console = Console()
@@ -104,7 +111,7 @@ def run(
     from pipelines.engine import EngineConfig, EngineError
 
     try:
-        EngineConfig(engine, spark_master=spark_master)
+        EngineConfig(engine, spark_master=spark_master, memory_limit=memory_limit)
         trained = _read_model(linkage_model) if linkage_model else None
     except EngineError as e:
         console.print(f"[red]error:[/red] {escape(str(e))}", soft_wrap=True)
@@ -151,6 +158,7 @@ def run(
             engine=engine,
             spark_master=spark_master,
             linkage_model=trained,
+            memory_limit=memory_limit,
         )
 
     try:
