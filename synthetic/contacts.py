@@ -18,7 +18,7 @@ import polars as pl
 
 from synthetic.geography import County
 from synthetic.noise import NICKNAMES, NoiseRates, messy_postcode, typo
-from synthetic.population import WINDOW_START, Population
+from synthetic.population import WINDOW_START, Population, first_two_adults
 
 # Rates per contact; tests/test_synthetic_noise.py measures them.
 SECOND_ADULT_RECORDED = 0.85  # the other adult at home is contact 2
@@ -71,16 +71,8 @@ def with_school_contacts(
 
     # Each household's adults: mother first where there are two (the generator puts a
     # woman first in couples), so "first" and "second" here are the usual priorities.
-    adults = np.flatnonzero(role == "ADULT")
-    order = adults[np.lexsort((adults, p_hh[adults]))]
+    first, second = first_two_adults(pop, women_first=False)
     n_hh = pop.households.height
-    first = np.full(n_hh, -1)
-    second = np.full(n_hh, -1)
-    hh_a = p_hh[order]
-    is_first = np.r_[True, hh_a[1:] != hh_a[:-1]]
-    first[hh_a[is_first]] = order[is_first]
-    rest = order[~is_first]
-    second[p_hh[rest][::-1]] = rest[::-1]
     swap = (second >= 0) & (rng.random(n_hh) < FATHER_FIRST)
     first, second = np.where(swap, second, first), np.where(swap, first, second)
 

@@ -23,7 +23,7 @@ import numpy as np
 import polars as pl
 
 from synthetic.noise import NICKNAMES, NoiseRates, messy_postcode, typo
-from synthetic.population import Population
+from synthetic.population import Population, first_two_adults
 from synthetic.render import Rendered, _flip_digit
 
 # The columns each source gains (all optional in its contract, pipelines/contracts.py).
@@ -84,19 +84,9 @@ def _claimants(
     adults (stable per child), with the name noise every extract has."""
     people = pop.people
     p_hh = people["household_index"].to_numpy()
-    role = people["role"].to_numpy()
-    sex = people["sex"].to_numpy()
     # Each household's adults, a woman first: first and second claimant candidates.
-    adults = np.flatnonzero(role == "ADULT")
-    order = adults[np.lexsort((adults, sex[adults] != "F", p_hh[adults]))]
+    first, second = first_two_adults(pop, women_first=True)
     n_hh = pop.households.height
-    first = np.full(n_hh, -1)
-    second = np.full(n_hh, -1)
-    hh_a = p_hh[order]
-    is_first = np.r_[True, hh_a[1:] != hh_a[:-1]]
-    first[hh_a[is_first]] = order[is_first]
-    rest = order[~is_first]
-    second[p_hh[rest][::-1]] = rest[::-1]
     swap = (second >= 0) & (rng.random(n_hh) < CLAIMANT_SECOND_ADULT)
     claimant_of_hh = np.where(swap, second, first)
 

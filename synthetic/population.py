@@ -71,6 +71,28 @@ class Population:
     address_history: pl.DataFrame  # household_id, address_id, moved_in (date)
 
 
+def first_two_adults(pop: Population, *, women_first: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Per household (by index): its first and second adult's person index, -1 where there
+    is none. Adults are in person order within a household (the generator puts the woman
+    first in a couple); `women_first` also sorts every woman before every man."""
+    people = pop.people
+    p_hh = people["household_index"].to_numpy()
+    adults = np.flatnonzero(people["role"].to_numpy() == "ADULT")
+    keys: list[np.ndarray] = [adults]
+    if women_first:
+        keys.append(people["sex"].to_numpy()[adults] != "F")
+    keys.append(p_hh[adults])
+    order = adults[np.lexsort(tuple(keys))]
+    first = np.full(pop.households.height, -1)
+    second = np.full(pop.households.height, -1)
+    hh_a = p_hh[order]
+    is_first = np.r_[True, hh_a[1:] != hh_a[:-1]]
+    first[hh_a[is_first]] = order[is_first]
+    rest = order[~is_first]
+    second[p_hh[rest][::-1]] = rest[::-1]
+    return first, second
+
+
 def days(d: np.ndarray | int) -> np.ndarray:
     return WINDOW_START + np.asarray(d).astype("timedelta64[D]")
 

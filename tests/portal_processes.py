@@ -15,6 +15,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from tests.service_fixtures import free_port
 
@@ -45,6 +46,22 @@ class Release:
     release_id: str
     sdc_hex: str
     key_hex: str
+
+
+def require_browser() -> Any:
+    """Playwright's sync API, or skip the calling test module (at import) when Chromium or
+    playwright is missing, saying which."""
+    import pytest
+
+    if not CHROMIUM.exists():
+        pytest.skip(
+            "browser test skipped: /usr/bin/chromium is not installed (apt-get install chromium)",
+            allow_module_level=True,
+        )
+    return pytest.importorskip(
+        "playwright.sync_api",
+        reason="browser test skipped: the playwright package is not installed",
+    )
 
 
 def build_release(d: Path, *, seed: int, people: int = 3000) -> Release:

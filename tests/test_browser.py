@@ -37,6 +37,7 @@ from tests.portal_processes import (
     build_release,
     idle,
     open_link,
+    require_browser,
     sign_in,
 )
 
@@ -48,14 +49,7 @@ OUT = ROOT / "test-output" / "browser"
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 
-if not CHROMIUM.exists():
-    pytest.skip(
-        "browser test skipped: /usr/bin/chromium is not installed (apt-get install chromium)",
-        allow_module_level=True,
-    )
-sync_api = pytest.importorskip(
-    "playwright.sync_api", reason="browser test skipped: the playwright package is not installed"
-)
+sync_api = require_browser()
 
 # Every page, the role that opens it here, and how many charts it draws at most.
 VISITS = [

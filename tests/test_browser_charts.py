@@ -18,18 +18,11 @@ import polars as pl
 import pytest
 
 from portal.web import charts
-from tests.portal_processes import BROWSER_ARGS, CHROMIUM
+from tests.portal_processes import BROWSER_ARGS, CHROMIUM, require_browser
 
 pytestmark = [pytest.mark.browser]
 
-if not CHROMIUM.exists():
-    pytest.skip(
-        "browser test skipped: /usr/bin/chromium is not installed (apt-get install chromium)",
-        allow_module_level=True,
-    )
-sync_api = pytest.importorskip(
-    "playwright.sync_api", reason="browser test skipped: the playwright package is not installed"
-)
+sync_api = require_browser()
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 
 QUARTERS = [f"{y}/{str(y + 1)[2:]} Q{q}" for y in range(2021, 2026) for q in range(1, 5)]

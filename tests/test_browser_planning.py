@@ -12,7 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.portal_processes import BROWSER_ARGS, CHROMIUM, Portal, build_release, idle, open_link
+from tests.portal_processes import (
+    BROWSER_ARGS,
+    CHROMIUM,
+    Portal,
+    build_release,
+    idle,
+    open_link,
+    require_browser,
+)
 from tests.portal_processes import sign_in as demo_sign_in
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -20,14 +28,7 @@ OUT = ROOT / "test-output" / "browser-planning"
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 
-if not CHROMIUM.exists():
-    pytest.skip(
-        "browser test skipped: /usr/bin/chromium is not installed (apt-get install chromium)",
-        allow_module_level=True,
-    )
-sync_api = pytest.importorskip(
-    "playwright.sync_api", reason="browser test skipped: the playwright package is not installed"
-)
+sync_api = require_browser()
 
 
 @pytest.fixture(scope="module")
