@@ -83,9 +83,13 @@ def current(engine: Engine) -> str | None:
 
 def upgrade(engine: Engine, target: str = "head") -> tuple[str | None, str | None]:
     """Apply every migration up to `target`; returns (revision before, revision after)."""
+    before = current(engine)
+    if target == "head" and before == head():
+        # Nothing to apply: Alembic (and every migration module) stays unloaded, which is
+        # most of a short command's start-up when stores open with auto-upgrade on.
+        return before, before
     from alembic import command
 
-    before = current(engine)
     with engine.begin() as conn:
         command.upgrade(_config(conn), target)
     return before, current(engine)
