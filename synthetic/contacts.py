@@ -17,7 +17,7 @@ import numpy as np
 import polars as pl
 
 from synthetic.geography import County
-from synthetic.noise import NICKNAMES, NoiseRates, messy_postcode, typo
+from synthetic.noise import NoiseRates, messy_postcode, misspell_names
 from synthetic.population import WINDOW_START, Population, first_two_adults
 
 # Rates per contact; tests/test_synthetic_noise.py measures them.
@@ -156,13 +156,7 @@ def with_school_contacts(
         f = forename[cs].copy()
         s = surname[cs].copy()
         pupil_surname = surname[rows["pidx"].to_numpy()]
-        for i in np.flatnonzero(rng.random(n) < rates.nickname):
-            variants = NICKNAMES.get(f[i])
-            if variants:
-                f[i] = variants[int(rng.integers(0, len(variants)))]
-        for arr in (f, s):
-            for i in np.flatnonzero(rng.random(n) < rates.name_typo):
-                arr[i] = typo(arr[i], rng)
+        misspell_names(f, s, rates, rng)
         wrong = rng.random(n) < PUPIL_SURNAME_FOR_CONTACT
         s[wrong] = pupil_surname[wrong]
         upper = rng.random(n) < rates.upper_case_names

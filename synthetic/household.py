@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from synthetic.noise import NICKNAMES, NoiseRates, messy_postcode, typo
+from synthetic.noise import NoiseRates, messy_postcode, misspell_names
 from synthetic.population import Population, first_two_adults
 from synthetic.render import Rendered, _flip_digit
 
@@ -100,13 +100,7 @@ def _claimants(
     w = np.maximum(who, 0)
     f = people["forename"].to_numpy().astype(object)[w]
     s = people["surname"].to_numpy().astype(object)[w]
-    for i in np.flatnonzero(rng.random(n) < rates.nickname):
-        variants = NICKNAMES.get(f[i])
-        if variants:
-            f[i] = variants[int(rng.integers(0, len(variants)))]
-    for arr in (f, s):
-        for i in np.flatnonzero(rng.random(n) < rates.name_typo):
-            arr[i] = typo(arr[i], rng)
+    misspell_names(f, s, rates, rng)
     upper = rng.random(n) < rates.upper_case_names
     f[upper] = np.char.upper(f[upper].astype(str))
     s[upper] = np.char.upper(s[upper].astype(str))

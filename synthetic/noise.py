@@ -132,3 +132,18 @@ def messy_postcode(pc: str, r: np.random.Generator) -> str:
     if kind == 1:
         return pc.replace(" ", "")
     return "  ".join(pc.split(" ")) + " "
+
+
+def misspell_names(
+    forename: np.ndarray, surname: np.ndarray, rates: NoiseRates, rng: np.random.Generator
+) -> None:
+    """In place: nicknames and variants of forenames, then keyboard slips in both names,
+    at the extract's rates (each extract that records names draws these in this order)."""
+    n = len(forename)
+    for i in np.flatnonzero(rng.random(n) < rates.nickname):
+        variants = NICKNAMES.get(forename[i])
+        if variants:
+            forename[i] = variants[int(rng.integers(0, len(variants)))]
+    for arr in (forename, surname):
+        for i in np.flatnonzero(rng.random(n) < rates.name_typo):
+            arr[i] = typo(arr[i], rng)

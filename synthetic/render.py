@@ -9,7 +9,7 @@ import polars as pl
 
 from pipelines.contracts import Kind, SourceContract, get_contract
 from synthetic.geography import County
-from synthetic.noise import NICKNAMES, NoiseRates, messy_postcode, typo
+from synthetic.noise import NoiseRates, messy_postcode, misspell_names
 from synthetic.population import Population
 
 # Record-id prefixes and the event date that fixes which address applies.
@@ -153,13 +153,7 @@ def render_source(
     forename = df["forename"].to_numpy().astype(object)
     surname = df["surname"].to_numpy().astype(object)
     # Nicknames and variants, then keyboard slips, then shouting.
-    for i in np.flatnonzero(rng.random(n) < rates.nickname):
-        variants = NICKNAMES.get(forename[i])
-        if variants:
-            forename[i] = variants[int(rng.integers(0, len(variants)))]
-    for arr in (forename, surname):
-        for i in np.flatnonzero(rng.random(n) < rates.name_typo):
-            arr[i] = typo(arr[i], rng)
+    misspell_names(forename, surname, rates, rng)
     upper = rng.random(n) < rates.upper_case_names
     forename[upper] = np.char.upper(forename[upper].astype(str))
     surname[upper] = np.char.upper(surname[upper].astype(str))
