@@ -23,10 +23,11 @@ at most once a minute, so a key rotation at the provider is picked up without a 
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -146,15 +147,9 @@ class TokenVerifier:
         return claims
 
 
-def expires_at(claims: Mapping[str, Any]) -> float:
-    return float(claims["exp"])
-
-
 def _has_kid(keys: KeySet, kid: str) -> bool:
     return any(k.kid == kid for k in keys.keys)
 
 
 def _b64decode(part: str) -> bytes:
-    import base64
-
     return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
