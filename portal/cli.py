@@ -106,7 +106,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 def _typer() -> typer.Typer:
-    t = typer.Typer(name="portal", help=HELP, no_args_is_help=True, add_completion=False)
+    t = typer.Typer(
+        name="portal", help=HELP, no_args_is_help=True, add_completion=False, rich_markup_mode=None
+    )
 
     @t.callback()
     def main() -> None:
@@ -133,7 +135,8 @@ def _index() -> typer.Typer:
     prints. None of them runs: `run` dispatches a named command to its real module."""
     t = _typer()
     for name, (_module, summary) in COMMANDS.items():
-        t.command(name, help=summary)(_not_loaded)
+        # short_help: click would otherwise cut each summary to fit one line.
+        t.command(name, help=summary, short_help=summary)(_not_loaded)
     return t
 
 

@@ -18,27 +18,27 @@ from __future__ import annotations
 import getpass
 import json
 import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
-from anonymise import cellkey
-from anonymise.policy import default_policy
-from anonymise.release import NoReleaseError, QueryError, tabulate
-from pipelines.store import DEFAULT_SQLITE_PATH, Store, default_store_url
-from portal.documents import table_csv, table_document
-from registry.errors import StoreError
 from registry.settings import ServiceSettings
 
+# The store, the privacy engine and their polars, numpy and SQLAlchemy are imported inside
+# the local (on the server) branch only: through `--service` this command is a thin HTTP
+# client, and those imports were most of its start-up time.
+
 SESSION_TOKEN_ENV = "PORTAL_SESSION_TOKEN"  # noqa: S105 - a variable's name
-# Where `make run` publishes the demo county and keeps its disclosure-control secret
-# (Makefile DEMO_DIR; anonymise.cellkey.DEFAULT_DEMO_SECRET_FILE).
+# Where `make run` publishes the demo county (Makefile DEMO_DIR). Its disclosure-control
+# secret is anonymise.cellkey.DEFAULT_DEMO_SECRET_FILE.
 DEMO_STORE_PATH = Path("data") / "demo" / "portal.sqlite"
-DEMO_SECRET_PATH = cellkey.DEFAULT_DEMO_SECRET_FILE
 
 
 def register(app: typer.Typer) -> None:
@@ -66,6 +66,8 @@ def _store_url(store: str | None, console: Console) -> str:
     """The store asked for; else $PORTAL_STORE_URL; else, when there is no store under
     data/ but `make run` has published the demo there, the demo store (said on stderr, so a
     planner trying the CLI after `make run` gets the tables the portal shows)."""
+    from pipelines.store import DEFAULT_SQLITE_PATH, default_store_url
+
     settings = ServiceSettings.load()
     if store or settings.store_url is not None:
         return store or default_store_url(settings)
@@ -91,19 +93,22 @@ def _secret(url: str, *, demo: bool, console: Console) -> bytes:
     (data/demo/sdc.key, written by `make run`) is used for the demo store when no other is
     configured; a missing secret is never answered with advice to make a new one when one
     exists (a new secret would not match the published release)."""
+    from anonymise import cellkey
+
+    demo_secret = cellkey.DEFAULT_DEMO_SECRET_FILE
     settings = ServiceSettings.load()
     configured = settings.sdc_secret is not None or settings.sdc_secret_file is not None
     try:
-        if not configured and not demo and _is_demo_store(url) and DEMO_SECRET_PATH.exists():
-            return cellkey.load_sdc_secret(key_file=DEMO_SECRET_PATH)
+        if not configured and not demo and _is_demo_store(url) and demo_secret.exists():
+            return cellkey.load_sdc_secret(key_file=demo_secret)
         return cellkey.load_sdc_secret(demo=demo)
     except cellkey.SecretNotConfiguredError as e:
-        if not configured and DEMO_SECRET_PATH.exists():
+        if not configured and demo_secret.exists():
             _fail(
                 console,
                 "no disclosure-control secret is configured for this store. The demo's "
-                f"secret is in {DEMO_SECRET_PATH}: for the demo store pass --demo, or set "
-                f"${cellkey.SECRET_FILE_ENV}={DEMO_SECRET_PATH}. For a production store use "
+                f"secret is in {demo_secret}: for the demo store pass --demo, or set "
+                f"${cellkey.SECRET_FILE_ENV}={demo_secret}. For a production store use "
                 f"the secret its release service uses (${cellkey.SECRET_ENV} or "
                 f"${cellkey.SECRET_FILE_ENV}).",
                 2,
@@ -117,44 +122,75 @@ def _fail(console: Console, message: str, code: int = 1) -> None:
     raise typer.Exit(code=code)
 
 
+@dataclass(frozen=True)
+class _Response:
+    status_code: int
+    text: str
+
+    def json(self) -> Any:
+        return json.loads(self.text)
+
+
 class _Service:
-    """A signed-in client of the release service's API."""
+    """A signed-in client of the release service's API. The standard library's HTTP client:
+    a table through the service is one request, and httpx's import cost more than it."""
 
     def __init__(self, url: str, user: str | None, console: Console) -> None:
-        import httpx
-
         self.console = console
-        self.http = httpx.Client(base_url=url.rstrip("/"), timeout=60.0, trust_env=False)
+        if not url.startswith(("http://", "https://")):
+            _fail(console, f"--service needs an http:// or https:// address, not {url!r}", 2)
+        self.base = url.rstrip("/")
+        self.headers = {"Accept": "application/json"}
+        # No proxy from the environment: the service is the council's own, and a session
+        # token must not pass through a proxy it did not choose (httpx's trust_env=False).
+        self.opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
         session = ServiceSettings.load().session_token
         token = session.get_secret_value() if session is not None else None
         if user:
             password = getpass.getpass(f"Password for {user}: ")
-            response = self._send(
-                "POST", "/v1/sessions/local", json={"username": user, "password": password}
-            )
+            body = {"username": user, "password": password}
+            response = self._send("POST", "/v1/sessions/local", body=body)
             if response.status_code != 200:
                 _fail(console, _message(response), 2)
             token = response.json()["token"]
         if not token:
             _fail(console, f"--service needs --user NAME or ${SESSION_TOKEN_ENV}", 2)
-        self.http.headers["Authorization"] = f"Bearer {token}"
+        self.headers["Authorization"] = f"Bearer {token}"
 
-    def _send(self, method: str, path: str, **kwargs: Any) -> Any:
-        import httpx
-
+    def _send(
+        self,
+        method: str,
+        path: str,
+        params: list[tuple[str, str]] | None = None,
+        body: dict[str, Any] | None = None,
+    ) -> _Response:
+        query = f"?{urllib.parse.urlencode(params)}" if params else ""
+        data = None if body is None else json.dumps(body).encode()
+        headers = dict(self.headers)
+        if data is not None:
+            headers["Content-Type"] = "application/json"
+        # The scheme was checked in __init__ (http or https only).
+        request = urllib.request.Request(  # noqa: S310
+            f"{self.base}{path}{query}", data=data, headers=headers, method=method
+        )
         try:
-            return self.http.request(method, path, **kwargs)
-        except httpx.HTTPError as exc:
-            _fail(self.console, f"cannot reach the release service: {exc}", 2)
+            with self.opener.open(request, timeout=60.0) as r:
+                return _Response(r.status, r.read().decode("utf-8"))
+        except urllib.error.HTTPError as e:  # an answer: the caller reads its detail
+            return _Response(e.code, e.read().decode("utf-8", "replace"))
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            reason = getattr(exc, "reason", exc)
+            _fail(self.console, f"cannot reach the release service: {reason}", 2)
+            raise
 
-    def get(self, path: str, params: Any = None) -> Any:
+    def get(self, path: str, params: list[tuple[str, str]] | None = None) -> _Response:
         response = self._send("GET", path, params=params)
         if response.status_code != 200:
             _fail(self.console, _message(response))
         return response
 
     def close(self) -> None:
-        self.http.close()
+        self.opener.close()
 
 
 def _message(response: Any) -> str:
@@ -177,7 +213,7 @@ def measures(
     user: UserOpt = None,
 ) -> None:
     """List every published measure with its definition and allowed breakdowns."""
-    console = Console()
+    console = Console(emoji=False)
     if service:
         client = _Service(service, user, console)
         try:
@@ -187,6 +223,8 @@ def measures(
         head = f"release {doc['release_id']}"
         rows = {r["measure"]: r for r in doc["measures"]}
     else:
+        from pipelines.store import Store
+
         st = Store(_store_url(store, console))
         try:
             latest = st.latest_release()
@@ -245,7 +283,7 @@ def table(
     user: UserOpt = None,
 ) -> None:
     """Print a protected table (cell-key perturbed, small counts suppressed)."""
-    console = Console()
+    console = Console(emoji=False)
     if fmt not in ("table", "csv", "json"):
         raise typer.BadParameter("--format must be table, csv or json")
     breakdowns = [b for b in by.split(",") if b]
@@ -270,6 +308,13 @@ def table(
         doc = response.json()
         csv_text = None
     else:
+        from anonymise import cellkey
+        from anonymise.policy import default_policy
+        from anonymise.release import NoReleaseError, QueryError, tabulate
+        from pipelines.store import Store
+        from portal.documents import table_csv, table_document
+        from registry.errors import StoreError
+
         policy = default_policy()
         url = _store_url(store, console)
         secret = _secret(url, demo=demo, console=console)
@@ -304,6 +349,8 @@ def table(
 
 
 def _print_table(console: Console, doc: dict[str, Any]) -> None:
+    from rich.table import Table
+
     shown = [c["name"] for c in doc["columns"] if not c["name"].endswith("_value")]
     values = {c["name"] for c in doc["columns"] if c["role"] == "value"}
     t = Table(title=f"{doc['title']} (release {doc['release_id']}, data as at {doc['data_as_at']})")

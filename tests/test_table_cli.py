@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import itertools
 import json
+import subprocess
+import sys
 from datetime import date
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -19,6 +22,8 @@ from pipelines.run import run_pipeline
 from pipelines.store import Store
 from portal.cli import app
 from synthetic.generator import generate_county
+
+ROOT = Path(__file__).resolve().parents[1]
 
 SDC = "ef" * 32
 
@@ -158,11 +163,24 @@ def test_the_service_gives_the_same_table_as_the_server(published, tmp_path, mon
             f"{live.url}/v1/sessions/local", json={"username": "pat", "password": "p" * 16}
         )
         monkeypatch.setenv("PORTAL_SESSION_TOKEN", r.json()["token"])
-        for fmt in ("json", "csv", "table"):
+        for fmt in ("json", "table", "csv"):
             local = CliRunner().invoke(app, [*args, "--store", published, "--format", fmt])
             remote = CliRunner().invoke(app, [*args, "--service", live.url, "--format", fmt])
             assert local.exit_code == 0 and remote.exit_code == 0, (local.output, remote.output)
             assert remote.output == local.output, fmt
+        # Through the service the command is a thin client: none of the store, the privacy
+        # engine, polars, numpy or SQLAlchemy is imported (they were most of its start-up).
+        code = (
+            "import sys\nfrom portal import cli\n"
+            f"try:\n    cli.run({[*args, '--service', live.url, '--format', 'csv']!r})\n"
+            "except SystemExit:\n    pass\n"
+            "heavy = ('polars', 'numpy', 'sqlalchemy', 'anonymise', 'pipelines', 'httpx')\n"
+            "print('LOADED', sorted(m for m in sys.modules if m.split('.')[0] in heavy))"
+        )
+        thin = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              cwd=ROOT, check=True).stdout  # fmt: skip
+        body, loaded = thin.rsplit("LOADED ", 1)
+        assert body == local.output and loaded.strip() == "[]", (thin[-300:], local.output[:200])
         listed = CliRunner().invoke(app, ["measures", "--service", live.url])
         assert listed.exit_code == 0 and "cin_referrals" in listed.output
         bad = CliRunner().invoke(app, ["table", "contacts", "--by", "nhs_number",
@@ -171,6 +189,14 @@ def test_the_service_gives_the_same_table_as_the_server(published, tmp_path, mon
         monkeypatch.delenv("PORTAL_SESSION_TOKEN")
         refused = CliRunner().invoke(app, ["table", "contacts", "--service", live.url])
         assert refused.exit_code == 2 and "--user" in refused.output
+        monkeypatch.setenv("PORTAL_SESSION_TOKEN", "not-a-session")
+        ended = CliRunner().invoke(app, ["table", "contacts", "--service", live.url])
+        assert ended.exit_code == 1 and "sign in" in ended.output and "Traceback" not in ended.output
+    # No service there, or not a web address: said plainly, exit 2, no traceback.
+    gone = CliRunner().invoke(app, ["table", "contacts", "--service", live.url])
+    assert gone.exit_code == 2 and "cannot reach the release service" in gone.output
+    odd = CliRunner().invoke(app, ["table", "contacts", "--service", "file:///etc/passwd"])
+    assert odd.exit_code == 2 and "http://" in odd.output
 
 
 def test_json_carries_typed_values_and_the_release(published):
