@@ -1,9 +1,10 @@
 """Derive: zone B events -> record-level frames, one per published measure.
 
 One module per service area (`children_in_need`, `early_help` with Supporting Families,
-`looked_after`, `sf_claims`), their shared helpers (`common`), the measure registry
-(`measures`) and the need-to-outcome rules as data (`need_outcomes.toml`, read by
-`need_rules`). This package re-exports the names other modules use.
+`looked_after`, `sf_claims`), their shared helpers (`common`), and two sets of rules held
+as data: the measure registry (`measures.toml`, read by `measures`) and the
+need-to-outcome rules (`need_outcomes.toml`, read by `need_rules`). This package
+re-exports the names other modules use.
 
 Each measure is a pure function from the zone B tables to a frame with one row
 per counted unit (a contact, a referral, a child, a family), the unit's
