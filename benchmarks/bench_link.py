@@ -4,6 +4,7 @@ baseline (forename + surname + DOB). The timings are of the traced run.
 
 Each size runs in a fresh subprocess (synthetic county generated first, not timed).
 Usage: python benchmarks/bench_link.py [--sizes 10000,100000,300000] [--febrl 300000]
+       [--raw 300000=/tmp/scale300k/raw] (reuse a county generated with seed 42)
 Target (issue 3): 300k people, ingest + link <= 3 minutes, peak memory <= 6 GB, F1 >= 0.97.
 
 Then the same probabilistic linkage on a FEBRL-style dedupe set we did not design
@@ -22,7 +23,7 @@ import sys
 import tempfile
 
 CHILD = r"""
-import json, resource, sys, time
+import json, os, resource, sys, time
 from datetime import date
 from pathlib import Path
 import polars as pl
@@ -31,13 +32,15 @@ from pipelines.ingest import ingest_all
 from pipelines.link import link, load_trace_response
 from pipelines.quality import family_quality_by_source, linkage_quality, load_truth, pairwise_quality
 n, out, untraced_too = int(sys.argv[1]), Path(sys.argv[2]), sys.argv[3] == "1"
-generate_county(n, 42, out)
+if not (out / "extract.json").exists():
+    generate_county(n, 42, out)
+load = os.getloadavg()[0]
 t = time.perf_counter()
 res = ingest_all(out, as_at=date(2026, 11, 21))
 t_ingest = time.perf_counter() - t
-t = time.perf_counter()
+t, c = time.perf_counter(), time.process_time()
 linked = link(res, trace=load_trace_response(out))
-t_link = time.perf_counter() - t
+t_link, c_link = time.perf_counter() - t, time.process_time() - c
 truth = load_truth(out)
 q = linkage_quality(linked.records, truth)
 by_source = family_quality_by_source(linked.records, truth)
@@ -50,7 +53,9 @@ t_base = time.perf_counter() - t
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps({
     "people": n, "records": linked.records.height, "ingest": t_ingest, "link": t_link,
-    "splink": linked.timings["splink"], "peak_mb": peak, "p": q["persons"].precision,
+    "splink": linked.timings["splink"], "link_cpu": c_link, "peak_mb": peak,
+    "pairs_scored": linked.model.training["pairs_scored"],
+    "load": max(load, os.getloadavg()[0]), "p": q["persons"].precision,
     "r": q["persons"].recall, "f1": q["persons"].f1, "f1_untraced": qn.f1 if qn else float("nan"),
     "fam_p": q["families"].precision, "fam_r": q["families"].recall,
     "fam_split": q["families"].split_persons,
@@ -142,7 +147,10 @@ def main() -> None:
     ap.add_argument("--febrl", type=int, default=300_000, help="FEBRL-style records (0: skip)")
     ap.add_argument("--skip-untraced", action="store_true", help="skip the run without the trace")
     ap.add_argument("--by-source", action="store_true", help="family quality by source")
+    ap.add_argument("--raw", action="append", default=[], metavar="N=DIR",
+                    help="reuse a county generated earlier for size N (seed 42)")
     args = ap.parse_args()
+    given = {int(n): d for n, d in (r.split("=", 1) for r in args.raw)}
     head = (
         f"{'people':>8} {'records':>8} {'ingest s':>8} {'link s':>7} {'total s':>7} {'peak MB':>8} "
         f"{'P':>6} {'R':>6} {'F1':>6} {'F1 no trace':>11} {'fam P':>6} {'fam R':>6} | "
@@ -152,7 +160,8 @@ def main() -> None:
     for n in (int(x) for x in args.sizes.split(",")):
         with tempfile.TemporaryDirectory() as d:
             res = subprocess.run(
-                [sys.executable, "-c", CHILD, str(n), d, "0" if args.skip_untraced else "1"],
+                [sys.executable, "-c", CHILD, str(n), given.get(n, d),
+                 "0" if args.skip_untraced else "1"],
                 capture_output=True, text=True,
             )
         if res.returncode:
@@ -165,6 +174,9 @@ def main() -> None:
             f"{r['base_p']:>7.4f} {r['base_r']:>7.4f} {r['base_f1']:>8.4f}"
         )
         print(f"  families: {r['fam_split']:.1%} of true families split across predicted ones")
+        print(f"  P {r['p']:.5f} R {r['r']:.5f} F1 {r['f1']:.5f}; family P {r['fam_p']:.4f} "
+              f"R {r['fam_r']:.4f}; link CPU {r['link_cpu']:.1f} s, Splink {r['splink']:.1f} s "
+              f"wall; {r['pairs_scored']:,} pairs scored (>= the floor); load {r['load']:.1f}")
         if args.by_source:
             print(f"  family quality by source ({n:,} people): persons, true pairs, recall, "
                   "predicted pairs, precision")

@@ -228,6 +228,12 @@ TARGET_PRECISION = 0.998
 # Pairs scored below this are not kept at all; they still count towards the model's
 # estimate of how many true pairs exist (estimated recall).
 PREDICT_FLOOR = 0.01
+# EM on the date-of-birth block trains on at most about this many pairs (Splink samples
+# records by a hash on each side, so the sample is the same every run). The block grows
+# as the square of the county: 29.5 million pairs at 300,000 people, about 296 million
+# at 1 million, which the 2 GB cap cannot hold. Ten million pairs are plenty to
+# estimate a handful of m probabilities; below the cap nothing is sampled.
+EM_MAX_PAIRS = 1e7
 
 
 def _portable_level(sql_condition: str, label: str) -> Any:
@@ -358,7 +364,8 @@ def splink_settings(columns: set[str] | None = None) -> Any:
     if "sex" in cols:
         comparisons.append(cl.ExactMatch("sex"))
     rules: list[Any] = [
-        block_on("dob"),
+        block_on("dob", "substr(surname, 1, 1)"),
+        block_on("dob", "substr(forename, 1, 1)"),
         block_on("forename", "surname"),
         block_on("surname", "postcode"),
         block_on("forename", "postcode"),
@@ -515,7 +522,7 @@ def score_pairs(
             )
             linker.training.estimate_u_using_random_sampling(max_pairs=max_pairs, seed=seed)
             linker.training.estimate_parameters_using_expectation_maximisation(
-                block_on("dob"), estimate_without_term_frequencies=True
+                block_on("dob"), estimate_without_term_frequencies=True, max_pairs=EM_MAX_PAIRS
             )
             linker.training.estimate_parameters_using_expectation_maximisation(
                 block_on("forename", "surname"), estimate_without_term_frequencies=True

@@ -157,3 +157,44 @@ def test_components_are_stable_labels():
     ids = pl.Series(["x", "y", "z", "w"])
     e = pl.DataFrame({"uid_l": ["z"], "uid_r": ["w"]})
     assert components(ids, e).to_list() == [0, 1, 2, 2]
+
+
+def _candidate_pairs(rows: list[tuple[str, str, str, str, str]]) -> int:
+    """How many pairs the prediction blocking rules send to scoring (each pair once)."""
+    import duckdb
+    from splink import DuckDBAPI
+    from splink.blocking_analysis import count_comparisons_from_blocking_rules
+
+    from pipelines.link import splink_settings
+
+    df = pl.DataFrame(
+        rows, schema=["unique_id", "forename", "surname", "dob", "postcode"], orient="row"
+    )
+    counts = count_comparisons_from_blocking_rules(
+        DuckDBAPI(connection=duckdb.connect()).register(df.to_arrow()),
+        blocking_rules=splink_settings(set(df.columns)).blocking_rules_to_generate_predictions,
+        link_type="dedupe_only",
+        record_sample_proportion=1.0,
+    )
+    return counts[-1]["cumulative_comparison_count"]
+
+
+def test_a_shared_date_of_birth_alone_is_not_a_candidate_pair():
+    # Issue 17: the bare date-of-birth rule made most candidate pairs, growing as the
+    # square of the county; a date of birth must now come with a shared initial.
+    assert _candidate_pairs([
+        ("a", "ALAN", "PRICE", "1990-01-02", "XM1 1AA"),
+        ("b", "ZOE", "WEST", "1990-01-02", "XM9 9ZZ"),
+    ]) == 0  # fmt: skip
+
+
+def test_date_of_birth_with_either_initial_is_still_scored():
+    # One person with a nickname and a moved address (surname initial and date of
+    # birth shared), and one with a new surname and a moved address (forename initial
+    # and date of birth shared): no name or postcode rule finds either pair.
+    assert _candidate_pairs([
+        ("a", "ROBERT", "HALE", "1990-01-02", "XM1 1AA"),
+        ("b", "BOB", "HAYLE", "1990-01-02", "XM2 2BB"),
+        ("c", "MARY", "JONES", "1985-06-07", "XM3 3CC"),
+        ("d", "MARIE", "SMITH", "1985-06-07", "XM4 4DD"),
+    ]) == 2  # fmt: skip
