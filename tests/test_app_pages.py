@@ -162,8 +162,17 @@ def _sign_in(role: str) -> AppTest:
     return at
 
 
+def _drawn(at: AppTest) -> list[dict]:
+    """What each chart on the page was handed (portal/web/plot.py): spec, config, alt."""
+    return [
+        json.loads(c.proto.json)
+        for c in at.get("bidi_component")
+        if c.proto.component_name == "portal.chart"
+    ]
+
+
 def _charts(at: AppTest) -> list[dict]:
-    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    return [json.loads(c["figure"]) for c in _drawn(at)]
 
 
 def _values(fig: dict) -> list:
@@ -221,7 +230,7 @@ def test_every_page_under_every_role(demo_env, role, spec):
     assert len(downloads_) >= CHARTS[spec.key], "every chart has a CSV download"
     if charts:
         assert len(at.expander) >= CHARTS[spec.key], "every chart has a table view"
-        assert all(c.proto.alt for c in at.get("plotly_chart")), "every chart has alt text"
+        assert all(c["alt"] for c in _drawn(at)), "every chart has alt text"
 
 
 def test_navigation_lists_only_the_roles_pages(demo_env):
@@ -257,7 +266,7 @@ def test_the_checkpoint_refuses_a_page_opened_directly(demo_env, service, spec):
     it stops at ui.page() before any number is drawn."""
     at = AppTest.from_file(str(ROOT / spec.path), default_timeout=60).run()
     assert [e.value for e in at.error] == ["You do not have access to this page."]
-    assert not at.get("plotly_chart") and not at.dataframe and not at.metric
+    assert not _drawn(at) and not at.dataframe and not at.metric
     for role in ROLES:
         if access.can_view(_demo_user(role), spec.key):
             continue
@@ -265,7 +274,7 @@ def test_the_checkpoint_refuses_a_page_opened_directly(demo_env, service, spec):
         at.session_state[auth.SESSION_TOKEN] = _api_token(service, role)
         at.run()
         assert [e.value for e in at.error] == ["You do not have access to this page."]
-        assert not at.get("plotly_chart") and not at.dataframe and not at.metric
+        assert not _drawn(at) and not at.dataframe and not at.metric
 
 
 def test_a_user_without_a_role_sees_nothing():

@@ -35,6 +35,7 @@ from tests.portal_processes import (
     CHROMIUM,
     Portal,
     build_release,
+    charts_drawn,
     idle,
     open_link,
     require_browser,
@@ -141,15 +142,12 @@ def walk(portal, browser):
         body = page.locator('[data-testid="stMain"]').inner_text()
         assert f"Release {portal['release_id']}" in body, f"release id on {link}"
         assert "Data as at" in body
-        charts = page.locator('[data-testid="stPlotlyChart"]')
-        for i in range(charts.count()):
-            charts.nth(i).scroll_into_view_if_needed()
-            # plotly has drawn the chart when its traces are in the SVG
-            traces = charts.nth(i).locator(".main-svg g.trace")
-            traces.first.wait_for(state="attached", timeout=15_000)
-            assert traces.count() >= 1, f"chart {i} on {link}"
+        drawn = charts_drawn(page)
+        charts = page.locator('[data-testid="portalChart"]')
+        for i in range(drawn):
+            assert charts.nth(i).locator(".main-svg g.trace").count() >= 1, f"chart {i} on {link}"
         if link in MUST_DRAW:
-            assert charts.count() >= 1, f"no chart rendered on {link}"
+            assert drawn >= 1, f"no chart rendered on {link}"
         page.screenshot(path=str(OUT / f"{role}-{link.lower().replace(' ', '-')}.png"))
         if AXE_JS.exists():
             axe_report[link] = _axe(page)
@@ -359,10 +357,8 @@ def test_every_page_and_role_at_the_demo_size(demo_portal, browser):
             page.goto(demo_portal["base"] + ("/" if spec.key == "home" else f"/{spec.key}"))
             page.wait_for_selector("h1", timeout=30_000)
             idle(page)
-            if page.locator('[data-testid="stPlotlyChart"]').count():
-                page.locator('[data-testid="stPlotlyChart"] .main-svg g.trace').first.wait_for(
-                    state="attached", timeout=15_000
-                )
+            # every chart drawn with this page's figures before the page is read or pictured
+            charts_drawn(page)
             where = f"{role} on {spec.key}"
             visited += 1
             if page.locator('[data-testid="stException"]').count():

@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 
-from portal.web import charts, data, downloads, headlines
+from portal.web import charts, data, downloads, headlines, plot
 
 
 def headline(title: str, subtitle: str, *, level: int = 2, anchor: str | None = None) -> None:
@@ -60,12 +60,8 @@ def chart(
     for note in notes:
         st.info(note, icon=":material/info:")
     if drawn:
-        st.plotly_chart(
-            charts.prebuilt(fig) if isinstance(fig, dict) else fig,
-            key=f"{key}_chart",
-            alt=alt,
-            config={"displaylogo": False, "modeBarButtonsToRemove": ["select2d", "lasso2d"]},
-        )
+        # Updated in place on a filter change (portal/web/plot.py), not drawn afresh.
+        plot.chart(fig, key=f"{key}_chart", alt=alt)
     else:
         st.info(
             "Every figure in this chart is suppressed (shown as c in the table): there are "
