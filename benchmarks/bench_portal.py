@@ -336,11 +336,21 @@ _WATCH = """() => {
   new MutationObserver(() => { window.__last = performance.now(); })
     .observe(document.body, {subtree: true, childList: true, attributes: true, characterData: true});
 }"""
+# Settled: the script run is over, every chart on the page is drawn, and nothing on the
+# page has changed for 400 ms; the time reported is that of the last change. A portal
+# chart (portal/web/plot.py) counts as drawn only once plotly.js has drawn the spec the
+# page last sent it (plot.js marks it "drawn" then) with its traces in the SVG; a chart
+# still loading has no drawn box and holds the page unsettled. `st.plotly_chart` charts
+# (an older checkout under --compare) count once their traces are in the SVG. Every chart
+# is checked, not only the first.
 _READY = """() => {
   const app = document.querySelector('[data-testid="stApp"]');
-  const chart = document.querySelector('[data-testid="stPlotlyChart"]');
+  const charts = [...document.querySelectorAll(
+    '[data-testid="stPlotlyChart"], [data-testid="stBidiComponentRegular"]')];
   return app.getAttribute('data-test-script-state') === 'notRunning'
-    && (!chart || !!chart.querySelector('.main-svg g.trace'))
+    && charts.every(c => c.matches('[data-testid="stPlotlyChart"]')
+      ? !!c.querySelector('.main-svg g.trace')
+      : !!c.querySelector('[data-testid="portalChart"][data-state="drawn"] .main-svg g.trace'))
     && performance.now() - window.__last > 400;
 }"""
 
