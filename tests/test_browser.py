@@ -212,6 +212,41 @@ def test_csv_download_is_the_table_shown(portal, browser):
     ctx.close()
 
 
+def test_a_filter_change_updates_the_charts_in_place(portal, browser):
+    """A filter change redraws the chart already on the page with the new figures
+    (Plotly.react on the same element), instead of replacing it and drawing from scratch;
+    plotly.js comes from this server."""
+    from portal.web import plot
+
+    ctx = _context(browser)
+    page = ctx.new_page()
+    scripts: list[str] = []
+    page.on("request", lambda r: scripts.append(r.url) if "plotly" in r.url else None)
+    _sign_in(page, portal["base"], "planner")
+    _open(page, "Service demand", "Service demand")
+    assert charts_drawn(page, at_least=2) == 2
+    trend = page.locator('[data-testid="portalChart"]').first
+    line = "c => c.querySelector('.main-svg g.trace path.js-line').getAttribute('d')"
+    before = trend.evaluate(line)
+    # a mark on the drawn chart element survives only if that element is kept
+    trend.evaluate("c => { c.__kept = true; }")
+    page.get_by_role("radio", name="Month", exact=True).first.click()
+    page.wait_for_function(
+        "before => [...document.querySelectorAll('[data-testid=\"portalChart\"]')].some("
+        "c => c.querySelector('.main-svg g.trace path.js-line')?.getAttribute('d') !== before)",
+        arg=before,
+        timeout=30_000,
+    )
+    charts_drawn(page, at_least=2)
+    trend = page.locator('[data-testid="portalChart"]').first
+    assert trend.evaluate("c => c.__kept === true"), "the chart was replaced, not updated"
+    assert trend.evaluate(line) != before, "the chart still shows the quarters"
+    assert trend.get_attribute("role") == "figure"
+    assert "chart" in (trend.get_attribute("aria-label") or "").lower()
+    assert scripts and all(u.startswith(portal["base"] + plot.PLOTLY_URL) for u in scripts)
+    ctx.close()
+
+
 # --- sessions -----------------------------------------------------------------------------------
 
 
