@@ -162,6 +162,25 @@ def _sign_in(role: str) -> AppTest:
     return at
 
 
+def _open_tables(at: AppTest) -> AppTest:
+    """Open every chart's table view (drawn only once opened on pages with filters), as a
+    reader clicking "Show the table" would."""
+    closed = [e.key for e in at.expander if e.key and e.key.endswith("_more")]
+    for key in closed:
+        at.session_state[key] = True
+    return at.run() if closed else at
+
+
+def test_a_closed_table_view_is_not_drawn_and_opens_on_request(demo_env):
+    at = _sign_in("planner")
+    at.switch_page("pages/views/service_demand.py").run()
+    _no_errors(at)
+    assert len(at.expander) >= 2 and not at.dataframe, "closed table views draw nothing"
+    _open_tables(at)
+    _no_errors(at)
+    assert len(at.dataframe) >= 2, "each open table view shows its table"
+
+
 def _drawn(at: AppTest) -> list[dict]:
     """What each chart on the page was handed (portal/web/plot.py): spec, config, alt."""
     return [
@@ -331,7 +350,7 @@ def test_service_demand_filters(demo_env):
     _no_errors(at)
     trend = _charts(at)[0]
     assert len(trend["data"]) >= 3, "one line per closure reason"
-    table = at.dataframe[0].value
+    table = _open_tables(at).dataframe[0].value
     assert "Closure reason" in table.columns
     _protected([str(v) for v in table["Number of children"]])
     at.selectbox(key="sd_split_eh_closures").select("age_band").run()
@@ -346,7 +365,7 @@ def test_children_in_need_rates(demo_env):
     at.switch_page("pages/views/children_in_need.py").run()
     at.selectbox(key="cin_measure").select("cp_plans_at_31_march").run()
     _no_errors(at)
-    table = at.dataframe[0].value
+    table = _open_tables(at).dataframe[0].value
     assert "Rate per 10,000" in table.columns
     assert "Financial year" in table.columns
 
@@ -357,11 +376,11 @@ def test_looked_after_children_rates(demo_env):
     _no_errors(at)
     at.selectbox(key="lac_measure").select("lac_at_31_march").run()
     _no_errors(at)
-    table = at.dataframe[0].value
+    table = _open_tables(at).dataframe[0].value
     assert "Rate per 10,000" in table.columns
     at.selectbox(key="lac_measure").select("care_leavers_eet").run()
     _no_errors(at)
-    assert "Percentage" in at.dataframe[0].value.columns
+    assert "Percentage" in _open_tables(at).dataframe[0].value.columns
 
 
 def test_programme_outcomes_scorecard(demo_env):
@@ -372,7 +391,7 @@ def test_programme_outcomes_scorecard(demo_env):
     _no_errors(at)
     headings = [s.value for s in at.header]
     assert any("significant and sustained progress" in h.lower() for h in headings)
-    progress = [d.value for d in at.dataframe if "Percentage" in d.value.columns]
+    progress = [d.value for d in _open_tables(at).dataframe if "Percentage" in d.value.columns]
     assert progress, "the progress rate is shown as a percentage"
 
 
@@ -903,11 +922,13 @@ def test_a_permalink_to_an_older_release_shows_it_labelled_superseded(demo_env):
     captions = " ".join(c.value for c in at.caption)
     assert f"Release **{older}**" in captions and newer not in captions
     assert any("Superseded release" in w.value and newer in w.value for w in at.warning)
-    old_table = at.dataframe[0].value
+    old_table = _open_tables(at).dataframe[0].value
     # The same view on the latest release (the button drops the pinned release).
     latest = _open_at("planner", "pages/views/children_in_need.py", measure="cin_referrals")
     assert not any("Superseded" in w.value for w in latest.warning)
-    assert len(latest.dataframe[0].value) >= len(old_table), "newer data reach further"
+    assert len(_open_tables(latest).dataframe[0].value) >= len(old_table), (
+        "newer data reach further"
+    )
     # A release that does not exist: the latest, with a notice.
     gone = _open_at("planner", "pages/views/children_in_need.py", release="20200101T000000Z-000000")
     assert any("is not available" in w.value for w in gone.warning)
