@@ -30,8 +30,8 @@ the API, the figures and the element tree; the browser's drawing is not included
 
 `--browser` also times the same release as a user sees it: `portal up --demo` (the two
 processes, as `make run`) and headless Chromium (/usr/bin/chromium, Playwright), from the
-click on a sidebar link or a control until the script run has finished and the first chart
-is drawn.
+click on a sidebar link or a control until the script run has finished and every chart is
+drawn with the figures the page last sent (`_READY`).
 """
 
 from __future__ import annotations
@@ -329,7 +329,7 @@ def main() -> None:
 # --- in a real browser ---------------------------------------------------------------------
 
 # Every change to the page stamps window.__last: a page is "ready" once the script run
-# has finished, the first chart is drawn and nothing has changed for 400 ms; its time is
+# has finished, every chart is drawn (below) and nothing has changed for 400 ms; its time is
 # the last change minus the click. (The run-state attribute alone can miss a fast run.)
 _WATCH = """() => {
   window.__last = performance.now();
