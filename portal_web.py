@@ -7,8 +7,12 @@ portal_web.py`); it holds no key, no secret, no store and no work folder.
 - /session/end: deletes the cookie (the session was already revoked at the service) and
   redirects home, or to Streamlit's /auth/logout after an OpenID Connect sign-in.
 
-Both answer only a navigation started by this site's own pages (Sec-Fetch-Site, else the
-Referer), so another site cannot sign a visitor in to its own session or out of theirs.
+- /portal-assets/plotly-<version>.min.js: the charts' plotly.js, from the plotly package
+  (portal/web/plot.py), so that no page calls out to the internet.
+
+The two session routes answer only a navigation started by this site's own pages
+(Sec-Fetch-Site, else the Referer), so another site cannot sign a visitor in to its own
+session or out of theirs.
 """
 
 from __future__ import annotations
@@ -17,10 +21,10 @@ from urllib.parse import urlsplit
 
 import streamlit as st
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from portal.web import cookies
+from portal.web import cookies, plot
 
 HOME = "/"
 
@@ -69,7 +73,21 @@ async def end(request: Request) -> Response:
     return response
 
 
+async def plotly_js(request: Request) -> Response:
+    # The charts' plotly.js, from the plotly package: the portal makes no outside calls. The
+    # version is in the address, so the browser may keep this copy for good.
+    return FileResponse(
+        plot.PLOTLY_JS,
+        media_type="text/javascript",
+        headers={"Cache-Control": "public, max-age=31536000, immutable"},
+    )
+
+
 app = st.App(
     "app.py",
-    routes=[Route(cookies.COMPLETE_PATH, complete), Route(cookies.SIGN_OUT_PATH, end)],
+    routes=[
+        Route(cookies.COMPLETE_PATH, complete),
+        Route(cookies.SIGN_OUT_PATH, end),
+        Route(plot.PLOTLY_URL, plotly_js),
+    ],
 )

@@ -193,3 +193,22 @@ def open_link(page, link: str, title: str) -> None:  # type: ignore[no-untyped-d
     page.locator('[data-testid="stSidebarNav"] a', has_text=link).first.click()
     page.wait_for_selector(f'h1:has-text("{title}")', timeout=30_000)
     idle(page)
+
+
+# Every chart on the page (portal/web/plot.py) shows the spec the page last sent: plot.js
+# marks its box "drawn" once plotly.js has drawn that spec, and the SVG holds its traces.
+# A chart still loading has its Streamlit container but no drawn box yet, so it fails too.
+CHARTS_DRAWN = """(atLeast) => {
+  const charts = [...document.querySelectorAll('[data-testid="stBidiComponentRegular"]')];
+  return charts.length >= atLeast && charts.every(c => !!c.querySelector(
+    '[data-testid="portalChart"][data-state="drawn"] .main-svg g.trace'));
+}"""
+
+
+def charts_drawn(page, *, at_least: int = 0, timeout: int = 30_000) -> int:  # type: ignore[no-untyped-def]
+    """Wait until the script run has finished and every chart on the page (at least
+    `at_least` of them) is drawn with the figures it was last sent; return how many
+    charts there are."""
+    idle(page)
+    page.wait_for_function(CHARTS_DRAWN, arg=at_least, timeout=timeout, polling=100)
+    return int(page.locator('[data-testid="portalChart"]').count())

@@ -98,6 +98,7 @@ READS_ALLOWED = {
     ("config.py", "load_config"): {"read_text"},  # the service credential file
     ("config.py", "_secrets_auth"): {"read_text"},  # an [auth] section refuses demo mode
     ("boot.py", "record_opens"): {"open"},  # the test hook's own log
+    ("plot.py", "_script"): {"read_text"},  # the chart component's own script
 }
 FORBIDDEN_TEXT = (
     "zone_a",

@@ -7,8 +7,11 @@ plotly's own validator, and Streamlit is handed it without a second validation."
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Sequence
+from datetime import date
 
+import plotly
 import plotly.graph_objects as go
 import plotly.io as pio
 import plotly.tools
@@ -17,7 +20,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from portal.web import charts
+from portal.web import charts, plot
 
 # --- the oracle: the builder through plotly.graph_objects, as it was before specs -----------
 # Margins and height are the one change since: the oracle left them to plotly's automargin,
@@ -292,14 +295,32 @@ def test_the_validator_would_catch_a_wrong_property():
         go.Figure(spec)
 
 
-def test_streamlit_gets_the_spec_as_it_is_and_draws_the_same_json():
+def test_the_chart_component_gets_the_spec_as_it_is_and_draws_the_same_json():
+    """What portal/web/plot.py hands plotly.js is the page's spec, encoded by plotly's own
+    encoder (dates included), plus only plotly's default height when the spec has none."""
     spec = charts.bar_figure(FRAMES["one series, one suppressed"], "period", "value", flag="_c")
-    figure = plotly.tools.return_figure_from_figure_or_data(
-        charts.prebuilt(spec), validate_figure=True
-    )
-    assert figure is spec
-    drawn = pio.to_json(figure, validate=False)
-    assert pio.from_json(drawn).to_dict() == go.Figure(spec).to_dict()
+    payload = plot.payload(spec, "Bar chart of the value by period.")
+    assert set(payload) == {"figure", "config", "alt"}
+    assert payload["alt"] == "Bar chart of the value by period."
+    drawn = json.loads(payload["figure"])
+    expected = json.loads(pio.to_json(spec, validate=False))
+    if "height" not in spec["layout"]:
+        expected["layout"]["height"] = plot.DEFAULT_HEIGHT
+    assert drawn == expected
+    assert pio.from_json(payload["figure"]).to_dict()["data"] == go.Figure(spec).to_dict()["data"]
+    assert json.loads(payload["config"])["displaylogo"] is False
+    dated = {"data": [{"type": "scatter", "x": [date(2025, 4, 1)], "y": [3]}], "layout": {}}
+    assert json.loads(plot.payload(dated, "x")["figure"])["data"][0]["x"] == ["2025-04-01"]
+    assert json.loads(plot.payload({**dated, "layout": {"height": 300}}, "x")["figure"])[
+        "layout"
+    ] == {"height": 300}
+
+
+def test_plotly_js_is_served_from_the_installed_package():
+    """The script the charts load is plotly's own copy, at an address naming its version."""
+    assert plot.PLOTLY_JS.is_file() and plot.PLOTLY_JS.stat().st_size > 1_000_000
+    assert f"/portal-assets/plotly-{plotly.__version__}.min.js" == plot.PLOTLY_URL
+    assert "__PLOTLY_URL__" not in plot._script() and plot.PLOTLY_URL in plot._script()
 
 
 def test_each_figure_gets_its_own_template_copy():

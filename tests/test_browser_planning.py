@@ -17,6 +17,7 @@ from tests.portal_processes import (
     CHROMIUM,
     Portal,
     build_release,
+    charts_drawn,
     idle,
     open_link,
     require_browser,
@@ -67,23 +68,19 @@ def page(portal):
 
 def _rendered(page) -> str:  # type: ignore[no-untyped-def]
     assert page.locator('[data-testid="stException"]').count() == 0
-    charts = page.locator('[data-testid="stPlotlyChart"]')
-    for i in range(charts.count()):
-        charts.nth(i).scroll_into_view_if_needed()
-        traces = charts.nth(i).locator(".main-svg g.trace")
-        traces.first.wait_for(state="attached", timeout=15_000)
+    charts_drawn(page)
     return str(page.locator('[data-testid="stMain"]').inner_text())
 
 
 def test_comparisons_view(page, portal) -> None:
     open_link(page, "Comparisons", "Comparisons")
     page.screenshot(path=str(OUT / "comparisons.png"), full_page=True)
-    page.locator('[data-testid="stPlotlyChart"]').first.wait_for(timeout=30_000)
+    page.locator('[data-testid="portalChart"]').first.wait_for(timeout=30_000)
     body = _rendered(page)
     assert f"Release {portal['release_id']}" in body
     assert "FICTIONAL DATA FOR THE DEMO" in body
     assert "Wealdmoor beside its comparators" in body
-    assert page.locator('[data-testid="stPlotlyChart"]').count() == 1
+    assert page.locator('[data-testid="portalChart"]').count() == 1
     page.screenshot(path=str(OUT / "comparisons.png"), full_page=True)
     page.get_by_text("Measures without a national equivalent").click()
     page.wait_for_timeout(500)

@@ -186,13 +186,13 @@ def test_comparisons_page(portal_env) -> None:
     summary = _frame(at, "Quartile band")
     assert "Quartile band" in summary.columns and "Wealdmoor" in summary.columns
     assert len(summary) == 9
-    charts = at.get("plotly_chart")
+    charts = [json.loads(c.proto.json) for c in at.get("bidi_component")]
     assert len(charts) == 1
-    spec = json.loads(charts[0].proto.spec)
+    spec = json.loads(charts[0]["figure"])
     assert [t["name"] for t in spec["data"]] == [
         "Wealdmoor", "Region", "Statistical neighbours (mean)", "England"
     ]  # fmt: skip
-    assert "Line chart of" in charts[0].proto.alt
+    assert "Line chart of" in charts[0]["alt"]
     at.selectbox(key="cmp_measure").select("assessments_within_45_days").run()
     _no_errors(at)
     assert "45 working days" in at.header[-1].value or any(

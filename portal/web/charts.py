@@ -12,8 +12,8 @@ Figures are plain plotly specs (dicts), written in the form plotly's own `Figure
 gives, in one step: building them through `plotly.graph_objects` validated every property
 of every trace and cost 100-200 ms a chart, most of a filter change's script time.
 `tests/test_app_charts.py` checks each spec against plotly's validator and against the
-figures the validating builder drew, so the charts are the same. `prebuilt` hands a spec
-to `st.plotly_chart` without a second validation.
+figures the validating builder drew, so the charts are the same. The chart component
+(`portal/web/plot.py`) draws a spec as it is, without a second validation.
 
 Margins are sized here, from the labels, rather than left to plotly. With the template's
 `automargin`, a figure drawn with margins too small for its tick labels, axis titles or
@@ -344,20 +344,3 @@ def bar_figure(
         axis = layout["yaxis" if horizontal else "xaxis"]
         axis.update(categoryorder="array", categoryarray=list(order))
     return {"data": traces, "layout": layout}
-
-
-class _Prebuilt(go.Figure):
-    """A spec from this module, passed to `st.plotly_chart` as a figure so it is not
-    validated again (Streamlit validates a dict through `go.Figure`, the cost this module
-    avoids; it reads a figure only through `to_dict`). Never used as a figure otherwise."""
-
-    def __init__(self, spec: Spec) -> None:  # noqa: D107 - no plotly state on purpose
-        object.__setattr__(self, "_spec", spec)
-
-    def to_dict(self) -> Spec:
-        return self._spec
-
-
-def prebuilt(spec: Spec) -> go.Figure:
-    """`spec` in the form `st.plotly_chart` takes without validating it again."""
-    return _Prebuilt(spec)

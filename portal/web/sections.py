@@ -163,6 +163,7 @@ def trend_chart(
         drawn=bool(drawn[y].is_not_null().any()),
         notes=plan.notes,
         link=None if view is None else ctx.link(view, anchor=anchor(key)),
+        table_when_open=True,
     )
 
 
@@ -226,6 +227,7 @@ def bar_chart(
         footnotes=table.footnotes,
         drawn=bool(plotted[y].is_not_null().any()),
         link=None if view is None else ctx.link(view, anchor=anchor(key)),
+        table_when_open=True,
     )
 
 

@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 
-from portal.web import charts, data, downloads, headlines
+from portal.web import charts, data, downloads, headlines, plot
 
 
 def headline(title: str, subtitle: str, *, level: int = 2, anchor: str | None = None) -> None:
@@ -51,21 +51,19 @@ def chart(
     level: int = 2,
     notes: Sequence[str] = (),
     link: str | None = None,
+    table_when_open: bool = False,
 ) -> None:
     """A chart with its headline, alt text, table view, a CSV of exactly that table and,
     for views kept in the address, its permalink. `notes` say why the chart differs from
     what was asked (a coarser grain, fewer series). `drawn=False` (every value suppressed)
-    shows a notice instead of an empty chart."""
+    shows a notice instead of an empty chart. `table_when_open` draws the table view only
+    while it is open (pages whose filters redraw the chart)."""
     headline(title, subtitle, level=level, anchor=anchor(key) if link else None)
     for note in notes:
         st.info(note, icon=":material/info:")
     if drawn:
-        st.plotly_chart(
-            charts.prebuilt(fig) if isinstance(fig, dict) else fig,
-            key=f"{key}_chart",
-            alt=alt,
-            config={"displaylogo": False, "modeBarButtonsToRemove": ["select2d", "lasso2d"]},
-        )
+        # Updated in place on a filter change (portal/web/plot.py), not drawn afresh.
+        plot.chart(fig, key=f"{key}_chart", alt=alt)
     else:
         st.info(
             "Every figure in this chart is suppressed (shown as c in the table): there are "
@@ -73,11 +71,20 @@ def chart(
             "breakdowns.",
             icon=":material/visibility_off:",
         )
-    with st.expander("Show the table and a description of the chart"):
-        st.markdown(f"**Description.** {alt}")
-        st.dataframe(shown, hide_index=True, key=f"{key}_table")
-        if footnotes:
-            notes_block(footnotes)
+    label = "Show the table and a description of the chart"
+    # On a page with filters the table is drawn only once opened: a closed expander's table
+    # is still a live data grid in the page, drawn again on every filter change.
+    more = (
+        st.expander(label, key=f"{key}_more", on_change="rerun")
+        if table_when_open
+        else st.expander(label)
+    )
+    if more.open is not False:
+        with more:
+            st.markdown(f"**Description.** {alt}")
+            st.dataframe(shown, hide_index=True, key=f"{key}_table")
+            if footnotes:
+                notes_block(footnotes)
     with st.container(horizontal=True):
         st.download_button(
             "Download this table (CSV)",
