@@ -29,12 +29,12 @@ import statistics
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from benchmarks.service_process import wait_until_up  # noqa: E402 - after the path
 
 
 def _pct(values: list[float], q: int) -> float:
@@ -109,14 +109,7 @@ def main() -> None:
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(300):
-            try:
-                with urllib.request.urlopen(f"{base}/v1/health", timeout=1):
-                    break
-            except OSError:
-                if service.poll() is not None:
-                    sys.exit("the release service did not start")
-                time.sleep(0.2)
+        wait_until_up(base, service)
         client = httpx.Client(base_url=base, timeout=60, trust_env=False)
         client.headers["X-Service-Token"] = token
         r = client.post("/v1/sessions/demo", json={"role": "admin"})

@@ -31,11 +31,13 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from benchmarks.service_process import wait_until_up  # noqa: E402 - after the path
+
 MEASURE, BY = "eh_referrals", "locality,year"
 
 
@@ -78,14 +80,7 @@ def release_service(url: str, env: dict[str, str], folder: Path) -> Iterator[tup
     service = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(300):
-            try:
-                with urllib.request.urlopen(f"{base}/v1/health", timeout=1):
-                    break
-            except OSError:
-                if service.poll() is not None:
-                    sys.exit("the release service did not start")
-                time.sleep(0.2)
+        wait_until_up(base, service)
         r = httpx.post(
             f"{base}/v1/sessions/local",
             json={"username": "bench", "password": password},

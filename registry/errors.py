@@ -1,7 +1,20 @@
 """Errors of the release store, shared by the store (which raises them) and the release
-layer (which raises and catches them), so that neither imports the other's module."""
+layer (which raises and catches them), so that neither imports the other's module; and the
+error of a rules file checked as a whole."""
 
 from __future__ import annotations
+
+from pathlib import Path
+
+
+class RulesFileError(ValueError):
+    """A rules or registry file is invalid; every problem is listed, so one edit can fix
+    them all."""
+
+    def __init__(self, path: Path, problems: list[str]) -> None:
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"{path}: {len(problems)} problem(s):\n{lines}")
 
 
 class StoreError(Exception):

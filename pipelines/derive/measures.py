@@ -80,6 +80,7 @@ from pipelines.derive.sf_claims import (
     sf_needs_sustained,
 )
 from registry.dimensions import DIMENSION_NAMES
+from registry.errors import RulesFileError
 from registry.measures import Denominator, MeasureMeta
 
 # The registry itself (titles, definitions, units, breakdowns, denominators, footnotes and
@@ -159,13 +160,8 @@ _OPTIONAL = ("share_of", "denominator", "complete_after_days", "footnotes", "ser
 _DENOMINATOR_KEYS = ("measure", "per", "decimals", "subset")
 
 
-class MeasureRegistryError(ValueError):
+class MeasureRegistryError(RulesFileError):
     """The measure registry file is invalid; every problem is listed."""
-
-    def __init__(self, path: Path, problems: list[str]) -> None:
-        self.problems = problems
-        lines = "\n".join(f"  - {p}" for p in problems)
-        super().__init__(f"{path}: {len(problems)} problem(s):\n{lines}")
 
 
 @dataclass(frozen=True)

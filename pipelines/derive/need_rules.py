@@ -19,18 +19,14 @@ import polars as pl
 
 from pipelines.contracts import CONTRACTS, Kind
 from registry.codes import NEEDS
+from registry.errors import RulesFileError
 
 NEED_RULES_PATH = Path(__file__).parent / "need_outcomes.toml"
 FLAG_CODES = ("Y", "N")
 
 
-class NeedRulesError(ValueError):
+class NeedRulesError(RulesFileError):
     """The need-to-outcome rules file is invalid; every problem is listed."""
-
-    def __init__(self, path: Path, problems: list[str]) -> None:
-        self.problems = problems
-        lines = "\n".join(f"  - {p}" for p in problems)
-        super().__init__(f"{path}: {len(problems)} problem(s):\n{lines}")
 
 
 @dataclass(frozen=True)
