@@ -134,43 +134,26 @@ def _person(
         Column("sex", Kind.CODE, "Recorded sex", Role.QUASI_IDENTIFIER, codes=SEX),
     ]
     if address:
-        cols.append(
-            Column(
-                "address_line1",
-                Kind.TEXT,
-                "First line of address",
-                Role.DIRECT_IDENTIFIER,
-                required=False,
-            )
-        )
+        cols.append(_address_line("First line of address"))
     if postcode:
-        cols.append(
-            Column("postcode", Kind.POSTCODE, "Postcode", Role.DIRECT_IDENTIFIER, required=False)
-        )
+        cols.append(_POSTCODE)
     return tuple(cols)
 
 
 _DI = Role.DIRECT_IDENTIFIER
+_POSTCODE = Column("postcode", Kind.POSTCODE, "Postcode", _DI, required=False)
+
+
+def _address_line(description: str) -> Column:
+    return Column("address_line1", Kind.TEXT, description, _DI, required=False)
 
 
 def _household_address(*, postcode: bool) -> tuple[Column, ...]:
     """The address a system holds but our extract contract had left out: optional, read
     when the file has it, and used only to form families (pipelines/link.py); it never
     reaches zone B (only a contract's required columns do, and never an identifier)."""
-    cols = [
-        Column(
-            "address_line1",
-            Kind.TEXT,
-            "First line of the person's address",
-            Role.DIRECT_IDENTIFIER,
-            required=False,
-        )
-    ]
-    if postcode:
-        cols.append(
-            Column("postcode", Kind.POSTCODE, "Postcode", Role.DIRECT_IDENTIFIER, required=False)
-        )
-    return tuple(cols)
+    line = _address_line("First line of the person's address")
+    return (line, _POSTCODE) if postcode else (line,)
 
 
 def _nhs(required: bool = False) -> Column:

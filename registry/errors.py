@@ -4,7 +4,9 @@ error of a rules file checked as a whole."""
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
+from typing import Any
 
 
 class RulesFileError(ValueError):
@@ -15,6 +17,14 @@ class RulesFileError(ValueError):
         self.problems = problems
         lines = "\n".join(f"  - {p}" for p in problems)
         super().__init__(f"{path}: {len(problems)} problem(s):\n{lines}")
+
+    @classmethod
+    def read_toml(cls, path: Path) -> dict[str, Any]:
+        """The file's TOML, or this error naming the file and why it cannot be read."""
+        try:
+            return tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as e:
+            raise cls(path, [f"cannot read: {e}"]) from None
 
 
 class StoreError(Exception):

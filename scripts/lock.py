@@ -138,11 +138,8 @@ SUPPORTED = frozenset(sys_tags())
 
 
 def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
     with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def local_hashes(folders: Iterable[Path], name: str, version: str) -> set[str]:

@@ -11,7 +11,6 @@ functions an entry may name as its `build`.
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -388,11 +387,7 @@ def parse_measures(raw: Mapping[str, Any], path: Path) -> Registry:
 
 
 def load_measures(path: Path = MEASURES_PATH) -> Registry:
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as e:
-        raise MeasureRegistryError(path, [f"cannot read: {e}"]) from None
-    return parse_measures(raw, path)
+    return parse_measures(MeasureRegistryError.read_toml(path), path)
 
 
 _REGISTRY = load_measures()

@@ -8,7 +8,6 @@ outcome was not positive, for `pipelines.derive.need_outcomes`.
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -246,11 +245,7 @@ def parse_need_rules(raw: Mapping[str, Any], path: Path = NEED_RULES_PATH) -> Ne
 
 @lru_cache(maxsize=4)
 def load_need_rules(path: Path = NEED_RULES_PATH) -> NeedRules:
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as e:
-        raise NeedRulesError(path, [f"cannot read: {e}"]) from None
-    return parse_need_rules(raw, path)
+    return parse_need_rules(NeedRulesError.read_toml(path), path)
 
 
 def _all(conds: list[pl.Expr]) -> pl.Expr | None:
