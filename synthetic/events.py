@@ -12,12 +12,26 @@ On top of this, background events happen to everyone (every child is in the
 school census, most 3-4 year olds take a funded place, some adults claim
 benefits, some incidents are unrelated to any need).
 
+Two kinds of stage, each a function drawing from a random stream of its own:
+- **what happened** (`Shared`): the families' needs and pathways, children's referrals to
+  social care, offending and domestic abuse incidents. More than one system sees these
+  (an offence reaches the police and youth justice; a child present at a domestic abuse
+  incident may be the subject of a Front Door contact), so they are drawn once, before
+  any source, and passed to every source explicitly;
+- **what each system recorded** (`SOURCES`, one function per source extract).
+
+Each stream is `SeedSequence(seed, spawn_key=(EVENTS_STREAM, key))` with `key` a fixed
+constant per stage (`STREAMS`), not its position: adding, removing or changing one
+source's function leaves every other source's events as they were
+(tests/test_synthetic_streams.py proves it). A new source takes a new constant.
+
 All events are produced as unrendered frames: truth person id, dates, codes.
 `synthetic.render` turns them into extracts (names, addresses, noise).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,6 +67,44 @@ BACKGROUND_REFERRAL_RATE = 0.04  # referrals per child-year at average family ri
 BACKGROUND_REFERRAL_RISK = 0.8  # log-rate per unit of family risk
 BACKGROUND_IN_NEED = 0.6  # share of background referrals assessed as in need
 BACKGROUND_CP = 0.06  # share of those in need who go onto a child protection plan
+
+# The events' random streams. The first element of every spawn key names the events
+# (the renderer and other generators use other first elements); the second is the
+# stage's constant below. Never reuse or renumber a constant: that would change the
+# county for every seed.
+EVENTS_STREAM = 17
+STREAMS: dict[str, int] = {
+    # what happened
+    "families": 1,
+    "referrals": 2,
+    "offending": 3,
+    "domestic_abuse": 4,
+    # what each system recorded
+    "early_help": 101,
+    "social_care": 102,
+    "front_door": 103,
+    "police": 104,
+    "youth_justice": 105,
+    "school_census": 106,
+    "early_years": 107,
+    "dwp": 108,
+    "adult_social_care": 109,
+    "housing": 110,
+    "neet": 111,
+    "health": 112,
+    "objections": 113,
+}
+if len(set(STREAMS.values())) != len(STREAMS):  # pragma: no cover - a coding error
+    raise RuntimeError("synthetic.events.STREAMS: two stages share a stream")
+
+NAT = np.datetime64("NaT")
+
+
+def stream(seed: int, stage: str) -> np.random.Generator:
+    """The random generator of one stage (a key of `STREAMS`) for a county's seed."""
+    return np.random.default_rng(
+        np.random.SeedSequence(seed, spawn_key=(EVENTS_STREAM, STREAMS[stage]))
+    )
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -90,21 +142,101 @@ def _spread(
     return idx[rep], day
 
 
-def build_events(pop: Population, rng: np.random.Generator) -> Events:
-    people = pop.people
-    hh = pop.households
-    n_hh = hh.height
-    p_hh = people["household_index"].to_numpy()
-    p_role = people["role"].to_numpy()
-    p_sex = people["sex"].to_numpy()
-    dob_day = (people["dob"].to_numpy().astype("datetime64[D]") - WINDOW_START).astype(np.int64)
-    risk = hh["risk"].to_numpy()
-    n_p = people.height
+# ---------------------------------------------------------------------------------------
+# What happened (shared by several sources)
+# ---------------------------------------------------------------------------------------
 
-    def age_at(pidx: np.ndarray, day: np.ndarray) -> np.ndarray:
-        return (day - dob_day[pidx]) / YEAR
 
-    # ---- families: which are complex, their needs, pathway and progress ----
+@dataclass(frozen=True, eq=False)
+class People:
+    """The population as arrays indexed by person (pidx) or household (household index)."""
+
+    p_hh: np.ndarray  # household index of each person
+    p_role: np.ndarray  # ADULT, YOUNG_ADULT, CHILD
+    p_sex: np.ndarray
+    dob_day: np.ndarray  # date of birth, days from the window start
+    risk: np.ndarray  # per household
+
+    @classmethod
+    def of(cls, pop: Population) -> People:
+        people = pop.people
+        dob = people["dob"].to_numpy().astype("datetime64[D]")
+        return cls(
+            p_hh=people["household_index"].to_numpy(),
+            p_role=people["role"].to_numpy(),
+            p_sex=people["sex"].to_numpy(),
+            dob_day=(dob - WINDOW_START).astype(np.int64),
+            risk=pop.households["risk"].to_numpy(),
+        )
+
+    @property
+    def n_p(self) -> int:
+        return len(self.p_hh)
+
+    @property
+    def n_hh(self) -> int:
+        return len(self.risk)
+
+    @property
+    def adults(self) -> np.ndarray:
+        return self.p_role == "ADULT"
+
+    @property
+    def children(self) -> np.ndarray:
+        return self.p_role == "CHILD"
+
+    def age_at(self, pidx: np.ndarray, day: np.ndarray) -> np.ndarray:
+        return (day - self.dob_day[pidx]) / YEAR
+
+    def alive_at(self, pidx: np.ndarray, day: np.ndarray) -> np.ndarray:
+        return day >= self.dob_day[pidx]
+
+    def members_of(self, fam_mask: np.ndarray, who: np.ndarray | None = None) -> np.ndarray:
+        """The people (pidx, ascending) of the households in `fam_mask`, among `who`."""
+        sel = fam_mask[self.p_hh]
+        if who is not None:
+            sel = sel & who
+        return np.flatnonzero(sel)
+
+
+@dataclass(frozen=True, eq=False)
+class Families:
+    """Per household: complex or not, its needs, its pathway through services, progress,
+    and when its needs are active (days from the window start)."""
+
+    truth: pl.DataFrame  # the families frame of the ground truth
+    complex_: np.ndarray
+    needs: np.ndarray  # household x NEEDS
+    onset: np.ndarray
+    eh: np.ndarray
+    eh_start: np.ndarray
+    eh_end: np.ndarray
+    progress: np.ndarray
+    step_up: np.ndarray
+    csc_first: np.ndarray
+    csc: np.ndarray
+    csc_start: np.ndarray
+    csc_end: np.ndarray
+    step_down: np.ndarray
+    sd_start: np.ndarray
+    sd_end: np.ndarray
+    sd_progress: np.ndarray
+    rereferral: np.ndarray
+    rr_start: np.ndarray
+    rr_end: np.ndarray
+    need_start: np.ndarray
+    need_end: np.ndarray
+    # Circumstances two sources see: low income (free school meals, funded two-year-old
+    # places) and the school or setting each person's area is served by.
+    fsm_fam: np.ndarray
+    urn_of_p: np.ndarray  # per person
+
+    def active(self, need: str) -> np.ndarray:
+        return self.needs[:, NEEDS.index(need)] & self.complex_
+
+
+def families(p: People, rng: np.random.Generator) -> Families:
+    n_hh, risk, p_hh, p_role = p.n_hh, p.risk, p.p_hh, p.p_role
     has_child = np.zeros(n_hh, bool)
     has_child[p_hh[p_role == "CHILD"]] = True
     p_complex = _sigmoid(COMPLEX_INTERCEPT + COMPLEX_SLOPE * risk)
@@ -112,13 +244,12 @@ def build_events(pop: Population, rng: np.random.Generator) -> Events:
     onset = rng.integers(-BURN_IN_DAYS, WINDOW_DAYS, n_hh)
     needs = np.zeros((n_hh, len(NEEDS)), bool)
     for j, need in enumerate(NEEDS):
-        p = _sigmoid(_logit(NEED_BASE_RATES[need]) + 0.8 * (risk - 1.0))
-        needs[:, j] = complex_ & (rng.random(n_hh) < p)
+        prob = _sigmoid(_logit(NEED_BASE_RATES[need]) + 0.8 * (risk - 1.0))
+        needs[:, j] = complex_ & (rng.random(n_hh) < prob)
     # Age-specific needs only where a child of that age exists.
     young_kid = np.zeros(n_hh, bool)
     school_kid = np.zeros(n_hh, bool)
-    onset_p = onset[p_hh]
-    a_on = (onset_p - dob_day) / YEAR
+    a_on = (onset[p_hh] - p.dob_day) / YEAR
     young_kid[p_hh[(p_role == "CHILD") & (a_on < 5)]] = True
     school_kid[p_hh[(p_role == "CHILD") & (a_on >= 4) & (a_on < 17)]] = True
     needs[:, NEEDS.index("EARLY_YEARS")] &= young_kid
@@ -131,8 +262,7 @@ def build_events(pop: Population, rng: np.random.Generator) -> Events:
     csc_first = complex_ & (rng.random(n_hh) < p_csc_only)
     eh = complex_ & ~csc_first
     eh_start = onset + rng.integers(14, 120, n_hh)
-    eh_len = rng.integers(90, 400, n_hh)
-    eh_end = eh_start + eh_len
+    eh_end = eh_start + rng.integers(90, 400, n_hh)
     progress_p = _sigmoid(0.7 - 0.6 * (risk - 1.0))
     step_up = eh & (rng.random(n_hh) < 0.12)
     progress = eh & ~step_up & (rng.random(n_hh) < progress_p)
@@ -141,8 +271,7 @@ def build_events(pop: Population, rng: np.random.Generator) -> Events:
     csc_start = np.where(
         csc_first, onset + rng.integers(7, 60, n_hh), eh_end + rng.integers(1, 21, n_hh)
     )
-    csc_len = rng.integers(60, 500, n_hh)
-    csc_end = csc_start + csc_len
+    csc_end = csc_start + rng.integers(60, 500, n_hh)
     step_down = csc_first & (rng.random(n_hh) < 0.35)
     sd_start = csc_end + rng.integers(1, 30, n_hh)
     sd_end = sd_start + rng.integers(90, 300, n_hh)
@@ -155,14 +284,13 @@ def build_events(pop: Population, rng: np.random.Generator) -> Events:
     rereferral = eh & ~progress & ~step_up & (rng.random(n_hh) < 0.25)
     rr_start = eh_end + rng.integers(60, 540, n_hh)
     rr_end = rr_start + rng.integers(90, 300, n_hh)
-
-    need_active = needs & complex_[:, None]
     need_start = np.clip(onset - rng.integers(0, 365, n_hh), -365, None)
     need_end = np.minimum(resolved_day, WINDOW_DAYS)
+    fsm_fam = rng.random(n_hh) < _sigmoid(-1.6 + 1.0 * risk)
+    urn_of_p = 100000 + rng.integers(0, max(8, p.n_p // 1200), p.n_p)
 
-    families = pl.DataFrame(
+    truth = pl.DataFrame(
         {
-            "family_id": hh["family_id"],
             "complex": complex_,
             "needs": [";".join(n for n, f in zip(NEEDS, row, strict=True) if f) for row in needs],
             "onset": _date(onset),
@@ -174,95 +302,59 @@ def build_events(pop: Population, rng: np.random.Generator) -> Events:
             "rereferral": rereferral,
         }
     ).with_columns(pl.col("onset").cast(pl.Date))
-
-    members = people.with_row_index("pidx").select("pidx", "household_index", "role", "sex")
-    m_idx = members["pidx"].to_numpy().astype(np.int64)
-    m_hh = members["household_index"].to_numpy()
-
-    def members_of(fam_mask: np.ndarray, who: np.ndarray | None = None) -> np.ndarray:
-        sel = fam_mask[m_hh]
-        if who is not None:
-            sel &= who
-        return m_idx[sel]
-
-    adults = p_role == "ADULT"
-    children = p_role == "CHILD"
-    alive_at = lambda pidx, day: day >= dob_day[pidx]  # noqa: E731
-
-    out: dict[str, pl.DataFrame] = {}
-
-    # ---- Early Help episodes (EH, step-down, re-referral) ----
-    eh_rows = []
-    ep_counter = 0
-    for mask, start, end, stepped, prog, kind in (
-        (eh, eh_start, eh_end, False, progress, "eh"),
-        (step_down, sd_start, sd_end, True, sd_progress, "sd"),
-        (rereferral, rr_start, rr_end, False, np.zeros(n_hh, bool), "rr"),
-    ):
-        # In the extract: episodes open at any time in the window.
-        fams = np.flatnonzero(mask & (start < WINDOW_DAYS) & (end >= 0))
-        if len(fams) == 0:
-            continue
-        ep_ids = np.arange(ep_counter, ep_counter + len(fams))
-        ep_counter += len(fams)
-        fam_ep = np.full(n_hh, -1)
-        fam_ep[fams] = ep_ids
-        pidx = members_of(np.isin(np.arange(n_hh), fams))
-        pidx = pidx[alive_at(pidx, start[p_hh[pidx]])]
-        f = p_hh[pidx]
-        s = start[f]
-        e = end[f]
-        closed = e < WINDOW_DAYS
-        if kind == "eh":
-            reason = np.where(
-                step_up[f], "STEP_UP_CSC", np.where(prog[f], "OUTCOMES_MET", "DISENGAGED")
-            )
-        else:
-            reason = np.where(prog[f], "OUTCOMES_MET", "UNIVERSAL_SERVICES")
-        has_assess = rng.random(n_hh)[f] < 0.92
-        source = np.array(
-            ["SCHOOL", "HEALTH_VISITOR", "GP", "POLICE", "SELF", "FAMILY", "HOUSING", "OTHER"]
-        )[rng.integers(0, 8, n_hh)[f]]
-        if stepped:
-            source = np.full(len(f), "SOCIAL_CARE")
-        eh_rows.append(
-            pl.DataFrame(
-                {
-                    "pidx": pidx,
-                    "episode_no": fam_ep[f],
-                    "referral_date": _date(s),
-                    "referral_source": source,
-                    "assessment_date": np.where(has_assess, _date(s + 20), np.datetime64("NaT")),
-                    "plan_start": np.where(has_assess, _date(s + 35), np.datetime64("NaT")),
-                    "tafreviews": np.where(
-                        has_assess, np.maximum((np.minimum(e, WINDOW_DAYS) - s - 35) // 42, 0), 0
-                    ),
-                    "closure_date": np.where(
-                        closed, _date(np.minimum(e, WINDOW_DAYS - 1)), np.datetime64("NaT")
-                    ),
-                    "closure_reason": _opt(closed, reason),
-                    "stepped_down_from_csc": np.full(len(f), "Y" if stepped else "N"),
-                    "needs": families["needs"].to_numpy()[f],
-                }
-            )
-        )
-    eh_df = pl.concat(eh_rows)
-    eh_df = eh_df.with_columns(
-        pl.col(c).cast(pl.Date)
-        for c in ("referral_date", "assessment_date", "plan_start", "closure_date")
+    return Families(
+        truth=truth,
+        complex_=complex_,
+        needs=needs,
+        onset=onset,
+        eh=eh,
+        eh_start=eh_start,
+        eh_end=eh_end,
+        progress=progress,
+        step_up=step_up,
+        csc_first=csc_first,
+        csc=csc,
+        csc_start=csc_start,
+        csc_end=csc_end,
+        step_down=step_down,
+        sd_start=sd_start,
+        sd_end=sd_end,
+        sd_progress=sd_progress,
+        rereferral=rereferral,
+        rr_start=rr_start,
+        rr_end=rr_end,
+        need_start=need_start,
+        need_end=need_end,
+        fsm_fam=fsm_fam,
+        urn_of_p=urn_of_p,
     )
-    out["early_help"] = eh_df
 
-    # ---- Social care referral episodes ----
-    cp_fams = csc & (abuse | (rng.random(n_hh) < 0.2))
-    csc_children = members_of(csc, children)
-    csc_children = csc_children[alive_at(csc_children, csc_start[p_hh[csc_children]])]
-    csc_children = csc_children[age_at(csc_children, csc_start[p_hh[csc_children]]) < 18]
+
+@dataclass(frozen=True, eq=False)
+class Referrals:
+    """Children's referrals to social care (one row per episode, days from the window
+    start), before what the case system recorded about each."""
+
+    pidx: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+    is_cp: np.ndarray  # goes onto a child protection plan
+    was_step_down: np.ndarray  # stepped down to Early Help at closure
+    from_front_door: np.ndarray  # came in through the Front Door as a contact
+
+
+def referrals(p: People, fam: Families, rng: np.random.Generator) -> Referrals:
+    n_hh, p_hh, dob_day = p.n_hh, p.p_hh, p.dob_day
+    abuse = fam.needs[:, NEEDS.index("ABUSE_EXPLOITATION")]
+    cp_fams = fam.csc & (abuse | (rng.random(n_hh) < 0.2))
+    csc_children = p.members_of(fam.csc, p.children)
+    csc_children = csc_children[p.alive_at(csc_children, fam.csc_start[p_hh[csc_children]])]
+    csc_children = csc_children[p.age_at(csc_children, fam.csc_start[p_hh[csc_children]]) < 18]
     # Background referrals: concerns about children outside the complex families, at a
     # rate that rises with family risk, over each child's childhood within the span. Most
     # are assessed as in need and stay open for months; the rest close within weeks.
-    bg_kids = np.flatnonzero(children & ~complex_[p_hh])
-    tilt = np.exp(BACKGROUND_REFERRAL_RISK * risk[p_hh[bg_kids]])
+    bg_kids = np.flatnonzero(p.children & ~fam.complex_[p_hh])
+    tilt = np.exp(BACKGROUND_REFERRAL_RISK * p.risk[p_hh[bg_kids]])
     rate = BACKGROUND_REFERRAL_RATE * tilt / tilt.mean()
     lo = np.maximum(-BURN_IN_DAYS, dob_day[bg_kids] + 1)
     hi = np.minimum(WINDOW_DAYS, dob_day[bg_kids] + int(18 * YEAR))
@@ -277,23 +369,24 @@ def build_events(pop: Population, rng: np.random.Generator) -> Events:
     )
     bg_cp = bg_need & (rng.random(len(rep)) < BACKGROUND_CP)
     c_pidx = np.concatenate([csc_children, bg_children])
-    c_start = np.concatenate([csc_start[p_hh[csc_children]], bg_start]) + rng.integers(
+    c_start = np.concatenate([fam.csc_start[p_hh[csc_children]], bg_start]) + rng.integers(
         0, 5, len(c_pidx)
     )
-    c_end = np.concatenate([csc_end[p_hh[csc_children]], bg_end])
+    c_end = np.concatenate([fam.csc_end[p_hh[csc_children]], bg_end])
     is_cp = np.concatenate([cp_fams[p_hh[csc_children]], bg_cp])
     was_step_down = np.concatenate(
-        [step_down[p_hh[csc_children]], np.zeros(len(bg_children), bool)]
+        [fam.step_down[p_hh[csc_children]], np.zeros(len(bg_children), bool)]
     )
     # Re-referrals: some children come back after their case closed, most within a year
     # (the CIN census re-referral measure); some of those on a plan go onto a second plan.
     back = (rng.random(len(c_pidx)) < 0.4) & ~was_step_down
-    r_start = c_end[back] + rng.integers(7, 240, int(back.sum()))
+    n_back = int(back.sum())
+    r_start = c_end[back] + rng.integers(7, 240, n_back)
     c_pidx = np.concatenate([c_pidx, c_pidx[back]])
     c_start = np.concatenate([c_start, r_start])
-    c_end = np.concatenate([c_end, r_start + rng.integers(20, 400, int(back.sum()))])
-    is_cp = np.concatenate([is_cp, is_cp[back] & (rng.random(int(back.sum())) < 0.4)])
-    was_step_down = np.concatenate([was_step_down, np.zeros(int(back.sum()), bool)])
+    c_end = np.concatenate([c_end, r_start + rng.integers(20, 400, n_back)])
+    is_cp = np.concatenate([is_cp, is_cp[back] & (rng.random(n_back) < 0.4)])
+    was_step_down = np.concatenate([was_step_down, np.zeros(n_back, bool)])
     # Episodes of one child do not overlap: a referral while a case is open is not a new
     # referral. Children are referred only while under 18.
     episodes = pl.DataFrame({"p": c_pidx, "s": c_start, "e": c_end}).with_row_index("i")
@@ -306,18 +399,188 @@ def build_events(pop: Population, rng: np.random.Generator) -> Events:
     keep = (
         (c_start > open_until)
         & (c_start < WINDOW_DAYS - 5)
-        & (age_at(c_pidx, c_start) < 18)
+        & (p.age_at(c_pidx, c_start) < 18)
         & (c_start > dob_day[c_pidx])
     )
     from_front_door = np.r_[
-        np.zeros(len(csc_children), bool),
-        np.ones(len(bg_children), bool),
-        np.ones(int(back.sum()), bool),
+        np.zeros(len(csc_children), bool), np.ones(len(bg_children), bool), np.ones(n_back, bool)
     ]
-    c_pidx, c_start, c_end, is_cp, was_step_down, from_front_door = (
-        a[keep] for a in (c_pidx, c_start, c_end, is_cp, was_step_down, from_front_door)
+    return Referrals(
+        pidx=c_pidx[keep],
+        start=c_start[keep],
+        end=c_end[keep],
+        is_cp=is_cp[keep],
+        was_step_down=was_step_down[keep],
+        from_front_door=from_front_door[keep],
     )
-    n_c = len(c_pidx)
+
+
+@dataclass(frozen=True, eq=False)
+class Offences:
+    """Offences committed by members of families with the crime need."""
+
+    pidx: np.ndarray
+    day: np.ndarray
+    kind: np.ndarray  # VIOLENCE, THEFT, CRIMINAL_DAMAGE, DRUGS, ASB
+
+
+def offending(p: People, fam: Families, rng: np.random.Generator) -> Offences:
+    offenders = p.members_of(
+        fam.active("CRIME"), (p.p_role == "YOUNG_ADULT") | p.adults | p.children
+    )
+    off_age = p.age_at(offenders, np.maximum(fam.onset[p.p_hh[offenders]], 0))
+    offenders = offenders[(off_age >= 10) & (rng.random(len(offenders)) < 0.6)]
+    o_idx, o_day = _spread(
+        rng,
+        offenders,
+        np.maximum(fam.need_start[p.p_hh[offenders]], 0),
+        np.minimum(fam.need_end[p.p_hh[offenders]], WINDOW_DAYS),
+        1.5,
+    )
+    kinds = np.array(["VIOLENCE", "THEFT", "CRIMINAL_DAMAGE", "DRUGS", "ASB"])
+    return Offences(pidx=o_idx, day=o_day, kind=kinds[rng.integers(0, 5, len(o_idx))])
+
+
+@dataclass(frozen=True, eq=False)
+class AbuseIncidents:
+    """Domestic abuse incidents: one row per person involved, in incident then person
+    order. Adults are victim or suspect; a child is present at some of them."""
+
+    pidx: np.ndarray
+    day: np.ndarray
+    role: np.ndarray  # VICTIM, SUSPECT, CHILD_PRESENT, WITNESS
+
+
+def domestic_abuse(p: People, fam: Families, rng: np.random.Generator) -> AbuseIncidents:
+    da = fam.active("DOMESTIC_ABUSE")
+    fam_idx, inc_day = _spread(
+        rng,
+        np.flatnonzero(da),
+        np.maximum(fam.need_start[da], 0),
+        np.minimum(fam.need_end[da], WINDOW_DAYS),
+        2.0,
+    )
+    # Everyone in the household at the incident, born by then.
+    order = np.argsort(p.p_hh, kind="stable")
+    bounds = np.searchsorted(p.p_hh[order], np.arange(p.n_hh + 1))
+    size = bounds[fam_idx + 1] - bounds[fam_idx]
+    inc = np.repeat(np.arange(len(fam_idx)), size)
+    offset = np.arange(len(inc)) - np.repeat(np.cumsum(size) - size, size)
+    who = order[bounds[fam_idx][inc] + offset]
+    day = inc_day[inc]
+    born = p.dob_day[who] <= day
+    who, day = who[born], day[born]
+    minor = (day - p.dob_day[who]) / YEAR < 18
+    role = np.where(
+        p.p_role[who] == "ADULT",
+        np.where(p.p_sex[who] == "F", "VICTIM", "SUSPECT"),
+        np.where(minor, "CHILD_PRESENT", "WITNESS"),
+    )
+    # Children are at most incidents, not all of them.
+    keep = (role != "CHILD_PRESENT") | (rng.random(len(who)) <= 0.7)
+    return AbuseIncidents(pidx=who[keep], day=day[keep], role=role[keep])
+
+
+@dataclass(frozen=True, eq=False)
+class Shared:
+    """What happened, drawn before any source and read by the sources' functions."""
+
+    people: People
+    families: Families
+    referrals: Referrals
+    offences: Offences
+    abuse: AbuseIncidents
+
+
+def what_happened(pop: Population, seed: int) -> Shared:
+    p = People.of(pop)
+    fam = families(p, stream(seed, "families"))
+    return Shared(
+        people=p,
+        families=fam,
+        referrals=referrals(p, fam, stream(seed, "referrals")),
+        offences=offending(p, fam, stream(seed, "offending")),
+        abuse=domestic_abuse(p, fam, stream(seed, "domestic_abuse")),
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# What each system recorded: one function per source, (Shared, its generator) -> events
+# ---------------------------------------------------------------------------------------
+
+
+def early_help(s: Shared, rng: np.random.Generator) -> pl.DataFrame:
+    """EHM: Early Help episodes (first, stepped down from social care, re-referred), one
+    row per family member per episode."""
+    p, fam = s.people, s.families
+    n_hh, p_hh = p.n_hh, p.p_hh
+    needs_text = fam.truth["needs"].to_numpy()
+    rows = []
+    ep_counter = 0
+    for mask, start, end, stepped, prog, kind in (
+        (fam.eh, fam.eh_start, fam.eh_end, False, fam.progress, "eh"),
+        (fam.step_down, fam.sd_start, fam.sd_end, True, fam.sd_progress, "sd"),
+        (fam.rereferral, fam.rr_start, fam.rr_end, False, np.zeros(n_hh, bool), "rr"),
+    ):
+        # In the extract: episodes open at any time in the window.
+        fams = np.flatnonzero(mask & (start < WINDOW_DAYS) & (end >= 0))
+        if len(fams) == 0:
+            continue
+        fam_ep = np.full(n_hh, -1)
+        fam_ep[fams] = np.arange(ep_counter, ep_counter + len(fams))
+        ep_counter += len(fams)
+        in_ep = np.zeros(n_hh, bool)
+        in_ep[fams] = True
+        pidx = p.members_of(in_ep)
+        pidx = pidx[p.alive_at(pidx, start[p_hh[pidx]])]
+        f = p_hh[pidx]
+        st = start[f]
+        e = end[f]
+        closed = e < WINDOW_DAYS
+        if kind == "eh":
+            reason = np.where(
+                fam.step_up[f], "STEP_UP_CSC", np.where(prog[f], "OUTCOMES_MET", "DISENGAGED")
+            )
+        else:
+            reason = np.where(prog[f], "OUTCOMES_MET", "UNIVERSAL_SERVICES")
+        has_assess = rng.random(n_hh)[f] < 0.92
+        source = np.array(
+            ["SCHOOL", "HEALTH_VISITOR", "GP", "POLICE", "SELF", "FAMILY", "HOUSING", "OTHER"]
+        )[rng.integers(0, 8, n_hh)[f]]
+        if stepped:
+            source = np.full(len(f), "SOCIAL_CARE")
+        rows.append(
+            pl.DataFrame(
+                {
+                    "pidx": pidx,
+                    "episode_no": fam_ep[f],
+                    "referral_date": _date(st),
+                    "referral_source": source,
+                    "assessment_date": np.where(has_assess, _date(st + 20), NAT),
+                    "plan_start": np.where(has_assess, _date(st + 35), NAT),
+                    "tafreviews": np.where(
+                        has_assess, np.maximum((np.minimum(e, WINDOW_DAYS) - st - 35) // 42, 0), 0
+                    ),
+                    "closure_date": np.where(closed, _date(np.minimum(e, WINDOW_DAYS - 1)), NAT),
+                    "closure_reason": _opt(closed, reason),
+                    "stepped_down_from_csc": np.full(len(f), "Y" if stepped else "N"),
+                    "needs": needs_text[f],
+                }
+            )
+        )
+    return pl.concat(rows).with_columns(
+        pl.col(c).cast(pl.Date)
+        for c in ("referral_date", "assessment_date", "plan_start", "closure_date")
+    )
+
+
+def social_care(s: Shared, rng: np.random.Generator) -> pl.DataFrame:
+    """The case system: each referral's assessment, section 47 enquiry, child protection
+    plan and care episode."""
+    r = s.referrals
+    c_start = r.start
+    is_cp = r.is_cp
+    n_c = len(r.pidx)
     assessed = rng.random(n_c) < 0.93
     assess_days = np.where(
         rng.random(n_c) < 0.85, rng.integers(10, 45, n_c), rng.integers(46, 90, n_c)
@@ -332,14 +595,16 @@ def build_events(pop: Population, rng: np.random.Generator) -> Events:
     cla_start = cp_start + rng.integers(30, 200, n_c)
     cla_end = cla_start + rng.integers(60, 700, n_c)
     # An episode stays open while its plans and care last.
-    c_end = np.where(is_cp, np.maximum(c_end, cp_end + 1), c_end)
+    c_end = np.where(is_cp, np.maximum(r.end, cp_end + 1), r.end)
     c_end = np.where(cla, np.maximum(c_end, cla_end + 1), c_end)
     closed = c_end < WINDOW_DAYS
-    in_w = lambda d: d < WINDOW_DAYS  # noqa: E731
-    nat = np.datetime64("NaT")
-    out["social_care"] = pl.DataFrame(
+
+    def in_w(d: np.ndarray) -> np.ndarray:
+        return d < WINDOW_DAYS
+
+    out = pl.DataFrame(
         {
-            "pidx": c_pidx,
+            "pidx": r.pidx,
             "referral_date": _date(c_start),
             "referral_source": np.array(
                 ["SCHOOL", "POLICE", "HEALTH_VISITOR", "GP", "FAMILY", "ANON", "OTHER"]
@@ -351,26 +616,26 @@ def build_events(pop: Population, rng: np.random.Generator) -> Events:
                     rng.integers(0, 9, n_c)
                 ],
             ),
-            "assessment_start": np.where(assessed & in_w(c_start + 2), _date(c_start + 2), nat),
+            "assessment_start": np.where(assessed & in_w(c_start + 2), _date(c_start + 2), NAT),
             "assessment_authorised": np.where(
-                assessed & in_w(c_start + 2 + assess_days), _date(c_start + 2 + assess_days), nat
+                assessed & in_w(c_start + 2 + assess_days), _date(c_start + 2 + assess_days), NAT
             ),
-            "s47_start": np.where(s47 & in_w(c_start + 5), _date(c_start + 5), nat),
-            "cp_plan_start": np.where(is_cp & in_w(cp_start), _date(cp_start), nat),
-            "cp_plan_end": np.where(is_cp & in_w(cp_end), _date(cp_end), nat),
+            "s47_start": np.where(s47 & in_w(c_start + 5), _date(c_start + 5), NAT),
+            "cp_plan_start": np.where(is_cp & in_w(cp_start), _date(cp_start), NAT),
+            "cp_plan_end": np.where(is_cp & in_w(cp_end), _date(cp_end), NAT),
             "cp_category": _opt(
                 is_cp,
                 np.array(["NEGLECT", "PHYSICAL", "EMOTIONAL", "SEXUAL", "MULTIPLE"])[
                     rng.choice(5, n_c, p=[0.48, 0.08, 0.35, 0.04, 0.05])
                 ],
             ),
-            "cla_start": np.where(cla & in_w(cla_start), _date(cla_start), nat),
-            "cla_end": np.where(cla & in_w(cla_end), _date(cla_end), nat),
-            "closure_date": np.where(closed, _date(np.minimum(c_end, WINDOW_DAYS - 1)), nat),
+            "cla_start": np.where(cla & in_w(cla_start), _date(cla_start), NAT),
+            "cla_end": np.where(cla & in_w(cla_end), _date(cla_end), NAT),
+            "closure_date": np.where(closed, _date(np.minimum(c_end, WINDOW_DAYS - 1)), NAT),
             "closure_reason": _opt(
                 closed,
                 np.where(
-                    was_step_down,
+                    r.was_step_down,
                     "STEP_DOWN_EH",
                     np.array(["RC1", "RC2", "RC4", "RC8"])[rng.integers(0, 4, n_c)],
                 ),
@@ -391,155 +656,54 @@ def build_events(pop: Population, rng: np.random.Generator) -> Events:
         )
     )
     # In the extract: episodes open at any time in the window (earlier ones are history).
-    out["social_care"] = out["social_care"].filter(
+    return out.filter(
         pl.col("closure_date").is_null()
         | (pl.col("closure_date") >= pl.lit(WINDOW_START.astype("datetime64[D]").item()))
     )
 
-    # ---- Front Door contacts: before each EH/CSC episode, plus background ----
-    fd_parts = []
+
+def front_door(s: Shared, rng: np.random.Generator) -> pl.DataFrame:
+    """Front Door contacts about children: before each Early Help or social care episode,
+    every referral that came through it, some after a domestic abuse incident a child was
+    present at, and background contacts that go no further."""
+    p, fam, r = s.people, s.families, s.referrals
+    dob_day, p_hh = p.dob_day, p.p_hh
+    parts = []
     for mask, start, decision in (
-        (eh, eh_start, "EARLY_HELP"),
-        (csc_first, csc_start, "SOCIAL_CARE"),
+        (fam.eh, fam.eh_start, "EARLY_HELP"),
+        (fam.csc_first, fam.csc_start, "SOCIAL_CARE"),
     ):
-        kids = members_of(mask, children)
+        kids = p.members_of(mask, p.children)
         d = start[p_hh[kids]] - rng.integers(1, 14, len(kids))
         ok = (d >= 0) & (d < WINDOW_DAYS) & (d > dob_day[kids])
-        fd_parts.append((kids[ok], d[ok], np.full(ok.sum(), decision)))
-    # Every background referral and re-referral came through the Front Door.
-    fd_parts.append(
-        (
-            c_pidx[from_front_door],
-            c_start[from_front_door] - rng.integers(0, 3, int(from_front_door.sum())),
-            np.full(int(from_front_door.sum()), "SOCIAL_CARE"),
-        )
+        parts.append((kids[ok], d[ok], np.full(ok.sum(), decision)))
+    ffd = r.from_front_door
+    n_ffd = int(ffd.sum())
+    parts.append(
+        (r.pidx[ffd], r.start[ffd] - rng.integers(0, 3, n_ffd), np.full(n_ffd, "SOCIAL_CARE"))
     )
-    bg = np.flatnonzero(children & (rng.random(n_p) < 0.30))
+    bg = np.flatnonzero(p.children & (rng.random(p.n_p) < 0.30))
     d = rng.integers(0, WINDOW_DAYS, len(bg))
     ok = d > dob_day[bg]
-    fd_parts.append((bg[ok], d[ok], np.where(rng.random(ok.sum()) < 0.6, "NFA", "INFO_ADVICE")))
-
-    # ---- Police ----
-    pol_pidx, pol_day, pol_type, pol_role = [], [], [], []
-    da = need_active[:, NEEDS.index("DOMESTIC_ABUSE")]
-    fam_idx, inc_day = _spread(
-        rng,
-        np.flatnonzero(da),
-        np.maximum(need_start[da], 0),
-        np.minimum(need_end[da], WINDOW_DAYS),
-        2.0,
+    parts.append((bg[ok], d[ok], np.where(rng.random(ok.sum()) < 0.6, "NFA", "INFO_ADVICE")))
+    # Half the children present at a domestic abuse incident are the subject of a contact
+    # the next day (a police notification).
+    present = np.flatnonzero(s.abuse.role == "CHILD_PRESENT")
+    present = present[rng.random(len(present)) < 0.5]
+    parts.append(
+        (
+            s.abuse.pidx[present],
+            s.abuse.day[present] + 1,
+            np.where(rng.random(len(present)) < 0.5, "NFA", "INFO_ADVICE"),
+        )
     )
-    # Everyone in the household at that incident: adults victim/suspect, children present.
-    hh_members = _members_table(p_hh, n_hh)
-    for f, day in zip(fam_idx, inc_day, strict=True):
-        mem = hh_members[f]
-        for p in mem:
-            if dob_day[p] > day:
-                continue
-            if p_role[p] == "ADULT":
-                role = "VICTIM" if p_sex[p] == "F" else "SUSPECT"
-            elif (day - dob_day[p]) / YEAR < 18:
-                if rng.random() > 0.7:
-                    continue
-                role = "CHILD_PRESENT"
-            else:
-                role = "WITNESS"
-            pol_pidx.append(p)
-            pol_day.append(day)
-            pol_type.append("DOMESTIC_ABUSE")
-            pol_role.append(role)
-            if role == "CHILD_PRESENT" and rng.random() < 0.5:
-                fd_parts.append(
-                    (
-                        np.array([p]),
-                        np.array([day + 1]),
-                        np.array(["NFA" if rng.random() < 0.5 else "INFO_ADVICE"]),
-                    )
-                )
-    cr = need_active[:, NEEDS.index("CRIME")]
-    offenders = members_of(cr, (p_role == "YOUNG_ADULT") | adults | children)
-    off_age = age_at(offenders, np.maximum(onset[p_hh[offenders]], 0))
-    offenders = offenders[(off_age >= 10) & (rng.random(len(offenders)) < 0.6)]
-    o_idx, o_day = _spread(
-        rng,
-        offenders,
-        np.maximum(need_start[p_hh[offenders]], 0),
-        np.minimum(need_end[p_hh[offenders]], WINDOW_DAYS),
-        1.5,
-    )
-    o_type = np.array(["VIOLENCE", "THEFT", "CRIMINAL_DAMAGE", "DRUGS", "ASB"])[
-        rng.integers(0, 5, len(o_idx))
-    ]
-    pol_pidx.extend(o_idx.tolist())
-    pol_day.extend(o_day.tolist())
-    pol_type.extend(o_type.tolist())
-    pol_role.extend(["SUSPECT"] * len(o_idx))
-    su = need_active[:, NEEDS.index("SUBSTANCE")]
-    users = members_of(su, adults)
-    u_idx, u_day = _spread(
-        rng,
-        users,
-        np.maximum(need_start[p_hh[users]], 0),
-        np.minimum(need_end[p_hh[users]], WINDOW_DAYS),
-        0.5,
-    )
-    pol_pidx.extend(u_idx.tolist())
-    pol_day.extend(u_day.tolist())
-    pol_type.extend(["DRUGS"] * len(u_idx))
-    pol_role.extend(["SUSPECT"] * len(u_idx))
-    grown = np.flatnonzero(p_role != "CHILD")
-    b_idx, b_day = _spread(
-        rng, grown, np.zeros(len(grown), np.int64), np.full(len(grown), WINDOW_DAYS), 0.03
-    )
-    pol_pidx.extend(b_idx.tolist())
-    pol_day.extend(b_day.tolist())
-    pol_type.extend(
-        np.array(["ASB", "THEFT", "VIOLENCE", "CRIMINAL_DAMAGE", "OTHER"])[
-            rng.integers(0, 5, len(b_idx))
-        ].tolist()
-    )
-    pol_role.extend(
-        np.array(["VICTIM", "WITNESS", "SUSPECT"])[
-            rng.choice(3, len(b_idx), p=[0.5, 0.3, 0.2])
-        ].tolist()
-    )
-    pol = pl.DataFrame(
-        {
-            "pidx": np.array(pol_pidx, dtype=np.int64),
-            "day": np.array(pol_day, dtype=np.int64),
-            "incident_type": pol_type,
-            "role": pol_role,
-        }
-    ).filter((pl.col("day") >= 0) & (pl.col("day") < WINDOW_DAYS))
-    # Incidents: DA incidents share a reference across the people involved.
-    pol = pol.with_columns(pl.struct("day", "incident_type").rank("dense").alias("_inc"))
-    out["police"] = pol.with_columns(
-        incident_date=pl.lit(WINDOW_START.astype("datetime64[D]").item())
-        + pl.duration(days=pl.col("day")),
-    ).select("pidx", "_inc", "incident_date", "incident_type", "role")
-
-    # ---- Youth justice: offences by 10-17 year olds ----
-    yj_age = age_at(o_idx, o_day)
-    yj_sel = (yj_age >= 10) & (yj_age < 18) & (rng.random(len(o_idx)) < 0.55)
-    n_yj = int(yj_sel.sum())
-    out["youth_justice"] = pl.DataFrame(
-        {
-            "pidx": o_idx[yj_sel],
-            "offence_date": _date(o_day[yj_sel]),
-            "offence_category": np.where(o_type[yj_sel] == "ASB", "OTHER", o_type[yj_sel]),
-            "outcome": np.array(
-                ["COMMUNITY_RESOLUTION", "YOUTH_CAUTION", "YCC", "REFERRAL_ORDER", "YRO", "CUSTODY"]
-            )[rng.choice(6, n_yj, p=[0.35, 0.2, 0.15, 0.18, 0.1, 0.02])],
-        }
-    ).with_columns(pl.col("offence_date").cast(pl.Date))
-
-    fd_p = np.concatenate([p[0] for p in fd_parts])
-    fd_d = np.concatenate([p[1] for p in fd_parts])
-    fd_dec = np.concatenate([p[2] for p in fd_parts])
+    fd_p = np.concatenate([x[0] for x in parts])
+    fd_d = np.concatenate([x[1] for x in parts])
+    fd_dec = np.concatenate([x[2] for x in parts])
     # The Front Door takes contacts about children: nobody 18 or over, nobody unborn.
-    ok = (fd_d >= 0) & (fd_d < WINDOW_DAYS) & (fd_d > dob_day[fd_p]) & (age_at(fd_p, fd_d) < 18)
+    ok = (fd_d >= 0) & (fd_d < WINDOW_DAYS) & (fd_d > dob_day[fd_p]) & (p.age_at(fd_p, fd_d) < 18)
     n_fd = int(ok.sum())
-    out["front_door"] = pl.DataFrame(
+    return pl.DataFrame(
         {
             "pidx": fd_p[ok],
             "contact_date": _date(fd_d[ok]),
@@ -550,41 +714,109 @@ def build_events(pop: Population, rng: np.random.Generator) -> Events:
         }
     ).with_columns(pl.col("contact_date").cast(pl.Date))
 
-    # ---- School census: every child aged 4-15 on 31 August, per academic year ----
-    edu = need_active[:, NEEDS.index("EDUCATION")]
-    fsm_p = _sigmoid(-1.6 + 1.0 * risk)
-    fsm_fam = rng.random(n_hh) < fsm_p
+
+def _substance_users(s: Shared) -> np.ndarray:
+    return s.people.members_of(s.families.active("SUBSTANCE"), s.people.adults)
+
+
+def police(s: Shared, rng: np.random.Generator) -> pl.DataFrame:
+    """Police incidents: domestic abuse (everyone involved, one incident reference),
+    offences, drug incidents of adults with the substance need, and background incidents."""
+    p, fam, o, da = s.people, s.families, s.offences, s.abuse
+    users = _substance_users(s)
+    u_idx, u_day = _spread(
+        rng,
+        users,
+        np.maximum(fam.need_start[p.p_hh[users]], 0),
+        np.minimum(fam.need_end[p.p_hh[users]], WINDOW_DAYS),
+        0.5,
+    )
+    grown = np.flatnonzero(p.p_role != "CHILD")
+    b_idx, b_day = _spread(
+        rng, grown, np.zeros(len(grown), np.int64), np.full(len(grown), WINDOW_DAYS), 0.03
+    )
+    b_type = np.array(["ASB", "THEFT", "VIOLENCE", "CRIMINAL_DAMAGE", "OTHER"])[
+        rng.integers(0, 5, len(b_idx))
+    ]
+    b_role = np.array(["VICTIM", "WITNESS", "SUSPECT"])[
+        rng.choice(3, len(b_idx), p=[0.5, 0.3, 0.2])
+    ]
+    pol = pl.DataFrame(
+        {
+            "pidx": np.concatenate([da.pidx, o.pidx, u_idx, b_idx]).astype(np.int64),
+            "day": np.concatenate([da.day, o.day, u_day, b_day]).astype(np.int64),
+            "incident_type": np.concatenate(
+                [
+                    np.full(len(da.pidx), "DOMESTIC_ABUSE"),
+                    o.kind,
+                    np.full(len(u_idx), "DRUGS"),
+                    b_type,
+                ]
+            ).astype(str),
+            "role": np.concatenate(
+                [da.role, np.full(len(o.pidx), "SUSPECT"), np.full(len(u_idx), "SUSPECT"), b_role]
+            ).astype(str),
+        }
+    ).filter((pl.col("day") >= 0) & (pl.col("day") < WINDOW_DAYS))
+    # Incidents: DA incidents share a reference across the people involved.
+    pol = pol.with_columns(pl.struct("day", "incident_type").rank("dense").alias("_inc"))
+    return pol.with_columns(
+        incident_date=pl.lit(WINDOW_START.astype("datetime64[D]").item())
+        + pl.duration(days=pl.col("day")),
+    ).select("pidx", "_inc", "incident_date", "incident_type", "role")
+
+
+def youth_justice(s: Shared, rng: np.random.Generator) -> pl.DataFrame:
+    """Youth justice: a share of the offences by 10-17 year olds."""
+    o = s.offences
+    yj_age = s.people.age_at(o.pidx, o.day)
+    sel = (yj_age >= 10) & (yj_age < 18) & (rng.random(len(o.pidx)) < 0.55)
+    n_yj = int(sel.sum())
+    return pl.DataFrame(
+        {
+            "pidx": o.pidx[sel],
+            "offence_date": _date(o.day[sel]),
+            "offence_category": np.where(o.kind[sel] == "ASB", "OTHER", o.kind[sel]),
+            "outcome": np.array(
+                ["COMMUNITY_RESOLUTION", "YOUTH_CAUTION", "YCC", "REFERRAL_ORDER", "YRO", "CUSTODY"]
+            )[rng.choice(6, n_yj, p=[0.35, 0.2, 0.15, 0.18, 0.1, 0.02])],
+        }
+    ).with_columns(pl.col("offence_date").cast(pl.Date))
+
+
+def school_census(s: Shared, rng: np.random.Generator) -> pl.DataFrame:
+    """School census: every child aged 4-15 on 31 August, per academic year."""
+    p, fam = s.people, s.families
+    n_p, p_hh, dob_day = p.n_p, p.p_hh, p.dob_day
+    edu = fam.active("EDUCATION")
+    fin = fam.active("FINANCIAL")
     sen_draw = rng.random(n_p)
     sen = np.where(sen_draw < 0.04, "E", np.where(sen_draw < 0.17, "K", "N"))
-    urn_of_p = 100000 + rng.integers(0, max(8, n_p // 1200), n_p)
-    sc_rows = []
+    rows = []
     for y0 in range(2021, 2026):
         aug31 = int((np.datetime64(f"{y0}-08-31") - WINDOW_START).astype(int))
         age = (aug31 - dob_day) / YEAR
         pupils = np.flatnonzero(
-            (age >= 4) & (age < 16) & (p_role == "CHILD") & (rng.random(n_p) < 0.98)
+            (age >= 4) & (age < 16) & (p.p_role == "CHILD") & (rng.random(n_p) < 0.98)
         )
         f = p_hh[pupils]
-        ncyear = np.floor(age[pupils]).astype(np.int64) - 4
-        ncyear = np.clip(ncyear, 0, 11)
+        ncyear = np.clip(np.floor(age[pupils]).astype(np.int64) - 4, 0, 11)
         possible = rng.integers(318, 332, len(pupils))
         y_mid = aug31 + 180
-        active = edu[f] & (need_start[f] <= y_mid) & (need_end[f] >= y_mid - 120)
+        active = edu[f] & (fam.need_start[f] <= y_mid) & (fam.need_end[f] >= y_mid - 120)
         rate = np.where(active, rng.beta(4, 9, len(pupils)), rng.beta(1.2, 18, len(pupils)))
         missed = np.round(possible * rate).astype(np.int64)
         susp = np.where(active, rng.poisson(0.8, len(pupils)), rng.poisson(0.02, len(pupils)))
         perm = active & (rng.random(len(pupils)) < 0.03)
-        sc_rows.append(
+        rows.append(
             pl.DataFrame(
                 {
                     "pidx": pupils,
                     "academic_year": f"{y0}/{str(y0 + 1)[2:]}",
                     "census_day": np.full(len(pupils), aug31 + 150),
-                    "school_urn": (urn_of_p[pupils] + (ncyear >= 7) * 5000).astype(str),
+                    "school_urn": (fam.urn_of_p[pupils] + (ncyear >= 7) * 5000).astype(str),
                     "ncyear": ncyear,
-                    "fsm_eligible": np.where(
-                        fsm_fam[f] | need_active[f, NEEDS.index("FINANCIAL")], "Y", "N"
-                    ),
+                    "fsm_eligible": np.where(fam.fsm_fam[f] | fin[f], "Y", "N"),
                     "sen_provision": sen[pupils],
                     "sessions_possible": possible,
                     "sessions_missed": missed,
@@ -593,25 +825,31 @@ def build_events(pop: Population, rng: np.random.Generator) -> Events:
                 }
             )
         )
-    out["school_census"] = pl.concat(sc_rows)
+    return pl.concat(rows)
 
-    # ---- Early years: funded terms ----
-    ey_rows = []
-    ey_need = need_active[:, NEEDS.index("EARLY_YEARS")]
-    fin = need_active[:, NEEDS.index("FINANCIAL")]
+
+def early_years(s: Shared, rng: np.random.Generator) -> pl.DataFrame:
+    """Early years: funded terms (two-year-old places for low-income families, the
+    universal and extended 3-4 year old hours)."""
+    p, fam = s.people, s.families
+    n_p, p_hh, dob_day = p.n_p, p.p_hh, p.dob_day
+    ey_need = fam.active("EARLY_YEARS")
+    fin = fam.active("FINANCIAL")
+    rows = []
     for y0 in range(2021, 2026):
         for term, mmdd, off in (("AUT", "09-01", 0), ("SPR", "01-01", 1), ("SUM", "04-15", 1)):
             tday = int((np.datetime64(f"{y0 + off}-{mmdd}") - WINDOW_START).astype(int))
             if tday >= WINDOW_DAYS:
                 continue
             age = (tday - dob_day) / YEAR
-            two = (age >= 2) & (age < 3) & (fsm_fam[p_hh] | fin[p_hh]) & (rng.random(n_p) < 0.7)
+            low_income = fam.fsm_fam[p_hh] | fin[p_hh]
+            two = (age >= 2) & (age < 3) & low_income & (rng.random(n_p) < 0.7)
             three = (age >= 3) & (age < 4.6) & (rng.random(n_p) < 0.93)
-            kids = np.flatnonzero((two | three) & (p_role == "CHILD"))
+            kids = np.flatnonzero((two | three) & (p.p_role == "CHILD"))
             f = p_hh[kids]
             ext = three[kids] & ~fin[f] & (rng.random(len(kids)) < 0.45)
             ftype = np.where(two[kids], "2YO", np.where(ext, "3-4YO_EXTENDED", "3-4YO_UNIVERSAL"))
-            ey_rows.append(
+            rows.append(
                 pl.DataFrame(
                     {
                         "pidx": kids,
@@ -626,51 +864,61 @@ def build_events(pop: Population, rng: np.random.Generator) -> Events:
                             "Y",
                             "N",
                         ),
-                        "provider_urn": ("EY" + (500000 + urn_of_p[kids] % 400).astype(str)),
+                        "provider_urn": ("EY" + (500000 + fam.urn_of_p[kids] % 400).astype(str)),
                     }
                 )
             )
-    out["early_years"] = pl.concat(ey_rows)
+    return pl.concat(rows)
 
-    # ---- DWP: out-of-work benefit spells ----
-    wa = np.flatnonzero(p_role != "CHILD")
-    wa_age = age_at(wa, np.full(len(wa), WINDOW_DAYS // 2))
-    wa = wa[(wa_age >= 18) & (wa_age < 66)]
-    fin_adults = wa[fin[p_hh[wa]]]
+
+def _working_age(p: People) -> np.ndarray:
+    wa = np.flatnonzero(p.p_role != "CHILD")
+    wa_age = p.age_at(wa, np.full(len(wa), WINDOW_DAYS // 2))
+    return wa[(wa_age >= 18) & (wa_age < 66)]
+
+
+def dwp(s: Shared, rng: np.random.Generator) -> pl.DataFrame:
+    """DWP: out-of-work benefit spells, for adults of families with the financial need
+    (while it lasts) and a background share of everyone of working age."""
+    p, fam = s.people, s.families
+    wa = _working_age(p)
+    fin_adults = wa[fam.active("FINANCIAL")[p.p_hh[wa]]]
     bg_claim = wa[rng.random(len(wa)) < 0.07]
     claimants = np.concatenate([fin_adults, bg_claim])
     n_cl = len(claimants)
-    s = np.where(
-        np.arange(n_cl) < len(fin_adults),
-        np.maximum(need_start[p_hh[claimants]], -200),
+    need_driven = np.arange(n_cl) < len(fin_adults)
+    st = np.where(
+        need_driven,
+        np.maximum(fam.need_start[p.p_hh[claimants]], -200),
         rng.integers(-200, WINDOW_DAYS - 30, n_cl),
     )
-    dur = rng.integers(60, 900, n_cl)
-    e = s + dur
-    e = np.where(
-        np.arange(n_cl) < len(fin_adults), np.minimum(e, need_end[p_hh[claimants]] + 30), e
-    )
-    keep = (e > 0) & (s < WINDOW_DAYS)
-    claimants, s, e = claimants[keep], s[keep], e[keep]
-    out["dwp"] = pl.DataFrame(
+    e = st + rng.integers(60, 900, n_cl)
+    e = np.where(need_driven, np.minimum(e, fam.need_end[p.p_hh[claimants]] + 30), e)
+    keep = (e > 0) & (st < WINDOW_DAYS)
+    claimants, st, e = claimants[keep], st[keep], e[keep]
+    return pl.DataFrame(
         {
             "pidx": claimants,
             "benefit": np.array(["UC_NO_WORK", "ESA", "JSA", "IS"])[
                 rng.choice(4, len(claimants), p=[0.7, 0.15, 0.1, 0.05])
             ],
-            "spell_start": _date(s),
-            "spell_end": np.where(e < WINDOW_DAYS, _date(np.minimum(e, WINDOW_DAYS - 1)), nat),
+            "spell_start": _date(st),
+            "spell_end": np.where(e < WINDOW_DAYS, _date(np.minimum(e, WINDOW_DAYS - 1)), NAT),
         }
     ).with_columns(pl.col("spell_start").cast(pl.Date), pl.col("spell_end").cast(pl.Date))
 
-    # ---- Adult social care ----
-    grown_age = age_at(grown, np.full(len(grown), WINDOW_DAYS // 2))
+
+def adult_social_care(s: Shared, rng: np.random.Generator) -> pl.DataFrame:
+    """Adult social care services, mostly for people over 65."""
+    p = s.people
+    grown = np.flatnonzero(p.p_role != "CHILD")
+    grown_age = p.age_at(grown, np.full(len(grown), WINDOW_DAYS // 2))
     asc_p = np.where(grown_age >= 65, 0.07 + 0.004 * (grown_age - 65), 0.01)
     asc_people = grown[rng.random(len(grown)) < asc_p]
     n_asc = len(asc_people)
     a_s = rng.integers(-300, WINDOW_DAYS - 20, n_asc)
     a_e = a_s + rng.integers(30, 1200, n_asc)
-    out["adult_social_care"] = pl.DataFrame(
+    return pl.DataFrame(
         {
             "pidx": asc_people,
             "service_type": np.array(
@@ -695,16 +943,21 @@ def build_events(pop: Population, rng: np.random.Generator) -> Events:
             )[rng.choice(6, n_asc, p=[0.5, 0.15, 0.12, 0.15, 0.03, 0.05])],
             "service_start": _date(np.maximum(a_s, 0)),
             "service_end": np.where(
-                a_e < WINDOW_DAYS, _date(np.clip(a_e, 0, WINDOW_DAYS - 1)), nat
+                a_e < WINDOW_DAYS, _date(np.clip(a_e, 0, WINDOW_DAYS - 1)), NAT
             ),
         }
     ).with_columns(pl.col("service_start").cast(pl.Date), pl.col("service_end").cast(pl.Date))
 
-    # ---- Housing: cases for the main applicant (first adult) ----
+
+def housing(s: Shared, rng: np.random.Generator) -> pl.DataFrame:
+    """Housing: cases for the main applicant (first adult) of families with the housing
+    need (some twice) and a background share of households."""
+    p, fam = s.people, s.families
+    n_hh = p.n_hh
     first_adult = np.full(n_hh, -1)
-    ad = np.flatnonzero(adults)
-    first_adult[p_hh[ad[::-1]]] = ad[::-1]
-    hs_need = need_active[:, NEEDS.index("HOUSING")] & (first_adult >= 0)
+    ad = np.flatnonzero(p.adults)
+    first_adult[p.p_hh[ad[::-1]]] = ad[::-1]
+    hs_need = fam.active("HOUSING") & (first_adult >= 0)
     hs_bg = (first_adult >= 0) & ~hs_need & (rng.random(n_hh) < 0.02)
     fams = np.concatenate(
         [
@@ -716,11 +969,11 @@ def build_events(pop: Population, rng: np.random.Generator) -> Events:
     n_hs = len(fams)
     h_s = np.where(
         np.arange(n_hs) < hs_need.sum() * 1.5,
-        np.clip(need_start[fams] + rng.integers(0, 400, n_hs), 0, WINDOW_DAYS - 1),
+        np.clip(fam.need_start[fams] + rng.integers(0, 400, n_hs), 0, WINDOW_DAYS - 1),
         rng.integers(0, WINDOW_DAYS, n_hs),
     )
     h_e = h_s + rng.integers(20, 400, n_hs)
-    out["housing"] = pl.DataFrame(
+    return pl.DataFrame(
         {
             "pidx": first_adult[fams],
             "case_type": np.array(
@@ -733,22 +986,24 @@ def build_events(pop: Population, rng: np.random.Generator) -> Events:
                 ]
             )[rng.choice(5, n_hs, p=[0.35, 0.2, 0.1, 0.25, 0.1])],
             "case_start": _date(h_s),
-            "case_end": np.where(h_e < WINDOW_DAYS, _date(np.minimum(h_e, WINDOW_DAYS - 1)), nat),
+            "case_end": np.where(h_e < WINDOW_DAYS, _date(np.minimum(h_e, WINDOW_DAYS - 1)), NAT),
         }
     ).with_columns(pl.col("case_start").cast(pl.Date), pl.col("case_end").cast(pl.Date))
 
-    # ---- NEET: quarterly status of 16-17 year olds ----
-    nt_rows = []
+
+def neet(s: Shared, rng: np.random.Generator) -> pl.DataFrame:
+    """NEET tracking: quarterly activity of 16-17 year olds."""
+    p, fam = s.people, s.families
+    risky_fam = fam.active("EDUCATION") | fam.active("CRIME")
+    rows = []
     for y in range(2021, 2027):
         for m in (3, 6, 9, 12):
             mday = int((np.datetime64(f"{y}-{m:02d}-01") - WINDOW_START).astype(int))
             if mday < 0 or mday >= WINDOW_DAYS:
                 continue
-            age = (mday - dob_day) / YEAR
+            age = (mday - p.dob_day) / YEAR
             yp = np.flatnonzero((age >= 16) & (age < 18))
-            f = p_hh[yp]
-            risky = edu[f] | cr[f]
-            p_neet = np.where(risky, 0.35, 0.04)
+            p_neet = np.where(risky_fam[p.p_hh[yp]], 0.35, 0.04)
             draw = rng.random(len(yp))
             act = np.where(
                 draw < p_neet,
@@ -757,7 +1012,7 @@ def build_events(pop: Population, rng: np.random.Generator) -> Events:
                     rng.choice(4, len(yp), p=[0.84, 0.07, 0.05, 0.04])
                 ],
             )
-            nt_rows.append(
+            rows.append(
                 pl.DataFrame(
                     {
                         "pidx": yp,
@@ -767,31 +1022,36 @@ def build_events(pop: Population, rng: np.random.Generator) -> Events:
                     }
                 )
             )
-    out["neet"] = pl.concat(nt_rows)
+    return pl.concat(rows)
 
-    # ---- Health: mental health and substance-use contacts ----
-    h_p, h_d, h_s2 = [], [], []
-    hl = need_active[:, NEEDS.index("HEALTH")]
-    health_groups: tuple[tuple[np.ndarray, str, float], ...] = (
-        (members_of(hl, adults), "ADULT_MH", 5.0),
-        (members_of(hl, children), "CAMHS", 4.0),
-        (users, "SUBSTANCE_MISUSE", 6.0),
+
+def health(s: Shared, rng: np.random.Generator) -> pl.DataFrame:
+    """Health: mental health (adults, and CAMHS for children 8 and over) and substance
+    misuse contacts while a need lasts, and background adult mental health contacts."""
+    p, fam = s.people, s.families
+    hl = fam.active("HEALTH")
+    grown = np.flatnonzero(p.p_role != "CHILD")
+    h_p, h_d, h_s = [], [], []
+    groups: tuple[tuple[np.ndarray, str, float], ...] = (
+        (p.members_of(hl, p.adults), "ADULT_MH", 5.0),
+        (p.members_of(hl, p.children), "CAMHS", 4.0),
+        (_substance_users(s), "SUBSTANCE_MISUSE", 6.0),
     )
-    for who, svc, contact_rate in health_groups:
+    for who, svc, contact_rate in groups:
         if svc == "CAMHS":
-            who = who[age_at(who, np.maximum(onset[p_hh[who]], 0)) >= 8]
+            who = who[p.age_at(who, np.maximum(fam.onset[p.p_hh[who]], 0)) >= 8]
         elif svc == "ADULT_MH":
             who = who[rng.random(len(who)) < 0.6]
         i, d = _spread(
             rng,
             who,
-            np.maximum(need_start[p_hh[who]], 0),
-            np.minimum(need_end[p_hh[who]], WINDOW_DAYS),
+            np.maximum(fam.need_start[p.p_hh[who]], 0),
+            np.minimum(fam.need_end[p.p_hh[who]], WINDOW_DAYS),
             contact_rate,
         )
         h_p.append(i)
         h_d.append(d)
-        h_s2.append(np.full(len(i), svc))
+        h_s.append(np.full(len(i), svc))
     bgmh = grown[rng.random(len(grown)) < 0.03]
     i, d = _spread(
         rng,
@@ -802,19 +1062,22 @@ def build_events(pop: Population, rng: np.random.Generator) -> Events:
     )
     h_p.append(i)
     h_d.append(d)
-    h_s2.append(np.full(len(i), "ADULT_MH"))
-    out["health"] = pl.DataFrame(
+    h_s.append(np.full(len(i), "ADULT_MH"))
+    return pl.DataFrame(
         {
             "pidx": np.concatenate(h_p),
             "contact_date": _date(np.concatenate(h_d)),
-            "service": np.concatenate(h_s2),
+            "service": np.concatenate(h_s),
         }
     ).with_columns(pl.col("contact_date").cast(pl.Date))
 
-    # ---- Objections: whole households (parents for their children) and individuals ----
-    obj_fam = rng.random(n_hh) < 0.004
-    obj_p = np.flatnonzero(obj_fam[p_hh] | ((p_role != "CHILD") & (rng.random(n_p) < 0.002)))
-    out["objections"] = pl.DataFrame(
+
+def objections(s: Shared, rng: np.random.Generator) -> pl.DataFrame:
+    """Objections: whole households (parents for their children) and individuals."""
+    p = s.people
+    obj_fam = rng.random(p.n_hh) < 0.004
+    obj_p = np.flatnonzero(obj_fam[p.p_hh] | ((p.p_role != "CHILD") & (rng.random(p.n_p) < 0.002)))
+    return pl.DataFrame(
         {
             "pidx": obj_p,
             # Nobody objects before they are born (a parent objects for a child born later
@@ -822,7 +1085,7 @@ def build_events(pop: Population, rng: np.random.Generator) -> Events:
             "date_received": _date(
                 np.maximum(
                     rng.integers(0, WINDOW_DAYS, len(obj_p)),
-                    np.minimum(dob_day[obj_p] + 30, WINDOW_DAYS - 1),
+                    np.minimum(p.dob_day[obj_p] + 30, WINDOW_DAYS - 1),
                 )
             ),
             "scope": np.where(
@@ -831,10 +1094,35 @@ def build_events(pop: Population, rng: np.random.Generator) -> Events:
         }
     ).with_columns(pl.col("date_received").cast(pl.Date))
 
-    return Events(families=families, by_source=out)
+
+SourceEvents = Callable[[Shared, np.random.Generator], pl.DataFrame]
+SOURCES: dict[str, SourceEvents] = {
+    "early_help": early_help,
+    "social_care": social_care,
+    "front_door": front_door,
+    "police": police,
+    "youth_justice": youth_justice,
+    "school_census": school_census,
+    "early_years": early_years,
+    "dwp": dwp,
+    "adult_social_care": adult_social_care,
+    "housing": housing,
+    "neet": neet,
+    "health": health,
+    "objections": objections,
+}
 
 
-def _members_table(p_hh: np.ndarray, n_hh: int) -> list[np.ndarray]:
-    order = np.argsort(p_hh, kind="stable")
-    bounds = np.searchsorted(p_hh[order], np.arange(n_hh + 1))
-    return [order[bounds[i] : bounds[i + 1]] for i in range(n_hh)]
+def build_events(
+    pop: Population, seed: int, sources: Mapping[str, SourceEvents] = SOURCES
+) -> Events:
+    """What happened to the county, then each source's events from its own stream.
+
+    `sources` maps a source to its function; every name needs a constant in `STREAMS`."""
+    shared = what_happened(pop, seed)
+    unknown = sorted(set(sources) - set(STREAMS))
+    if unknown:
+        raise ValueError(f"synthetic.events: no random stream for source(s) {unknown}")
+    by_source = {name: fn(shared, stream(seed, name)) for name, fn in sources.items()}
+    truth = pl.concat([pop.households.select("family_id"), shared.families.truth], how="horizontal")
+    return Events(families=truth, by_source=by_source)

@@ -41,7 +41,7 @@ from synthetic.noise import DEFAULT_NOISE, NoiseRates
 from synthetic.population import WINDOW_END, WINDOW_START, build_population
 from synthetic.practitioners import with_lead_practitioners
 from synthetic.reference import extract_manifest, population_estimates
-from synthetic.render import render_source
+from synthetic.render import render_source, render_stream
 from synthetic.returns import add_returns
 
 LOCALES = ("en_GB", "en_IE", "pl_PL", "en_IN", "en_PK", "en_NG")
@@ -82,7 +82,7 @@ def generate_county(
     est_households = int(n_people / 2.2) + 50
     county = build_county(n_people, est_households, rng, geo_faker)
     pop = build_population(n_people, rng, fakers, county)
-    events = build_events(pop, rng)
+    events = build_events(pop, seed)
 
     ev = dict(events.by_source)
     ev["early_help"] = with_lead_practitioners(ev["early_help"], seed).with_columns(
@@ -124,7 +124,7 @@ def generate_county(
     truths = [returns_truth]
     requests = []
     for name in CONTRACTS:
-        r = render_source(name, ev[name], pop, county, rates, rng, extras)
+        r = render_source(name, ev[name], pop, county, rates, render_stream(seed, name), extras)
         # The trace request is built from the contract's columns, before the household
         # evidence is added: a council traces with the demographics it links on.
         requests.append(trace_requests(r.extract, get_contract(name)))

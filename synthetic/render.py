@@ -8,6 +8,7 @@ import numpy as np
 import polars as pl
 
 from pipelines.contracts import Kind, SourceContract, get_contract
+from synthetic.events import STREAMS
 from synthetic.geography import County
 from synthetic.noise import NoiseRates, messy_postcode, misspell_names
 from synthetic.population import Population
@@ -28,6 +29,19 @@ SOURCE_SPEC: dict[str, tuple[str, str]] = {
     "health": ("HLT", "contact_date"),
     "objections": ("OBJ", "date_received"),
 }
+
+
+# The renderer's random streams: `SeedSequence(seed, spawn_key=(RENDER_STREAM, key))`, with
+# the source's fixed key from synthetic.events.STREAMS, so that the noise of one extract
+# does not depend on how many rows the extracts rendered before it hold.
+RENDER_STREAM = 18
+
+
+def render_stream(seed: int, name: str) -> np.random.Generator:
+    """The generator that renders source `name` of the county with this seed."""
+    return np.random.default_rng(
+        np.random.SeedSequence(seed, spawn_key=(RENDER_STREAM, STREAMS[name]))
+    )
 
 
 # Sources whose optional columns the generator writes: the school's pupil address and
