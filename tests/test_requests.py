@@ -100,6 +100,36 @@ def _truth_person(raw: Path, source: str, n: int = 0) -> dict:
     return row.row(n, named=True)
 
 
+def _latest_postcode(raw: Path, family_id: str) -> str:
+    hist = pl.read_csv(raw / "truth" / "address_history.csv", infer_schema=False)
+    return str(hist.filter(pl.col("family_id") == family_id).sort("moved_in")["postcode"][-1])
+
+
+def _findable_by_name(raw: Path, source: str, *, other_than: str) -> tuple[dict, str]:
+    """A person of `source` (after the first, as before) that a restriction by name, date
+    of birth and current postcode finds: some extract holds a record with their name and
+    date of birth at their household's latest postcode. Whether one does is incidental to
+    the draw (the records may all predate a move), so the test chooses such a person."""
+    frames = [
+        pl.read_csv(f, infer_schema=False).select("forename", "surname", "dob", "postcode")
+        for f in sorted(raw.glob("*.csv"))
+        if {"forename", "surname", "dob", "postcode"} <= set(pl.read_csv(f, n_rows=0).columns)
+    ]
+    held = {
+        (r[0].upper(), r[1].upper(), r[2], r[3].replace(" ", "").upper())
+        for r in pl.concat(frames).drop_nulls().iter_rows()
+    }
+    for n in range(1, 200):
+        person = _truth_person(raw, source, n)
+        if person["person_id"] == other_than:
+            continue
+        postcode = _latest_postcode(raw, person["family_id"])
+        key = (person["forename"].upper(), person["surname"].upper(), person["dob"])
+        if (*key, postcode.replace(" ", "").upper()) in held:
+            return person, postcode
+    raise AssertionError(f"no {source} person is held at their latest postcode")
+
+
 def _zone_b_id(work: Path, raw: Path, truth_id: str) -> set[str]:
     linked = pl.read_parquet(work / "zone_a" / "linked_records.parquet")
     truth = pl.read_csv(raw / "truth" / "records.csv", infer_schema=False).select(
@@ -120,7 +150,7 @@ def test_erasure_and_restriction_end_to_end(county, monkeypatch):
     )  # fmt: skip
     before = run("before")
     erased = _truth_person(raw, "social_care")
-    restricted = _truth_person(raw, "early_help", 1)
+    restricted, postcode = _findable_by_name(raw, "early_help", other_than=erased["person_id"])
     erased_ids = _zone_b_id(d / "before", raw, erased["person_id"])
     restricted_ids = _zone_b_id(d / "before", raw, restricted["person_id"])
     persons = pl.read_parquet(d / "before" / "zone_b" / "persons.parquet")
@@ -133,11 +163,6 @@ def test_erasure_and_restriction_end_to_end(county, monkeypatch):
               "--received", "2026-04-01", "--store", url],
     )  # fmt: skip
     assert res.exit_code == 0, res.output
-    postcode = (
-        pl.read_csv(raw / "truth" / "address_history.csv", infer_schema=False)
-        .filter(pl.col("family_id") == restricted["family_id"])
-        .sort("moved_in")["postcode"][-1]
-    )
     res = CliRunner().invoke(
         app, ["requests", "add", "--type", "restriction", "--forename", restricted["forename"],
               "--surname", restricted["surname"], "--dob", restricted["dob"],

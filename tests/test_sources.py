@@ -191,7 +191,9 @@ def test_sources_check_names_dfe_rules_in_words(tmp_path: Path) -> None:
 
 def test_portal_run_takes_the_mapping_and_refuses_a_bad_one(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
-    bad.write_text('[[source]]\ncontract = "early_help"\nfile = "x.csv"\n[source.columns]\nnope = "A"\n')
+    bad.write_text(
+        '[[source]]\ncontract = "early_help"\nfile = "x.csv"\n[source.columns]\nnope = "A"\n'
+    )
     res = CliRunner().invoke(
         app, ["run", "--raw", str(tmp_path), "--mapping", str(bad),
               "--work", str(tmp_path / "work")],
@@ -270,7 +272,9 @@ def test_portal_run_with_the_mapping_publishes_a_council_export(
     assert {"STEP_UP_CSC", "OUTCOMES_MET"} <= closure
     assert closure <= {"OUTCOMES_MET", "STEP_UP_CSC", "DISENGAGED", "MOVED_AWAY",
                        "UNIVERSAL_SERVICES", "OTHER"}  # fmt: skip
-    assert "SELF" in set(eh["referral_source"]) and "Self Referral" not in set(eh["referral_source"])
+    assert "SELF" in set(eh["referral_source"]) and "Self Referral" not in set(
+        eh["referral_source"]
+    )
     assert set(eh["stepped_down_from_csc"].drop_nulls()) == {"Y", "N"}
     assert eh["referral_date"].dtype == pl.Date and eh["referral_date"].null_count() == 0
     # Zone B holds no identifier the export carried.
@@ -291,13 +295,21 @@ def test_sources_check_process_reports_every_problem_at_once(
         pl.when(pl.int_range(pl.len()) == 2).then(pl.lit("31/02/2015"))
         .otherwise(pl.col("Date of Birth")).alias("Date of Birth")
     ).write_csv(ehm)  # fmt: skip
-    # A missing episode long before the child was ever looked after (DfE rule 581).
-    missing = raw / "returns" / "ssda903" / "2026" / "missing.csv"
+    # A missing episode long before the child was ever looked after (DfE rule 581), for a
+    # child of the year's return born before it: made from the header, not from an existing
+    # missing row, as a small county's year may have none.
+    year = raw / "returns" / "ssda903" / "2026"
+    missing = year / "missing.csv"
     m = pl.read_csv(missing, infer_schema=False)
-    pl.concat([m, m.head(1).with_columns(pl.lit("01/01/2012").alias("MIS_START"),
-                                         pl.lit("02/01/2012").alias("MIS_END"))]).write_csv(
-        missing
+    child = (
+        pl.read_csv(year / "header.csv", infer_schema=False)
+        .filter(pl.col("DOB").str.to_date("%d/%m/%Y") < date(2011, 1, 1))
+        .select("CHILD", "DOB").head(1)
     )  # fmt: skip
+    assert child.height == 1, "the 2026 return has a child born before 2011"
+    bad = child.with_columns(MISSING=pl.lit("M"), MIS_START=pl.lit("01/01/2012"),
+                             MIS_END=pl.lit("02/01/2012")).select(m.columns)  # fmt: skip
+    pl.concat([m, bad]).write_csv(missing)
     env = _council_env()
     res = _portal("sources", "check", "--raw", str(raw), "--mapping", str(EXAMPLE),
                   "--as-at", "2026-03-31", env=env)  # fmt: skip
