@@ -67,6 +67,16 @@ STREAM = 903  # the returns' own random stream
 # end with their episodes, so more of this share adds starts faster than children in care.
 CARE_SHARE = 0.17
 ABUSE_WEIGHT = 1.6
+# Placement moves. England: about 1 in 10 children looked after at 31 March had three or
+# more placements during the year (DfE, "Stability measures for children looked after in
+# England", reporting year 2024), and the care plan's implementation is the commonest
+# reason for a placement change (31% of changes in 2024: "Children looked after in England
+# including adoptions"). Moves cluster at the start of care, and periods here are shorter
+# than England's (they end with their children in need episodes): without the interim
+# first placements 6.8% of the county's children at 31 March had three or more, with them
+# 10.5% (docs/returns.md).
+INTERIM_SHARE = 0.3  # first placements that are emergency or interim ones
+INTERIM_DAYS = (7, 92)  # days before the planned move
 _START = WINDOW_START.astype(object)
 
 
@@ -344,6 +354,12 @@ def _period(
     n_moves = rng.poisson(rate * (horizon - start) / YEAR)
     for d in sorted(rng.integers(start + 1, max(horizon, start + 2), n_moves).tolist()):
         changes.append((int(d), "place", ""))
+    # Moves cluster at the start of care: many a first placement is an emergency or
+    # interim one, left for a planned placement within weeks.
+    interim = rng.random() < INTERIM_SHARE
+    planned = start + int(rng.integers(*INTERIM_DAYS))
+    if interim and planned < horizon:
+        changes.append((planned, "place", ""))
     adopted: dict[str, Any] | None = None
     placed: list[tuple[int, int | None, str | None]] | None = None
     if adopt:
@@ -434,9 +450,13 @@ def _period(
         ).tolist()
     ):
         back = int(d) + int(rng.integers(0, 4))
-        missing.append(
-            ("M" if rng.random() < 0.8 else "A", int(d), back if back < WINDOW_DAYS else None)
-        )
+        kind = "M" if rng.random() < 0.8 else "A"
+        # One absence at a time: one that would start before the last came back is the
+        # same absence (DfE rule 574), and nothing follows one still open.
+        last_back = missing[-1][2] if missing else None
+        if missing and (last_back is None or d < last_back):
+            continue
+        missing.append((kind, int(d), back if back < WINDOW_DAYS else None))
     prev_perm: tuple[str, str | None, int | None] = ("Z1", None, None)
     if rng.random() < 0.06:
         kind = _choice(rng, ("P1", "P2", "P3"), (0.3, 0.5, 0.2))
@@ -824,7 +844,6 @@ def _write_903(
     folder: Path, year: int, care: Care, kids: list[ChildInfo], rng: np.random.Generator
 ) -> list[dict[str, str | None]]:
     first, last = year_bounds(year)
-    folder.mkdir(parents=True, exist_ok=True)
     rows: dict[str, list[dict[str, str]]] = {t: [] for t in TABLE_FILES}
     kid_of: dict[str, list[ChildInfo]] = {t: [] for t in TABLE_FILES}
     in_header: dict[int, ChildInfo] = {}
@@ -943,6 +962,11 @@ def _write_903(
             "MC_DOB": _dmy(mother) if is_mother else "",
         })  # fmt: skip
     truth: list[dict[str, str | None]] = []
+    if not rows["Episodes"]:
+        # Nobody looked after in the year (a small county can have such a year): no return,
+        # as a 903 without episodes is not one (ingest refuses an empty Episodes table).
+        return truth
+    folder.mkdir(parents=True, exist_ok=True)
     for table, file in TABLE_FILES.items():
         frame = pl.DataFrame(rows[table], schema={c: pl.Utf8 for c in TABLE_COLUMNS[table]})
         frame.write_csv(folder / file)
