@@ -68,8 +68,10 @@ def county(tmp_path_factory) -> dict:
 
 
 def _people(zb: ZoneBFrames) -> pl.DataFrame:
-    """Non-objectors with their date of birth (mid-month: zone B keeps the month)."""
-    return zb.persons.filter(~pl.col("objected")).select(
+    """Everyone statistics may count, with their date of birth (mid-month: zone B keeps the
+    month). An objection scoped to research only (`objected` without `objected_statistics`)
+    keeps a person out of research extracts, not out of statistics (pipelines/zone_b.py)."""
+    return zb.persons.filter(~pl.col("objected_statistics")).select(
         "person_id", pl.col("birth_month").str.strip_chars().alias("bm")
     )
 
