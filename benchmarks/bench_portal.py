@@ -435,6 +435,8 @@ def browser_timings(
     changes: dict[Path, list[float]] = {c: [] for c in codes}
     scripts: dict[Path, list[float]] = {c: [] for c in codes}
     harness: dict[Path, list[float]] = {c: [] for c in codes}
+    # the same changes by what was changed (the period, the measure, the breakdown)
+    kinds: dict[Path, dict[str, list[float]]] = {c: {} for c in codes}
     loads: list[float] = []
     servers = {
         c: _start_portal(c, store if c == ROOT else compare_store or store, work) for c in codes
@@ -503,6 +505,7 @@ def browser_timings(
                     for name in ("Month", "Financial year", "Quarter"):
                         button = page.get_by_role("radio", name=name, exact=True).first
                         changes[code].append(act(page, button.click, code))
+                        kinds[code].setdefault("the period", []).append(changes[code][-1])
                     # Another measure, then each breakdown: new protected tables each time.
                     for box, nth in (("What to show", 1), ("Break down by", 1),
                                      ("Break down by", 2), ("Break down by", 0),
@@ -510,6 +513,8 @@ def browser_timings(
                                      ("What to show", 0)):  # fmt: skip
                         option = _open_select(page, box, nth)
                         changes[code].append(act(page, option.click, code))
+                        kind = "the measure" if box == "What to show" else "the breakdown"
+                        kinds[code].setdefault(kind, []).append(changes[code][-1])
                     page.close()
             browser.close()
     finally:
@@ -533,6 +538,8 @@ def browser_timings(
             _row("filter change, from the harness's call (Playwright's checks included)",
                  harness[code])
         )  # fmt: skip
+        for kind, values in kinds[code].items():
+            print(_row(f"  of which changing {kind}, until the page settles", values))
         p95 = _pct(changes[code], 95)
         print(
             f"\ntarget in the browser (p95): filter change <= 500 ms: {p95 * 1000:,.0f} ms -> "
