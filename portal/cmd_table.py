@@ -38,7 +38,6 @@ if TYPE_CHECKING:
 # reads its one setting (the session token) through `registry.environment`, not pydantic,
 # and imports rich only to print a table or an error.
 
-SESSION_TOKEN_ENV = SESSION_TOKEN_VARIABLE
 # Where `make run` publishes the demo county (Makefile DEMO_DIR). Its disclosure-control
 # secret is anonymise.cellkey.DEFAULT_DEMO_SECRET_FILE.
 DEMO_STORE_PATH = Path("data") / "demo" / "portal.sqlite"
@@ -180,7 +179,7 @@ class _Service:
                 _fail(console, _message(response), 2)
             token = response.json()["token"]
         if not token:
-            _fail(console, f"--service needs --user NAME or ${SESSION_TOKEN_ENV}", 2)
+            _fail(console, f"--service needs --user NAME or ${SESSION_TOKEN_VARIABLE}", 2)
         self.headers["Authorization"] = f"Bearer {token}"
 
     def _send(

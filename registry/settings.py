@@ -8,7 +8,7 @@ Why one module, and why two classes in it:
   its configuration. A PORTAL_* variable that no process knows is an error (a misspelt
   ``PORTAL_SDC_SECRETT`` would otherwise be ignored silently, and the service would run
   without the secret someone meant to give it). pydantic-settings ignores unknown
-  variables, so `_unknown_variables` checks them.
+  variables, so `unknown_variables` (registry/environment.py) checks them.
 - **Every problem at once**, each naming its variable or file and never the value: the
   variable may hold a secret, so validation errors are built from the error type and the
   variable's name only (`hide_input_in_errors`, and `_problems`).
@@ -114,7 +114,7 @@ class _ProcessSettings(BaseSettings):
         """This process's settings from `environ` (default: the process environment).
         Raises SettingsError naming every bad or unknown PORTAL_* variable, never a value."""
         env = os.environ if environ is None else environ
-        problems = _unknown_variables(env)
+        problems = unknown_variables(env)
         if problems:
             raise SettingsError("the environment", problems)
         names = cls.variables()
@@ -152,10 +152,6 @@ def _problems(exc: ValidationError) -> list[str]:
         name = ENV_PREFIX + where.upper() if where else "(settings)"
         out.append(f"{name}: {err['msg']}")
     return out
-
-
-def _unknown_variables(env: Mapping[str, str]) -> list[str]:
-    return unknown_variables(env)
 
 
 class ServiceSettings(_ProcessSettings):
@@ -219,7 +215,7 @@ class WebSettings(_ProcessSettings):
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None) -> Self:
         env = os.environ if environ is None else environ
-        problems = _unknown_variables(env)
+        problems = unknown_variables(env)
         if problems:
             raise SettingsError("the environment", problems)
         # The service's variables were checked for misspellings above but are never read:
