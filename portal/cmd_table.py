@@ -23,22 +23,40 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
-from registry.settings import ServiceSettings
+from registry.environment import SESSION_TOKEN_VARIABLE, SettingsError, session_token
+
+if TYPE_CHECKING:
+    from rich.console import Console as RichConsole
 
 # The store, the privacy engine and their polars, numpy and SQLAlchemy are imported inside
 # the local (on the server) branch only: through `--service` this command is a thin HTTP
-# client, and those imports were most of its start-up time.
+# client, and those imports were most of its start-up time. For the same reason the client
+# reads its one setting (the session token) through `registry.environment`, not pydantic,
+# and imports rich only to print a table or an error.
 
-SESSION_TOKEN_ENV = "PORTAL_SESSION_TOKEN"  # noqa: S105 - a variable's name
 # Where `make run` publishes the demo county (Makefile DEMO_DIR). Its disclosure-control
 # secret is anonymise.cellkey.DEFAULT_DEMO_SECRET_FILE.
 DEMO_STORE_PATH = Path("data") / "demo" / "portal.sqlite"
+
+
+class Console:
+    """rich's console, made on its first use: a table fetched as CSV or JSON prints
+    without importing rich at all."""
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+        self._console: RichConsole | None = None
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:
+        if self._console is None:
+            from rich.console import Console as RichConsole
+
+            self._console = RichConsole(**self._options)
+        self._console.print(*objects, **kwargs)
 
 
 def register(app: typer.Typer) -> None:
@@ -67,6 +85,7 @@ def _store_url(store: str | None, console: Console) -> str:
     data/ but `make run` has published the demo there, the demo store (said on stderr, so a
     planner trying the CLI after `make run` gets the tables the portal shows)."""
     from pipelines.store import DEFAULT_SQLITE_PATH, default_store_url
+    from registry.settings import ServiceSettings
 
     settings = ServiceSettings.load()
     if store or settings.store_url is not None:
@@ -94,6 +113,7 @@ def _secret(url: str, *, demo: bool, console: Console) -> bytes:
     configured; a missing secret is never answered with advice to make a new one when one
     exists (a new secret would not match the published release)."""
     from anonymise import cellkey
+    from registry.settings import ServiceSettings
 
     demo_secret = cellkey.DEFAULT_DEMO_SECRET_FILE
     settings = ServiceSettings.load()
@@ -118,6 +138,8 @@ def _secret(url: str, *, demo: bool, console: Console) -> bytes:
 
 
 def _fail(console: Console, message: str, code: int = 1) -> None:
+    from rich.markup import escape
+
     console.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
     raise typer.Exit(code=code)
 
@@ -144,8 +166,11 @@ class _Service:
         # No proxy from the environment: the service is the council's own, and a session
         # token must not pass through a proxy it did not choose (httpx's trust_env=False).
         self.opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-        session = ServiceSettings.load().session_token
-        token = session.get_secret_value() if session is not None else None
+        try:
+            token = session_token()
+        except SettingsError as exc:
+            _fail(console, str(exc), 2)
+            raise
         if user:
             password = getpass.getpass(f"Password for {user}: ")
             body = {"username": user, "password": password}
@@ -154,7 +179,7 @@ class _Service:
                 _fail(console, _message(response), 2)
             token = response.json()["token"]
         if not token:
-            _fail(console, f"--service needs --user NAME or ${SESSION_TOKEN_ENV}", 2)
+            _fail(console, f"--service needs --user NAME or ${SESSION_TOKEN_VARIABLE}", 2)
         self.headers["Authorization"] = f"Bearer {token}"
 
     def _send(
@@ -240,6 +265,8 @@ def measures(
             st.dispose()
         head = f"release {latest.release_id}" if latest else "no release published yet"
         rows = {name: m.to_row() for name, m in metas.items()}
+    from rich.markup import escape
+
     console.print(f"[bold]Measures[/bold] ({head})\n", soft_wrap=True)
     for name in sorted(rows):
         m = rows[name]
@@ -349,6 +376,7 @@ def table(
 
 
 def _print_table(console: Console, doc: dict[str, Any]) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     shown = [c["name"] for c in doc["columns"] if not c["name"].endswith("_value")]

@@ -8,7 +8,7 @@ Why one module, and why two classes in it:
   its configuration. A PORTAL_* variable that no process knows is an error (a misspelt
   ``PORTAL_SDC_SECRETT`` would otherwise be ignored silently, and the service would run
   without the secret someone meant to give it). pydantic-settings ignores unknown
-  variables, so `_unknown_variables` checks them.
+  variables, so `unknown_variables` (registry/environment.py) checks them.
 - **Every problem at once**, each naming its variable or file and never the value: the
   variable may hold a secret, so validation errors are built from the error type and the
   variable's name only (`hide_input_in_errors`, and `_problems`).
@@ -46,31 +46,28 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-ENV_PREFIX = "PORTAL_"
-
-# Set by the test suite and its tools, in the same environment the processes inherit:
-# not configuration, but not misspellings either.
-TEST_VARIABLES = frozenset(
-    {
-        "PORTAL_TEST_PG_URL",
-        "PORTAL_UPDATE_DIGESTS",
-        "PORTAL_AXE_JS",
-        "PORTAL_REQUIRE_SPARK",
-    }
+# The variables' names and the error live in `registry.environment` (standard library only),
+# which a thin client imports instead of this module.
+from registry.environment import (
+    ACCOUNTS_VARIABLE,
+    ENV_PREFIX,
+    TEST_VARIABLES,
+    SettingsError,
+    unknown_variables,
 )
-# The conventional variable for local accounts held in the environment (the service's
-# config file names it: `auth.accounts_env`); read by portal.service.accounts.
-ACCOUNTS_VARIABLE = "PORTAL_ACCOUNTS"
 
-
-class SettingsError(ValueError):
-    """The environment or a settings file is malformed: every problem, no value."""
-
-    def __init__(self, source: str, problems: list[str]) -> None:
-        self.source = source
-        self.problems = problems
-        lines = "\n".join(f"  - {p}" for p in problems)
-        super().__init__(f"invalid settings in {source}:\n{lines}")
+__all__ = [
+    "ACCOUNTS_VARIABLE",
+    "ENV_PREFIX",
+    "TEST_VARIABLES",
+    "ExtractPolicy",
+    "ServiceSettings",
+    "SettingsError",
+    "WebSettings",
+    "WorkFolder",
+    "load_extract_policy_file",
+    "login_name",
+]
 
 
 class _MappingEnv(EnvSettingsSource):
@@ -117,7 +114,7 @@ class _ProcessSettings(BaseSettings):
         """This process's settings from `environ` (default: the process environment).
         Raises SettingsError naming every bad or unknown PORTAL_* variable, never a value."""
         env = os.environ if environ is None else environ
-        problems = _unknown_variables(env)
+        problems = unknown_variables(env)
         if problems:
             raise SettingsError("the environment", problems)
         names = cls.variables()
@@ -147,13 +144,6 @@ _CACHE: dict[bytes, _ProcessSettings] = {}
 _CACHE_SIZE = 64
 
 
-@functools.cache
-def _known_variables() -> frozenset[str]:
-    return (
-        ServiceSettings.variables() | WebSettings.variables() | TEST_VARIABLES | {ACCOUNTS_VARIABLE}
-    )
-
-
 def _problems(exc: ValidationError) -> list[str]:
     """One line per error: where and what, never the input (it may be a secret)."""
     out = []
@@ -162,16 +152,6 @@ def _problems(exc: ValidationError) -> list[str]:
         name = ENV_PREFIX + where.upper() if where else "(settings)"
         out.append(f"{name}: {err['msg']}")
     return out
-
-
-def _unknown_variables(env: Mapping[str, str]) -> list[str]:
-    known = _known_variables()
-    return [
-        f"{name}: not a setting of any portal process (misspelt?); known: "
-        + ", ".join(sorted(known - TEST_VARIABLES))
-        for name in sorted(env)
-        if name.upper().startswith(ENV_PREFIX) and name.upper() not in known
-    ]
 
 
 class ServiceSettings(_ProcessSettings):
@@ -235,7 +215,7 @@ class WebSettings(_ProcessSettings):
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None) -> Self:
         env = os.environ if environ is None else environ
-        problems = _unknown_variables(env)
+        problems = unknown_variables(env)
         if problems:
             raise SettingsError("the environment", problems)
         # The service's variables were checked for misspellings above but are never read:

@@ -347,13 +347,30 @@ def test_every_page_file_is_registered_or_is_the_sign_in_page():
 
 @pytest.mark.parametrize("path", PAGE_FILES, ids=_rel)
 def test_pages_hold_widgets_only(path: Path):
+    """No logic in a page: its one allowed function is `body`, the page's widgets drawn as
+    a fragment, defined at the top level and handed to `ctx.body` (PageContext.body)."""
     tree = _tree(path)
+    fragment = [
+        n
+        for n in tree.body
+        if isinstance(n, ast.FunctionDef) and n.name == "body" and not n.args.args
+    ]
+    handed = [
+        n
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Call)
+        and isinstance(n.func, ast.Attribute)
+        and n.func.attr == "body"
+        and [a.id for a in n.args if isinstance(a, ast.Name)] == ["body"]
+    ]
     defs = [
         n.name
         for n in ast.walk(tree)
         if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+        and not (n in fragment and handed)
     ]
     assert not defs, f"{_rel(path)} defines {defs}: logic belongs in portal/web"
+    assert len(fragment) <= 1 and len(handed) == len(fragment)
 
 
 def test_every_download_goes_through_the_sanitising_helpers():

@@ -209,13 +209,25 @@ OPTIONS = list(itertools.product([False, True], [None, "_c"], ["", "Percentage"]
 
 def same_chart(spec: charts.Spec, oracle: go.Figure) -> bool:
     """The same chart, but for the margins and height the spec sizes itself, which are
-    never smaller than the oracle's."""
+    never smaller than the oracle's, and the template, which keeps only what the chart can
+    use: its trace types' defaults and the layout of cartesian x and y axes. The chart
+    draws no other trace type and has no map, polar, 3D or ternary subplot and no colour
+    axis, so nothing the spec's template leaves out could change it."""
     drawn = oracle.to_dict()
     ours, theirs = dict(spec["layout"]), dict(drawn["layout"])
     margin, height = ours.pop("margin"), ours.pop("height")
     old_margin, old_height = theirs.pop("margin"), theirs.pop("height")
     assert all(margin[k] >= old_margin[k] for k in "lrtb"), (margin, old_margin)
     assert height >= old_height
+    template, full = ours.pop("template"), theirs.pop("template")
+    assert template == {
+        "data": {k: full["data"][k] for k in charts.TEMPLATE_TRACES},
+        "layout": {k: full["layout"][k] for k in charts.TEMPLATE_LAYOUT},
+    }
+    assert {t["type"] for t in spec["data"]} <= set(charts.TEMPLATE_TRACES)
+    left_out = set(full["layout"]) - set(charts.TEMPLATE_LAYOUT)
+    assert not left_out & set(ours), left_out & set(ours)
+    assert not {k.rstrip("0123456789") for k in ours} & {"geo", "polar", "scene", "ternary"}
     return {**spec, "layout": ours} == {**drawn, "layout": theirs}
 
 

@@ -249,6 +249,56 @@ def test_a_filter_change_updates_the_charts_in_place(portal, browser):
     ctx.close()
 
 
+def test_a_filter_change_reruns_the_page_body_and_still_checks_the_session(portal, browser):
+    """A control on a page with filters reruns only the page's body (a fragment: the
+    navigation, header and tiles are not sent again), and that rerun still asks the
+    service whether the session is open: a session ended in another tab shows sign-in,
+    even for a view whose tables this process has cached."""
+    ctx = _context(browser)
+    page = ctx.new_page()
+    frames: list[int] = []
+    page.on("websocket", lambda ws: ws.on("framereceived", lambda f: frames.append(len(f))))
+    _sign_in(page, portal["base"], "planner")
+    _open(page, "Children in need", "Children in need")
+    charts_drawn(page, at_least=1)
+    tiles = page.locator('[data-testid="stMetric"]').count()
+    assert tiles >= 4
+    # mark the tiles' DOM: a full run would send them again and redraw them
+    page.evaluate(
+        "() => document.querySelectorAll('[data-testid=\"stMetric\"]')"
+        ".forEach(t => { t.__kept = true; })"
+    )
+    frames.clear()
+    box = page.get_by_role("combobox", name="Break down by", exact=True).first
+    box.click()
+    page.get_by_role("option", name="Sex", exact=True).first.click()
+    page.wait_for_function("() => location.search.includes('by=sex')", timeout=30_000)
+    idle(page)
+    charts_drawn(page, at_least=1)
+    kept = page.evaluate(
+        "() => [...document.querySelectorAll('[data-testid=\"stMetric\"]')]"
+        ".filter(t => t.__kept === true).length"
+    )
+    assert kept == tiles, "the headline tiles were drawn again"
+    assert frames and len(frames) < 40, len(frames)
+    # Sign out in another tab; the first tab's next change must not show the figures.
+    other = ctx.new_page()
+    other.goto(portal["base"] + "/children_in_need")
+    other.wait_for_selector('h1:has-text("Children in need")', timeout=30_000)
+    idle(other)
+    other.get_by_role("button", name="Sign out").click()
+    other.wait_for_selector("text=Sign in with a demo account", timeout=30_000)
+    box = page.get_by_role("combobox", name="Break down by", exact=True).first
+    box.click()
+    # the view first shown (cached in the web process)
+    page.get_by_role("option", name="No breakdown", exact=True).first.click()
+    page.wait_for_selector("text=Sign in with a demo account", timeout=30_000)
+    idle(page)
+    assert not _signed_in(page)
+    assert page.locator('[data-testid="portalChart"]').count() == 0
+    ctx.close()
+
+
 # --- sessions -----------------------------------------------------------------------------------
 
 

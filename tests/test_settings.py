@@ -37,6 +37,26 @@ def test_a_misspelt_variable_and_a_bad_value_are_reported_together_without_value
     assert SECRET not in str(err.value) and "perhaps" not in str(err.value)
 
 
+def test_the_thin_clients_names_are_the_settings_models_fields():
+    """registry.environment lists every variable without pydantic (for `portal table
+    --service`): its list is exactly the two settings models' fields, and its session token
+    read refuses a misspelling as the models do, with the same message."""
+    from registry import environment
+
+    assert ServiceSettings.variables() | WebSettings.variables() == environment.SETTINGS_VARIABLES
+    env = {"PORTAL_SESION_TOKEN": "t0ken", "PORTAL_SESSION_TOKEN": " s3ssion "}
+    with pytest.raises(SettingsError) as thin:
+        environment.session_token(env)
+    with pytest.raises(SettingsError) as full:
+        ServiceSettings.load(env)
+    assert thin.value.problems == full.value.problems
+    assert "t0ken" not in str(thin.value)
+    assert environment.session_token({"PORTAL_SESSION_TOKEN": " s3ssion "}) == "s3ssion"
+    assert environment.session_token({"PORTAL_SESSION_TOKEN": "  "}) is None
+    token = ServiceSettings.load({"PORTAL_SESSION_TOKEN": "s3ssion"}).session_token
+    assert token is not None and token.get_secret_value() == "s3ssion"
+
+
 def test_other_variables_and_the_test_suites_are_not_misspellings():
     settings = ServiceSettings.load(
         {"HOME": "/root", "PORTAL_TEST_PG_URL": "postgresql://x", "PORTAL_ACCOUNTS": "[a]"}

@@ -169,12 +169,14 @@ def test_the_service_gives_the_same_table_as_the_server(published, tmp_path, mon
             assert local.exit_code == 0 and remote.exit_code == 0, (local.output, remote.output)
             assert remote.output == local.output, fmt
         # Through the service the command is a thin client: none of the store, the privacy
-        # engine, polars, numpy or SQLAlchemy is imported (they were most of its start-up).
+        # engine, polars, numpy or SQLAlchemy is imported (they were most of its start-up),
+        # nor pydantic (its one setting is read by registry.environment) nor, for CSV, rich.
         code = (
             "import sys\nfrom portal import cli\n"
             f"try:\n    cli.run({[*args, '--service', live.url, '--format', 'csv']!r})\n"
             "except SystemExit:\n    pass\n"
-            "heavy = ('polars', 'numpy', 'sqlalchemy', 'anonymise', 'pipelines', 'httpx')\n"
+            "heavy = ('polars', 'numpy', 'sqlalchemy', 'anonymise', 'pipelines', 'httpx',\n"
+            "         'pydantic', 'pydantic_settings', 'rich')\n"
             "print('LOADED', sorted(m for m in sys.modules if m.split('.')[0] in heavy))"
         )
         thin = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -189,6 +191,11 @@ def test_the_service_gives_the_same_table_as_the_server(published, tmp_path, mon
         monkeypatch.delenv("PORTAL_SESSION_TOKEN")
         refused = CliRunner().invoke(app, ["table", "contacts", "--service", live.url])
         assert refused.exit_code == 2 and "--user" in refused.output
+        monkeypatch.setenv("PORTAL_SESION_TOKEN", "misspelt")
+        misspelt = CliRunner().invoke(app, ["table", "contacts", "--service", live.url])
+        assert misspelt.exit_code == 2 and "PORTAL_SESION_TOKEN: not a setting" in misspelt.output
+        assert "misspelt" not in misspelt.output.replace("(misspelt?)", "")
+        monkeypatch.delenv("PORTAL_SESION_TOKEN")
         monkeypatch.setenv("PORTAL_SESSION_TOKEN", "not-a-session")
         ended = CliRunner().invoke(app, ["table", "contacts", "--service", live.url])
         assert ended.exit_code == 1 and "sign in" in ended.output and "Traceback" not in ended.output

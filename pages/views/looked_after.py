@@ -54,48 +54,57 @@ year = ui.headline_tiles(
 st.caption(f"Latest complete financial year: {year}; change compared with the year before.")
 
 st.divider()
-measure = st.selectbox(
-    "What to show", MEASURES, format_func=lambda m: meta[m].title, key="lac_measure"
-)
-allowed = meta[measure].breakdowns
-left, middle, right = st.columns(3)
-period = left.segmented_control(
-    "Time period",
-    [p for p in ("quarter", "financial_year") if p in allowed],
-    default="financial_year",
-    format_func=lambda p: headlines.PERIOD_TITLES[p],
-    required=True,
-    key=f"lac_period_{measure}",
-)
-split = middle.selectbox(
-    "Break down by",
-    [None, *(d for d in SPLITS if d in allowed)],
-    format_func=lambda d: "No breakdown" if d is None else ui.titles([d])[d],
-    key=f"lac_split_{measure}",
-)
-locality = right.selectbox(
-    "Locality",
-    [None, *ctx.levels(measure, "locality")],
-    format_func=lambda v: "All localities" if v is None else v,
-    disabled=split == "locality",
-    key=f"lac_locality_{measure}",
-)
-where = {"locality": locality} if locality and split != "locality" else {}
 
-ui.trend_chart(ctx, measure, period or "financial_year", series=split, where=where, key="lac_trend")
 
-years = headlines.complete_periods(
-    "financial_year",
-    ctx.levels(measure, "financial_year"),
-    ctx.release.data_as_at if ctx.release else None,
-)
-if years:
-    chosen = st.selectbox("Financial year for the breakdown", years[::-1], key="lac_year")
-    ui.bar_chart(
-        ctx,
-        measure,
-        split or "locality",
-        where={**where, "financial_year": chosen},
-        when=chosen,
-        key="lac_breakdown",
+def body() -> None:
+    """The controls and what they show: a change reruns only this (`ctx.body`)."""
+    measure = st.selectbox(
+        "What to show", MEASURES, format_func=lambda m: meta[m].title, key="lac_measure"
     )
+    allowed = meta[measure].breakdowns
+    left, middle, right = st.columns(3)
+    period = left.segmented_control(
+        "Time period",
+        [p for p in ("quarter", "financial_year") if p in allowed],
+        default="financial_year",
+        format_func=lambda p: headlines.PERIOD_TITLES[p],
+        required=True,
+        key=f"lac_period_{measure}",
+    )
+    split = middle.selectbox(
+        "Break down by",
+        [None, *(d for d in SPLITS if d in allowed)],
+        format_func=lambda d: "No breakdown" if d is None else ui.titles([d])[d],
+        key=f"lac_split_{measure}",
+    )
+    locality = right.selectbox(
+        "Locality",
+        [None, *ctx.levels(measure, "locality")],
+        format_func=lambda v: "All localities" if v is None else v,
+        disabled=split == "locality",
+        key=f"lac_locality_{measure}",
+    )
+    where = {"locality": locality} if locality and split != "locality" else {}
+
+    ui.trend_chart(
+        ctx, measure, period or "financial_year", series=split, where=where, key="lac_trend"
+    )
+
+    years = headlines.complete_periods(
+        "financial_year",
+        ctx.levels(measure, "financial_year"),
+        ctx.release.data_as_at if ctx.release else None,
+    )
+    if years:
+        chosen = st.selectbox("Financial year for the breakdown", years[::-1], key="lac_year")
+        ui.bar_chart(
+            ctx,
+            measure,
+            split or "locality",
+            where={**where, "financial_year": chosen},
+            when=chosen,
+            key="lac_breakdown",
+        )
+
+
+ctx.body(body)

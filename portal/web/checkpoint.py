@@ -222,6 +222,20 @@ class PageContext:
             pass
         return self.link(params, anchor=anchor)
 
+    def body(self, draw: Any) -> None:
+        """Draw the page's controls and what they show as a fragment: a change to one of
+        its controls reruns only `draw`, not the whole app (navigation, sidebar, header),
+        so the browser redraws only what the change can alter. Each fragment run first
+        asks the service again whether the session is still open (the full run's check
+        does not run), and a page that has ended reruns in full, which shows sign-in."""
+
+        def run() -> None:
+            if auth.current_user(self.auth) is None or auth.current_token() != self.token:
+                st.rerun()
+            draw()
+
+        st.fragment(run)()
+
     def link(self, params: permalink.Params, *, anchor: str | None = None) -> str:
         """The permalink of a view of this page: its address with the release pinned."""
         base = _page_address(self.key)
