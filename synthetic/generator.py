@@ -81,7 +81,7 @@ def generate_county(
 
     est_households = int(n_people / 2.2) + 50
     county = build_county(n_people, est_households, rng, geo_faker)
-    pop = build_population(n_people, rng, fakers, county)
+    pop = build_population(n_people, rng, fakers, county, seed=seed)
     events = build_events(pop, seed)
 
     ev = dict(events.by_source)

@@ -47,7 +47,7 @@ def truth():
     geo = Faker("en_GB")
     geo.seed_instance(1)
     county = build_county(n, int(n / 2.2) + 50, rng, geo)
-    pop = build_population(n, rng, fakers, county)
+    pop = build_population(n, rng, fakers, county, seed=seed)
     events = build_events(pop, seed)
     people = pop.people.with_row_index("pidx").with_columns(pl.col("pidx").cast(pl.Int64))
     return people, events.by_source
