@@ -48,12 +48,21 @@ SF_START, SF_END = date(2024, 4, 1), date(2025, 3, 31)
 @pytest.fixture(scope="module")
 def county(tmp_path_factory) -> dict:
     d = tmp_path_factory.mktemp("measures")
-    raw = d / "raw"
-    generate_county(8000, 17, raw)
+    generate_county(8000, 17, d / "raw")
+    return _published(d / "raw", d / "work")
+
+
+@pytest.fixture(scope="module")
+def county_20k_published(county_20k, tmp_path_factory) -> dict:
+    """The session's 20,000-person county (tests/conftest.py) through the pipeline."""
+    return _published(county_20k, tmp_path_factory.mktemp("measures20k") / "work")
+
+
+def _published(raw: Path, work: Path) -> dict:
     as_at = extract_as_at(raw)
     res = run_pipeline(
         raw,
-        d / "work",
+        work,
         MasterKey(b"z" * 32, "environment"),
         as_at=as_at,
         accept_unmatched_objections="all",
@@ -448,15 +457,22 @@ def test_headline_value_matches_an_independent_route(county, name):
     assert derived == expected, f"{name}: derive {derived}, independent route {expected}"
 
 
-def test_the_headlines_are_not_trivially_small(county):
-    """The comparisons above mean something only if the county has events to count."""
+def test_the_headlines_are_not_trivially_small(county_20k_published):
+    """The comparisons above mean something only if the county has events to count. Read
+    on the session's 20,000-person county: at 8,000 people rare measures are often zero by
+    chance."""
+    county = county_20k_published
     small = {n: headline(n, county) for n in MEASURES}
-    # Adoptions: about 0.4 a year among 1,700 children (England: 2.5 per 10,000 a year);
-    # tests/test_returns.py counts them on a hand-made return.
-    rare = {"cp_plans_second_or_subsequent", "cp_plans_ended_2_years_plus", "eh_family_rereferrals",
-            "adoptions"}  # fmt: skip
+    # Measured at 20,000 people (about 4,800 children) on 13 seeds (1-12, 42), in the
+    # latest year: adoptions 0.54 on average (England: 2.5 per 10,000 children a year;
+    # tests/test_returns.py counts them on a hand-made return) and plans that ended after
+    # two years or more 0.69, zero on 8 and 7 of the 13 seeds: they alone are exempt. Next
+    # rarest: three or more placements 2.2 and family re-referrals 2.8 (zero on 2 and 1
+    # seeds), step-downs 6.9 (zero on 1): so with these two exemptions 4 of the 13 seeds
+    # would fail here; the session's seed 7 has every other measure above zero.
+    rare = {"cp_plans_ended_2_years_plus", "adoptions"}
     assert [n for n, v in small.items() if n not in rare and v <= 0] == [], small
-    assert small["child_population"] > 1500
+    assert small["child_population"] > 4000
 
 
 # --- published categories ----------------------------------------------------------------
