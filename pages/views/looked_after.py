@@ -44,7 +44,7 @@ year = ui.headline_tiles(
             "lac_at_31_march",
             "lac_started",
             "lac_ceased",
-            "lac_3_placements",
+            # No "3+ placements" tile: 4 of 62 looked after at the 50k demo, under 10, reads c.
             "care_leavers_eet",
             "care_leavers_suitable_accommodation",
         )
