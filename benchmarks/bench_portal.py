@@ -91,6 +91,12 @@ def main() -> None:
         help="in the browser, time only the filter changes (no page opens): quicker rounds "
         "when comparing checkouts",
     )
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="in the browser, also make the same filter changes on the floor page "
+        "(benchmarks/floor_page.py: the same controls and charts, nothing else), round by round",
+    )
     args = parser.parse_args()
     if not os.environ.get("PORTAL_SDC_SECRET") and not os.environ.get("PORTAL_SDC_SECRET_FILE"):
         sys.exit("set PORTAL_SDC_SECRET (or PORTAL_SDC_SECRET_FILE) to the release's secret")
@@ -102,6 +108,7 @@ def main() -> None:
             args.compare,
             args.compare_store,
             changes_only=args.changes_only,
+            floor=args.floor,
         )
         return
     os.environ.setdefault("STREAMLIT_LOGGER_LEVEL", "error")
@@ -323,7 +330,14 @@ def main() -> None:
     )
     server.should_exit = True
     if args.browser:
-        browser_timings(args.store, args.work, args.repeat, args.compare, args.compare_store)
+        browser_timings(
+            args.store,
+            args.work,
+            args.repeat,
+            args.compare,
+            args.compare_store,
+            floor=args.floor,
+        )
 
 
 # --- in a real browser ---------------------------------------------------------------------
@@ -413,6 +427,84 @@ _WATCH_RUN = """() => {
 }"""
 
 
+# The floor page's filter changes: the portal's, in the same order: the period (a radio, by
+# its name), then the measure and the breakdowns (a select box label and an option).
+_FLOOR_CHANGES = (
+    ("Month", None, 0),
+    ("Financial year", None, 0),
+    ("Quarter", None, 0),
+    ("the measure", "What to show", 1),
+    ("the breakdown", "Break down by", 1),
+    ("the breakdown", "Break down by", 2),
+    ("the breakdown", "Break down by", 0),
+    ("the measure", "What to show", 2),
+    ("the breakdown", "Break down by", 1),
+    ("the measure", "What to show", 0),
+)
+
+
+def _floor_tables(store: str) -> Path:
+    """The floor page's protected tables, through the release library from the release
+    being timed, written to a temporary folder as parquet."""
+    import tempfile
+
+    from anonymise.policy import default_policy
+    from anonymise.release import tabulate
+    from benchmarks import floor_page
+    from pipelines.store import Store
+
+    folder = Path(tempfile.mkdtemp(prefix="bench-floor-"))
+    source = Store(store)
+    policy = default_policy()
+    release = source.latest_release()
+    meta = source.read_meta(release.release_id)
+    for measure in (m for m in floor_page.MEASURES if m in meta):
+        allowed = meta[measure].breakdowns
+        splits = [s for s in floor_page.SPLITS if s in allowed]
+        for grain in (g for g in floor_page.PERIODS if g in allowed):
+            for dims in [(grain,), *((grain, s) for s in splits)]:
+                table = tabulate(source, measure, by=dims, policy=policy)
+                table.data.write_parquet(folder / floor_page.table_name(measure, dims))
+        years = tabulate(source, measure, by=("financial_year",), policy=policy)
+        partial = set(years.partial_periods.get("financial_year", ()))
+        complete = [y for y in years.data["financial_year"].to_list() if y not in partial]
+        for dim in ("locality", *splits):
+            table = tabulate(
+                source, measure, by=(dim,), where={"financial_year": complete[-1]}, policy=policy
+            )
+            table.data.write_parquet(folder / floor_page.table_name(measure, (dim,)))
+    return folder
+
+
+def _start_floor(folder: Path) -> tuple[Any, str]:
+    """The floor page's web process (benchmarks/floor_web.py) on a free port."""
+    import socket
+    import subprocess
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    from benchmarks import floor_page
+
+    env = {**os.environ, floor_page.FOLDER_VARIABLE: str(folder), "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "streamlit", "run", str(ROOT / "benchmarks" / "floor_web.py"),
+               "--server.port", str(port), "--server.headless", "true",
+               "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"]  # fmt: skip
+    server = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(240):
+        try:
+            with urllib.request.urlopen(f"{base}/_stcore/health", timeout=1) as r:
+                if r.read() == b"ok":
+                    break
+        except OSError:
+            time.sleep(0.5)
+    return server, base
+
+
 def browser_timings(
     store: str,
     work: str | None,
@@ -421,10 +513,13 @@ def browser_timings(
     compare_store: str | None = None,
     *,
     changes_only: bool = False,
+    floor: bool = False,
 ) -> None:
     """Page opens and filter changes in headless Chromium. With `compare`, the same rounds
     run against each of those checkouts too, interleaved round by round (one browser, one
-    load), so the figures are comparable on a shared machine."""
+    load), so the figures are comparable on a shared machine. With `floor`, each round also
+    makes the same filter changes on the floor page (benchmarks/floor_page.py: the same
+    controls and charts, nothing else)."""
     from playwright.sync_api import sync_playwright
 
     from portal.web import access
@@ -438,9 +533,13 @@ def browser_timings(
     # the same changes by what was changed (the period, the measure, the breakdown)
     kinds: dict[Path, dict[str, list[float]]] = {c: {} for c in codes}
     loads: list[float] = []
+    floor_changes: list[float] = []
+    floor_kinds: dict[str, list[float]] = {}
     servers = {
         c: _start_portal(c, store if c == ROOT else compare_store or store, work) for c in codes
     }
+    floor_dir = _floor_tables(store) if floor else None
+    floor_server = _start_floor(floor_dir) if floor_dir else None
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(
@@ -516,9 +615,26 @@ def browser_timings(
                         kind = "the measure" if box == "What to show" else "the breakdown"
                         kinds[code].setdefault(kind, []).append(changes[code][-1])
                     page.close()
+                if floor_server is not None:
+                    page = browser.new_page(viewport={"width": 1400, "height": 1400})
+                    page.goto(floor_server[1])
+                    page.evaluate(_WATCH)
+                    page.evaluate(_WATCH_RUN)
+                    page.wait_for_function(_READY, timeout=60_000, polling=50)
+                    for name, box, nth in _FLOOR_CHANGES:
+                        if box is None:
+                            target = page.get_by_role("radio", name=name, exact=True).first
+                            floor_changes.append(act(page, target.click))
+                            kind = "the period"
+                        else:
+                            option = _open_select(page, box, nth)
+                            floor_changes.append(act(page, option.click))
+                            kind = name
+                        floor_kinds.setdefault(kind, []).append(floor_changes[-1])
+                    page.close()
             browser.close()
     finally:
-        for server, _ in servers.values():
+        for server, _ in [*servers.values(), *([floor_server] if floor_server else [])]:
             server.terminate()
             server.wait(timeout=20)
     print(
@@ -544,6 +660,20 @@ def browser_timings(
         print(
             f"\ntarget in the browser (p95): filter change <= 500 ms: {p95 * 1000:,.0f} ms -> "
             f"{'met' if p95 <= 0.5 else 'NOT met'}"
+        )
+    if floor_changes:
+        print(
+            "\nthe floor (benchmarks/floor_page.py: the same controls and two charts in a "
+            "fragment, nothing else; same rounds)\n\n| in the browser | n | p50 ms | p95 ms | max ms |"
+        )
+        print("|---|---|---|---|---|")
+        print(_row("filter change, from the click until the page settles", floor_changes))
+        for kind, values in floor_kinds.items():
+            print(_row(f"  of which changing {kind}, until the page settles", values))
+        ours = changes[ROOT]
+        print(
+            f"\nthis checkout against the floor: p50 {_pct(ours, 50) / _pct(floor_changes, 50):.2f}x,"
+            f" p95 {_pct(ours, 95) / _pct(floor_changes, 95):.2f}x"
         )
 
 

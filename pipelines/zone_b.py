@@ -52,8 +52,22 @@ def load_postcode_lookup(raw_dir: Path) -> pl.DataFrame | None:
     return pl.read_csv(p, infer_schema=False)
 
 
-def _mode(col: str) -> pl.Expr:
-    return pl.col(col).drop_nulls().mode().sort().first()
+def modes(frame: pl.DataFrame, key: str, columns: dict[str, str]) -> pl.DataFrame:
+    """Per `key`, the most common non-null value of each column (renamed as `columns`
+    says), the smallest on a tie, null when the key has none. Counted as (key, value) pairs
+    and filtered to each key's largest count: the same answer as
+    `drop_nulls().mode().sort().first()` in a group_by, which polars runs group by group
+    and which was most of the pseudonymise stage."""
+    out = frame.select(key).unique()
+    for column, name in columns.items():
+        counts = frame.select(key, column).drop_nulls(column).group_by(key, column).len()
+        top = (
+            counts.filter(pl.col("len") == pl.col("len").max().over(key))
+            .group_by(key)
+            .agg(pl.col(column).min().alias(name))
+        )
+        out = out.join(top, on=key, how="left")
+    return out
 
 
 def person_anchors(records: pl.DataFrame) -> pl.DataFrame:
@@ -62,18 +76,16 @@ def person_anchors(records: pl.DataFrame) -> pl.DataFrame:
         pl.lit("N:"), pl.col("surname"), pl.lit("|"), pl.col("forename"), pl.lit("|"),
         pl.col("dob").dt.strftime("%Y-%m-%d"),
     )  # fmt: skip
-    agg = (
-        records.with_columns(name_dob.alias("_namedob"))
-        .group_by("person_key")
-        .agg(
-            _mode("nhs_number").alias("nhs"),
-            _mode("ni_number").alias("ni"),
-            _mode("upn").alias("upn"),
-            _mode("lcs_person_id").alias("lcs"),
-            _mode("_namedob").alias("namedob"),
-            pl.col("unique_id").min().alias("first_uid"),
-        )
-    )
+    named = records.with_columns(name_dob.alias("_namedob"))
+    agg = modes(
+        named,
+        "person_key",
+        {"nhs_number": "nhs", "ni_number": "ni", "upn": "upn", "lcs_person_id": "lcs",
+         "_namedob": "namedob"},
+    ).join(
+        named.group_by("person_key").agg(pl.col("unique_id").min().alias("first_uid")),
+        on="person_key",
+    )  # fmt: skip
     return agg.select(
         "person_key",
         pl.coalesce(
@@ -157,12 +169,8 @@ def build_zone_b(
         .agg(pl.col("postcode").last())
     )
     persons = (
-        rec.group_by("person_key")
-        .agg(
-            _mode("sex").alias("sex"),
-            _mode("dob").dt.strftime("%Y-%m").alias("birth_month"),
-            _mode("ethnicity").alias("ethnicity"),
-        )
+        modes(rec, "person_key", {"sex": "sex", "dob": "birth_month", "ethnicity": "ethnicity"})
+        .with_columns(pl.col("birth_month").dt.strftime("%Y-%m"))
         .join(latest_pc, on="person_key", how="left")
         .join(
             flags.with_columns(pl.col("person_key").cast(rec.schema["person_key"])),
