@@ -383,16 +383,36 @@ def _open_select(page, label: str, nth: int):  # type: ignore[no-untyped-def]
     return options.nth(nth)
 
 
-def _start_portal(code: Path, store: str, work: str | None) -> tuple[Any, str]:
-    """`portal up --demo` from the checkout `code` (its own portal.cli, found first on the
-    path as the module's folder), on free ports; returns the process and its address."""
+def _free_port() -> int:
     import socket
-    import subprocess
-    import urllib.request
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+        return int(sock.getsockname()[1])
+
+
+def _healthy(port: int) -> str:
+    """The address of the Streamlit server on `port`, once it answers its health check (up
+    to two minutes)."""
+    import urllib.request
+
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(240):
+        try:
+            with urllib.request.urlopen(f"{base}/_stcore/health", timeout=1) as r:
+                if r.read() == b"ok":
+                    break
+        except OSError:
+            time.sleep(0.5)
+    return base
+
+
+def _start_portal(code: Path, store: str, work: str | None) -> tuple[Any, str]:
+    """`portal up --demo` from the checkout `code` (its own portal.cli, found first on the
+    path as the module's folder), on free ports; returns the process and its address."""
+    import subprocess
+
+    port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_SERVICE")}
     env.pop("PORTAL_DEMO", None)
     env.pop("PYTHONPATH", None)
@@ -403,15 +423,7 @@ def _start_portal(code: Path, store: str, work: str | None) -> tuple[Any, str]:
     server = subprocess.Popen(
         command, cwd=code, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(240):
-        try:
-            with urllib.request.urlopen(f"{base}/_stcore/health", timeout=1) as r:
-                if r.read() == b"ok":
-                    break
-        except OSError:
-            time.sleep(0.5)
-    return server, base
+    return server, _healthy(port)
 
 
 # The moment the script run ends (the run-state attribute turns to notRunning), stamped in
@@ -478,13 +490,9 @@ def _floor_tables(store: str) -> Path:
 
 def _start_floor(folder: Path) -> tuple[Any, str]:
     """The floor page's web process (benchmarks/floor_web.py) on a free port."""
-    import socket
     import subprocess
-    import urllib.request
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = _free_port()
     from benchmarks import floor_page
 
     env = {**os.environ, floor_page.FOLDER_VARIABLE: str(folder), "PYTHONPATH": str(ROOT)}
@@ -494,15 +502,7 @@ def _start_floor(folder: Path) -> tuple[Any, str]:
     server = subprocess.Popen(
         command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(240):
-        try:
-            with urllib.request.urlopen(f"{base}/_stcore/health", timeout=1) as r:
-                if r.read() == b"ok":
-                    break
-        except OSError:
-            time.sleep(0.5)
-    return server, base
+    return server, _healthy(port)
 
 
 def browser_timings(

@@ -142,6 +142,16 @@ def _spread(
     return idx[rep], day
 
 
+def _spread_in_need(
+    rng: np.random.Generator, people: People, families: Families, who: np.ndarray, rate: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Poisson events at `rate` per year for each of `who` while their household is in need
+    (its need interval, clipped to the window)."""
+    hh = people.p_hh[who]
+    start = np.maximum(families.need_start[hh], 0)
+    return _spread(rng, who, start, np.minimum(families.need_end[hh], WINDOW_DAYS), rate)
+
+
 # ---------------------------------------------------------------------------------------
 # What happened (shared by several sources)
 # ---------------------------------------------------------------------------------------
@@ -430,13 +440,7 @@ def offending(p: People, fam: Families, rng: np.random.Generator) -> Offences:
     )
     off_age = p.age_at(offenders, np.maximum(fam.onset[p.p_hh[offenders]], 0))
     offenders = offenders[(off_age >= 10) & (rng.random(len(offenders)) < 0.6)]
-    o_idx, o_day = _spread(
-        rng,
-        offenders,
-        np.maximum(fam.need_start[p.p_hh[offenders]], 0),
-        np.minimum(fam.need_end[p.p_hh[offenders]], WINDOW_DAYS),
-        1.5,
-    )
+    o_idx, o_day = _spread_in_need(rng, p, fam, offenders, 1.5)
     kinds = np.array(["VIOLENCE", "THEFT", "CRIMINAL_DAMAGE", "DRUGS", "ASB"])
     return Offences(pidx=o_idx, day=o_day, kind=kinds[rng.integers(0, 5, len(o_idx))])
 
@@ -724,13 +728,7 @@ def police(s: Shared, rng: np.random.Generator) -> pl.DataFrame:
     offences, drug incidents of adults with the substance need, and background incidents."""
     p, fam, o, da = s.people, s.families, s.offences, s.abuse
     users = _substance_users(s)
-    u_idx, u_day = _spread(
-        rng,
-        users,
-        np.maximum(fam.need_start[p.p_hh[users]], 0),
-        np.minimum(fam.need_end[p.p_hh[users]], WINDOW_DAYS),
-        0.5,
-    )
+    u_idx, u_day = _spread_in_need(rng, p, fam, users, 0.5)
     grown = np.flatnonzero(p.p_role != "CHILD")
     b_idx, b_day = _spread(
         rng, grown, np.zeros(len(grown), np.int64), np.full(len(grown), WINDOW_DAYS), 0.03
@@ -1042,13 +1040,7 @@ def health(s: Shared, rng: np.random.Generator) -> pl.DataFrame:
             who = who[p.age_at(who, np.maximum(fam.onset[p.p_hh[who]], 0)) >= 8]
         elif svc == "ADULT_MH":
             who = who[rng.random(len(who)) < 0.6]
-        i, d = _spread(
-            rng,
-            who,
-            np.maximum(fam.need_start[p.p_hh[who]], 0),
-            np.minimum(fam.need_end[p.p_hh[who]], WINDOW_DAYS),
-            contact_rate,
-        )
+        i, d = _spread_in_need(rng, p, fam, who, contact_rate)
         h_p.append(i)
         h_d.append(d)
         h_s.append(np.full(len(i), svc))

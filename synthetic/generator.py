@@ -35,10 +35,10 @@ from pipelines.ingest import validate
 from synthetic.contacts import with_school_contacts
 from synthetic.dbs import RESPONSE_FILE, simulate_trace
 from synthetic.events import build_events
-from synthetic.geography import build_county
+from synthetic.geography import County, build_county
 from synthetic.household import with_household_evidence
 from synthetic.noise import DEFAULT_NOISE, NoiseRates
-from synthetic.population import WINDOW_END, WINDOW_START, build_population
+from synthetic.population import WINDOW_END, WINDOW_START, Population, build_population
 from synthetic.practitioners import with_lead_practitioners
 from synthetic.reference import extract_manifest, population_estimates
 from synthetic.render import render_source, render_stream
@@ -60,6 +60,24 @@ class CountySummary:
         return sum(self.rows.values())
 
 
+def population_for(
+    n_people: int, seed: int, *, geo_seed: int | None = None
+) -> tuple[Population, County, np.random.Generator]:
+    """The county's people and households, and its geography, as `generate_county` draws
+    them, with the random generator it goes on drawing from. `geo_seed` (default: the
+    county's own) seeds the addresses' generator."""
+    rng = np.random.default_rng(seed)
+    fakers: dict[str, Faker] = {}
+    for i, loc in enumerate(LOCALES):
+        fk = Faker(loc)
+        fk.seed_instance(seed * 1000 + i)
+        fakers[loc] = fk
+    geo_faker = Faker("en_GB")
+    geo_faker.seed_instance(seed * 1000 + 999 if geo_seed is None else geo_seed)
+    county = build_county(n_people, int(n_people / 2.2) + 50, rng, geo_faker)
+    return build_population(n_people, rng, fakers, county, seed=seed), county, rng
+
+
 def generate_county(
     n_people: int,
     seed: int,
@@ -70,18 +88,7 @@ def generate_county(
 ) -> CountySummary:
     if n_people < 200:
         raise ValueError("a county needs at least 200 people")
-    rng = np.random.default_rng(seed)
-    fakers: dict[str, Faker] = {}
-    for i, loc in enumerate(LOCALES):
-        fk = Faker(loc)
-        fk.seed_instance(seed * 1000 + i)
-        fakers[loc] = fk
-    geo_faker = Faker("en_GB")
-    geo_faker.seed_instance(seed * 1000 + 999)
-
-    est_households = int(n_people / 2.2) + 50
-    county = build_county(n_people, est_households, rng, geo_faker)
-    pop = build_population(n_people, rng, fakers, county, seed=seed)
+    pop, county, rng = population_for(n_people, seed)
     events = build_events(pop, seed)
 
     ev = dict(events.by_source)

@@ -16,7 +16,6 @@ from datetime import date
 import numpy as np
 import polars as pl
 import pytest
-from faker import Faker
 
 from anonymise import cellkey
 from anonymise.policy import default_policy
@@ -26,9 +25,7 @@ from pipelines.publish import build_cubes, measure_meta
 from pipelines.reference import extract_as_at
 from pipelines.run import run_pipeline
 from synthetic.events import build_events
-from synthetic.generator import LOCALES
-from synthetic.geography import build_county
-from synthetic.population import build_population
+from synthetic.generator import population_for
 
 YEARS = range(2022, 2027)  # 31 March 2022 .. 31 March 2026
 POLICY = default_policy()
@@ -37,17 +34,8 @@ SECRET = b"rates" * 8
 
 @pytest.fixture(scope="module")
 def truth():
-    n, seed = 60_000, 7
-    rng = np.random.default_rng(seed)
-    fakers = {}
-    for i, loc in enumerate(LOCALES):
-        fk = Faker(loc)
-        fk.seed_instance(seed * 1000 + i)
-        fakers[loc] = fk
-    geo = Faker("en_GB")
-    geo.seed_instance(1)
-    county = build_county(n, int(n / 2.2) + 50, rng, geo)
-    pop = build_population(n, rng, fakers, county, seed=seed)
+    seed = 7
+    pop = population_for(60_000, seed, geo_seed=1)[0]
     events = build_events(pop, seed)
     people = pop.people.with_row_index("pidx").with_columns(pl.col("pidx").cast(pl.Int64))
     return people, events.by_source

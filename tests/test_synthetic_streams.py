@@ -10,31 +10,19 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-from faker import Faker
 
 from pipelines.contracts import CONTRACTS
 from synthetic import events as ev
 from synthetic import population
-from synthetic.generator import LOCALES, generate_county
-from synthetic.geography import build_county
-from synthetic.population import Population, build_population
+from synthetic.generator import generate_county, population_for
+from synthetic.population import Population
 
 SEED = 5
 
 
 @pytest.fixture(scope="module")
 def pop() -> Population:
-    n = 3000
-    rng = np.random.default_rng(SEED)
-    fakers = {}
-    for i, loc in enumerate(LOCALES):
-        fk = Faker(loc)
-        fk.seed_instance(SEED * 1000 + i)
-        fakers[loc] = fk
-    geo = Faker("en_GB")
-    geo.seed_instance(1)
-    county = build_county(n, int(n / 2.2) + 50, rng, geo)
-    return build_population(n, rng, fakers, county, seed=SEED)
+    return population_for(3000, SEED, geo_seed=1)[0]
 
 
 def _csv(df: pl.DataFrame) -> bytes:
@@ -170,19 +158,9 @@ def test_the_forename_rule_changes_only_the_names_it_must(monkeypatch):
     """The redraws have a stream of their own (synthetic.population.FORENAME_STREAM), so
     every other column of the population, and every name without a clash, is what the
     county's generator drew."""
-    n = 3000
 
     def build() -> Population:
-        rng = np.random.default_rng(SEED)
-        fakers = {}
-        for i, loc in enumerate(LOCALES):
-            fk = Faker(loc)
-            fk.seed_instance(SEED * 1000 + i)
-            fakers[loc] = fk
-        geo = Faker("en_GB")
-        geo.seed_instance(1)
-        county = build_county(n, int(n / 2.2) + 50, rng, geo)
-        return build_population(n, rng, fakers, county, seed=SEED)
+        return population_for(3000, SEED, geo_seed=1)[0]
 
     ruled = build()
     monkeypatch.setattr(population, "distinct_in_household", lambda *a, **k: None)
