@@ -61,6 +61,11 @@ def _tree_rss_mb(root: int) -> float:
     return total / 1e6
 
 
+def _cpu_seconds() -> float:
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
 def run_one(
     raw: Path, work: Path, engine: str, model: Path | None, out: Path, memory_limit: str
 ) -> None:
@@ -72,13 +77,14 @@ def run_one(
     store = Store(f"sqlite:///{work.parent / (work.name + '.sqlite')}", upgrade=True)
     trained = json.loads(model.read_text()) if model else None
     # Wall-clock end of each stage, so the parent can split its memory samples by stage,
-    # and the process's CPU seconds (every thread, DuckDB's included) at that point: on a
+    # and the CPU seconds at that point (every thread, DuckDB's included, and the child
+    # processes the run waited for, such as publishing's second hashing process): on a
     # shared machine CPU time says more about the work than wall time does.
     ends: dict[str, float] = {"start": time.time()}
-    cpu: dict[str, float] = {"start": time.process_time()}
+    cpu: dict[str, float] = {"start": _cpu_seconds()}
 
     def stage_done(name: str) -> None:
-        ends[name], cpu[name] = time.time(), time.process_time()
+        ends[name], cpu[name] = time.time(), _cpu_seconds()
 
     t = time.perf_counter()
     r = run_pipeline(raw, work, MasterKey(b"m" * 32, "environment"), as_at=AS_AT, store=store,

@@ -39,14 +39,14 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
 import polars as pl
 
-from anonymise.cellkey import build_cube, unit_hashes, with_record_key
+from anonymise.cellkey import build_cube, record_keys, unit_hashes
 from anonymise.policy import Policy
 from pipelines.derive import MEASURES, OBJECTIONS_MEASURE, SUSTAIN_DAYS
 from pipelines.store import Store
@@ -170,9 +170,29 @@ def check_revision_schedule(plan: ReleasePlan, policy: Policy, data_as_at: date)
 
 def hashed_frames(frames: Mapping[str, pl.DataFrame], secret: bytes) -> dict[str, pl.DataFrame]:
     """Each frame with `unit_hash` (keyed hash of `unit_id`) beside its unit id."""
-    out = {}
-    for name, frame in frames.items():
-        out[name] = frame.with_columns(unit_hashes(frame["unit_id"], secret))
+    hashes = across_frames(frames, "unit_id", lambda ids: unit_hashes(ids, secret))
+    return {name: frame.with_columns(hashes[name]) for name, frame in frames.items()}
+
+
+def across_frames(
+    frames: Mapping[str, pl.DataFrame], column: str, fn: Callable[[pl.Series], pl.Series]
+) -> dict[str, pl.Series]:
+    """`fn` (a row-wise function of one column) applied to `column` of every frame in one
+    call, then split back by frame: a unit counted by several measures is hashed once
+    (`cellkey.keyed_digests` hashes each distinct value once), and one large call can use
+    the second process that many small ones would not. Frames whose column is not text
+    get their own call (their values are hashed as text, which concatenation could alter)."""
+    text = [n for n, f in frames.items() if f.schema[column] == pl.String]
+    out: dict[str, pl.Series] = {}
+    if text:
+        together = fn(pl.concat([frames[n][column] for n in text]))
+        at = 0
+        for n in text:
+            out[n] = together.slice(at, frames[n].height)
+            at += frames[n].height
+    for n, f in frames.items():
+        if n not in out:
+            out[n] = fn(f[column])
     return out
 
 
@@ -326,11 +346,16 @@ def build_cubes(
     """Record keys per unit (from its hash, in the release's key epoch), then the finest
     cube of each measure's breakdowns."""
     cubes = {}
+    by_key_col: dict[str, dict[str, pl.DataFrame]] = {}
     for name, frame in frames.items():
         key_col = "unit_hash" if "unit_hash" in frame.columns else "unit_id"
-        keyed = with_record_key(frame.lazy(), pseudonym=key_col, secret=secret, epoch=epoch)
-        cubes[name] = build_cube(keyed, measure_meta(name).breakdowns).collect()
-    return cubes
+        by_key_col.setdefault(key_col, {})[name] = frame
+    for key_col, group in by_key_col.items():
+        keys = across_frames(group, key_col, lambda v: record_keys(v, secret, epoch=epoch))
+        for name, frame in group.items():
+            keyed = frame.with_columns(keys[name].alias("record_key"))
+            cubes[name] = build_cube(keyed, measure_meta(name).breakdowns).collect()
+    return {name: cubes[name] for name in frames}
 
 
 # --- the revision note --------------------------------------------------------------------------

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import hmac
+import subprocess
+import sys
+
 import numpy as np
 import polars as pl
 import pytest
@@ -19,8 +23,10 @@ from anonymise.cellkey import (
     noise_distribution,
     protect_counts,
     record_keys,
+    unit_hashes,
     with_record_key,
 )
+from anonymise.hmac_batch import hmac_sha256_many
 
 SECRET = bytes(range(32))
 TABLE = PerturbationTable.generate(SECRET, max_noise=3, variance=1.0)
@@ -227,3 +233,90 @@ def test_ptable_for_uses_environment_secret_and_caches(monkeypatch: pytest.Monke
     monkeypatch.delenv(cellkey.SECRET_FILE_ENV, raising=False)
     with pytest.raises(SecretNotConfiguredError):
         cellkey.ptable_for(3, 1.0)
+
+
+# --- hashing many units: the fast path gives the digests the ledgers already hold ----------------
+
+_SAMPLE = [
+    "p0123456789abcdef0123456789abcdef|2025-01",
+    "",  # empty
+    "Zoë|Ångström|日本語|🙂",  # multi-byte UTF-8
+    "x" * 300,  # longer than SHA-256's block
+    "referral|p" + "f" * 32 + "|2026-03-31",
+    "referral|p" + "f" * 32 + "|2026-03-31",  # a repeat (hashed once, returned twice)
+    *(f"u{i}" for i in range(40)),
+]
+
+
+def _reference_unit_hashes(values: list[str], secret: bytes) -> list[str]:
+    """The original per-unit loop, kept here as the definition the ledgers rely on."""
+    subkey = cellkey.derive_key(secret, "ledger-unit")
+    return [hmac.digest(subkey, v.encode("utf-8"), "sha256")[:16].hex() for v in values]
+
+
+def _reference_record_keys(values: list[str], secret: bytes, epoch: int) -> list[int]:
+    domain = b"portal-sdc/record-key/v1" + (f"|epoch={epoch}".encode() if epoch else b"")
+    subkey = hmac.digest(secret, domain, "sha256")
+    return [hmac.digest(subkey, v.encode("utf-8"), "sha256")[0] for v in values]
+
+
+@pytest.mark.parametrize("parallel_from", [10**9, 2], ids=["one process", "two processes"])
+def test_fast_hashes_are_exactly_the_original_ones(monkeypatch, parallel_from) -> None:
+    monkeypatch.setattr(cellkey, "PARALLEL_HASH_FROM", parallel_from)
+    values = pl.Series("unit_id", _SAMPLE)
+    assert unit_hashes(values, SECRET).to_list() == _reference_unit_hashes(_SAMPLE, SECRET)
+    for epoch in (0, 3):
+        got = record_keys(values, SECRET, epoch=epoch).to_list()
+        assert got == _reference_record_keys(_SAMPLE, SECRET, epoch)
+
+
+def test_values_that_are_not_text_are_hashed_as_their_text() -> None:
+    numbers = pl.Series("pid", [7, 12, 7, 300])
+    assert record_keys(numbers, SECRET).to_list() == _reference_record_keys(
+        ["7", "12", "7", "300"], SECRET, 0
+    )
+
+
+def test_hmac_batch_matches_hmac_for_any_key_length() -> None:
+    messages = [m.encode("utf-8") for m in _SAMPLE]
+    for key in (b"k" * 16, bytes(range(64)), b"long key " * 20):
+        expected = b"".join(hmac.digest(key, m, "sha256") for m in messages)
+        assert hmac_sha256_many(key, messages) == expected
+
+
+def test_the_second_process_gets_the_key_only_on_stdin(monkeypatch) -> None:
+    started: list[dict] = []
+    real_popen = subprocess.Popen
+
+    def spy(args, **kwargs):
+        started.append({"args": list(args), "env": kwargs.get("env")})
+        return real_popen(args, **kwargs)
+
+    monkeypatch.setattr(cellkey.subprocess, "Popen", spy)
+    values = pl.Series("unit_id", [f"unit-{i}" for i in range(50)])
+    got = cellkey.keyed_digests(values, b"K" * 32, parallel_from=10)
+    assert len(started) == 1
+    argv = " ".join(started[0]["args"])
+    assert "K" * 32 not in argv and (b"K" * 32).hex() not in argv
+    assert started[0]["env"] == {}  # none of this process's secrets either
+    expected = [hmac.digest(b"K" * 32, v.encode(), "sha256") for v in values.to_list()]
+    assert [bytes(row) for row in got] == expected
+
+
+@pytest.mark.parametrize("exit_at", ["start", "end"])
+def test_hashing_falls_back_to_one_process_when_the_second_fails(monkeypatch, exit_at) -> None:
+    real_popen = subprocess.Popen
+    # A worker that dies at once (the parent's write fails) or after reading everything.
+    code = (
+        "import sys; sys.exit(3)"
+        if exit_at == "start"
+        else "import sys; sys.stdin.buffer.read(); sys.exit(3)"
+    )
+
+    def broken(args, **kwargs):
+        return real_popen([sys.executable, "-c", code], **kwargs)
+
+    monkeypatch.setattr(cellkey.subprocess, "Popen", broken)
+    values = pl.Series("unit_id", _SAMPLE)
+    got = cellkey.keyed_digests(values, SECRET, parallel_from=2)
+    assert [bytes(r) for r in got] == [hmac.digest(SECRET, v.encode(), "sha256") for v in _SAMPLE]

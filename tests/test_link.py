@@ -199,3 +199,63 @@ def test_date_of_birth_with_either_initial_is_still_scored():
         ("c", "MARY", "JONES", "1985-06-07", "XM3 3CC"),
         ("d", "MARIE", "SMITH", "1985-06-07", "XM4 4DD"),
     ]) == 2  # fmt: skip
+
+
+def _single_edits(s: str, alphabet: str) -> set[str]:
+    """Every string one substitution, adjacent transposition, insertion or deletion away."""
+    out = set()
+    for i in range(len(s) + 1):
+        for c in alphabet:
+            out.add(s[:i] + c + s[i:])
+            if i < len(s):
+                out.add(s[:i] + c + s[i + 1 :])
+        if i < len(s):
+            out.add(s[:i] + s[i + 1 :])
+        if i + 1 < len(s):
+            out.add(s[:i] + s[i + 1] + s[i] + s[i + 2 :])
+    return out
+
+
+def test_guarded_date_of_birth_edit_level_is_exactly_damerau_levenshtein():
+    # The guard in DOB_ONE_EDIT only skips pairs that cannot be one edit apart: the level
+    # must be true for exactly the pairs damerau_levenshtein(...) <= 1 is, for any strings.
+    import random
+
+    import duckdb
+
+    from pipelines.link import splink_settings
+
+    dob = next(
+        c for c in splink_settings().get_settings("duckdb").as_dict()["comparisons"]
+        if c["output_column_name"] == "dob"
+    )  # fmt: skip
+    level = next(
+        lv["sql_condition"]
+        for lv in dob["comparison_levels"]
+        if lv["label_for_charts"] == "Damerau-Levenshtein distance of dob <= 1"
+    )
+    rng = random.Random(5)
+    bases = ["1990-03-12", "2011-12-01", "abcdefgh", "abcdefghi", "abcdefghij", "ab", "", "ÅSA-ÉLODIE"]
+    pairs = []
+    for base in bases:
+        ones = sorted(_single_edits(base, "0129-aé"))
+        pairs += [(base, s) for s in ones] + [(s, base) for s in ones]
+        # Two edits away (mostly not one), and unrelated strings of the same shape.
+        pairs += [(base, rng.choice(sorted(_single_edits(s, "07-x")))) for s in ones[:200]]
+    pairs += [(f"19{rng.randint(10, 99)}-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}",
+               f"19{rng.randint(10, 99)}-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}")
+              for _ in range(3000)]  # fmt: skip
+    pairs += [(None, "1990-01-01"), ("1990-01-01", None)]
+    con = duckdb.connect()
+    con.execute("CREATE TABLE p (dob_l VARCHAR, dob_r VARCHAR)")
+    con.executemany("INSERT INTO p VALUES (?, ?)", pairs)
+    wrong, one_edit, guarded_out = con.execute(
+        f"""SELECT
+              count(*) FILTER (WHERE coalesce({level}, false)
+                                     <> coalesce(damerau_levenshtein(dob_l, dob_r) <= 1, false)),
+              count(*) FILTER (WHERE damerau_levenshtein(dob_l, dob_r) = 1),
+              count(*) FILTER (WHERE NOT coalesce(damerau_levenshtein(dob_l, dob_r) <= 1, true))
+            FROM p"""
+    ).fetchone()
+    assert wrong == 0
+    assert one_edit > 1000 and guarded_out > 1000  # both outcomes well represented
