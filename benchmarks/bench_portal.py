@@ -37,6 +37,7 @@ drawn with the figures the page last sent (`_READY`).
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
 import statistics
@@ -100,16 +101,19 @@ def main() -> None:
     args = parser.parse_args()
     if not os.environ.get("PORTAL_SDC_SECRET") and not os.environ.get("PORTAL_SDC_SECRET_FILE"):
         sys.exit("set PORTAL_SDC_SECRET (or PORTAL_SDC_SECRET_FILE) to the release's secret")
+    # The browser rounds, alone (--browser-only) or after the AppTest timings (--browser).
+    in_browser = functools.partial(
+        browser_timings,
+        args.store,
+        args.work,
+        args.repeat,
+        args.compare,
+        args.compare_store,
+        changes_only=args.changes_only,
+        floor=args.floor,
+    )
     if args.browser_only:
-        browser_timings(
-            args.store,
-            args.work,
-            args.repeat,
-            args.compare,
-            args.compare_store,
-            changes_only=args.changes_only,
-            floor=args.floor,
-        )
+        in_browser()
         return
     os.environ.setdefault("STREAMLIT_LOGGER_LEVEL", "error")
     for name in ("PORTAL_CONFIG", "PORTAL_ACCOUNTS_FILE", "PORTAL_STORE_URL", "PORTAL_WORK_DIR"):
@@ -330,14 +334,7 @@ def main() -> None:
     )
     server.should_exit = True
     if args.browser:
-        browser_timings(
-            args.store,
-            args.work,
-            args.repeat,
-            args.compare,
-            args.compare_store,
-            floor=args.floor,
-        )
+        in_browser()
 
 
 # --- in a real browser ---------------------------------------------------------------------
