@@ -32,7 +32,7 @@ from pathlib import Path
 import polars as pl
 
 from anonymise.pseudonymise import MasterKey, pseudonymise_series
-from pipelines.zone_b import ZONE_B_PROJECT, person_anchors
+from pipelines.zone_b import ZONE_B_PROJECT, modes, person_anchors
 from registry.codes import NEEDS
 
 LAYOUT_DIR = Path(__file__).parent / "shares"
@@ -203,10 +203,6 @@ class ShareFrames:
     excluded_ids: pl.Series  # their zone B pseudonyms (for the protected count only)
 
 
-def _mode(col: str) -> pl.Expr:
-    return pl.col(col).drop_nulls().mode().sort().first()
-
-
 def zone_b_ids(linked: pl.DataFrame, key: MasterKey) -> pl.DataFrame:
     """person_key -> zone B person_id, computed exactly as `build_zone_b` does."""
     zkey = key.project_key(ZONE_B_PROJECT)
@@ -320,13 +316,10 @@ def build_share(
 
     # --- identifiers: one row per person per address --------------------------------
     people = linked.join(ids, on="person_key").join(keep, on="person_id", how="semi")
-    who = people.group_by("person_id").agg(
-        _mode("forename").alias("forename"),
-        _mode("surname").alias("surname"),
-        _mode("dob").alias("dob"),
-        _mode("sex").alias("sex"),
-        _mode("ni_number").alias("ni_number"),
-        _mode("nhs_number").alias("nhs_number"),
+    who = modes(
+        people,
+        "person_id",
+        {c: c for c in ("forename", "surname", "dob", "sex", "ni_number", "nhs_number")},
     )
     addresses = (
         people.filter(pl.col("postcode").is_not_null())
