@@ -40,6 +40,7 @@ import argparse
 import functools
 import logging
 import os
+import shutil
 import statistics
 import sys
 import time
@@ -634,6 +635,9 @@ def browser_timings(
         for server, _ in [*servers.values(), *([floor_server] if floor_server else [])]:
             server.terminate()
             server.wait(timeout=20)
+        if floor_dir is not None:
+            # protected tables, but a run leaves nothing of its own behind
+            shutil.rmtree(floor_dir, ignore_errors=True)
     print(
         f"\nload average (1 min) at the start of each round: {', '.join(f'{v:.1f}' for v in loads)}"
     )
