@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -179,6 +180,12 @@ def spark_session(config: EngineConfig) -> Any:
     )
     if master.startswith("local"):
         builder = builder.config("spark.driver.memory", config.spark_driver_memory)
+        # Partition-mapped stages (pipelines/partitioned.py) run polars in Spark's Python
+        # workers: in local mode they must be this interpreter, with this environment's
+        # packages, not whatever `python3` is first on the PATH (pyspark 3.5 reads only
+        # the variable, not a conf). A path, not a secret; one already set is kept. On a
+        # cluster the executors' Python is the cluster's (docs/scale.md says what it needs).
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     if config.scratch is not None:
         builder = builder.config("spark.local.dir", str(config.scratch / "spill"))
     spark = builder.getOrCreate()

@@ -32,12 +32,24 @@ RowFunction = Callable[[pl.DataFrame], pl.DataFrame]
 
 
 class MapRows(Protocol):
-    """Apply a row-wise polars function to `frame` (which has the `order` column) and
-    return its result, with `order`, sorted by it."""
+    """Where row-wise and additive polars functions run."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """polars or spark."""
+        ...
 
-    def __call__(self, frame: pl.DataFrame, fn: RowFunction, *, order: str) -> pl.DataFrame: ...
+    def __call__(self, frame: pl.DataFrame, fn: RowFunction, *, order: str) -> pl.DataFrame:
+        """A row-wise `fn` applied to `frame` (which has the `order` column): its result,
+        with `order`, sorted by it."""
+        ...
+
+    def aggregate(self, frame: pl.DataFrame, fn: RowFunction, combine: RowFunction) -> pl.DataFrame:
+        """`fn(frame)`, where `fn` is additive: `combine` of the union of `fn` over any
+        split of the rows equals `fn` over them all (counts and sums, grouped). Here
+        `fn` runs once on the whole frame; on Spark once per partition, then `combine`
+        on the union of the partial results."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -47,6 +59,9 @@ class OnDriver:
     name: str = "polars"
 
     def __call__(self, frame: pl.DataFrame, fn: RowFunction, *, order: str) -> pl.DataFrame:
+        return fn(frame)
+
+    def aggregate(self, frame: pl.DataFrame, fn: RowFunction, combine: RowFunction) -> pl.DataFrame:
         return fn(frame)
 
 
@@ -60,6 +75,8 @@ def _spark_arrow_type(t: Any) -> Any:
 
     if pa.types.is_large_string(t) or pa.types.is_string_view(t):
         return pa.string()
+    if pa.types.is_dictionary(t):  # polars' categoricals: their values
+        return _spark_arrow_type(t.value_type)
     if pa.types.is_large_list(t) or pa.types.is_list(t):
         return pa.list_(_spark_arrow_type(t.value_type))
     widen = {pa.uint8(): pa.int16(), pa.uint16(): pa.int32(), pa.uint32(): pa.int64()}
@@ -88,40 +105,53 @@ class OnSpark:
         self.spark = spark
         self.partitions = partitions
 
-    def to_spark(self, frame: pl.DataFrame, order: str) -> Any:
+    def to_spark(self, frame: pl.DataFrame, order: str | None = None) -> Any:
+        """`frame` as a Spark DataFrame in `self.partitions` partitions: contiguous runs of
+        `order` when given, else Spark's round-robin split."""
         from pyspark.sql.pandas.types import to_arrow_schema
 
         schema = spark_schema_of(frame)
         arrow = frame.to_arrow().cast(to_arrow_schema(schema))
         # Spark 3.5 reads pandas through Arrow (not an Arrow table directly).
-        sdf = self.spark.createDataFrame(arrow.to_pandas(types_mapper=None), schema=schema)
+        sdf = self.spark.createDataFrame(arrow.to_pandas(), schema=schema)
         if self.partitions is not None and sdf.rdd.getNumPartitions() != self.partitions:
-            sdf = sdf.repartitionByRange(self.partitions, order)
+            sdf = (
+                sdf.repartitionByRange(self.partitions, order)
+                if order is not None
+                else sdf.repartition(self.partitions)
+            )
         return sdf
 
-    def __call__(self, frame: pl.DataFrame, fn: RowFunction, *, order: str) -> pl.DataFrame:
+    def _map(self, frame: pl.DataFrame, fn: RowFunction, order: str | None) -> pl.DataFrame:
+        """`fn` on each partition; the partial results, unioned, in polars."""
         import pyarrow as pa
         from pyspark.sql.pandas.types import to_arrow_schema
 
         # The result's types, from the function on no rows: what every partition returns.
         expected = fn(frame.head(0))
-        if order not in expected.columns:
-            raise ValueError(f"a partition-mapped function must keep the order column {order!r}")
         out_schema = spark_schema_of(expected)
         out_arrow = to_arrow_schema(out_schema)
         in_types = frame.schema
 
+        # Shipped to the executors: `fn` and the two schemas, nothing else of this process.
         def per_partition(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
             got = list(batches)
-            if not got or not sum(b.num_rows for b in got):
+            if not sum(b.num_rows for b in got):
                 return
             part = pl.from_arrow(pa.Table.from_batches(got))
             assert isinstance(part, pl.DataFrame)
-            result = fn(part.cast(dict(in_types)))
-            yield from result.to_arrow().cast(out_arrow).to_batches()
+            yield from fn(part.cast(in_types)).to_arrow().cast(out_arrow).to_batches()
 
         mapped = self.to_spark(frame, order).mapInArrow(per_partition, out_schema)
-        return _collect(mapped, out_arrow).cast(dict(expected.schema)).sort(order)
+        return _collect(mapped, out_arrow).cast(expected.schema)
+
+    def __call__(self, frame: pl.DataFrame, fn: RowFunction, *, order: str) -> pl.DataFrame:
+        if order not in fn(frame.head(0)).columns:
+            raise ValueError(f"a partition-mapped function must keep the order column {order!r}")
+        return self._map(frame, fn, order).sort(order)
+
+    def aggregate(self, frame: pl.DataFrame, fn: RowFunction, combine: RowFunction) -> pl.DataFrame:
+        return combine(self._map(frame, fn, None))
 
 
 def _collect(sdf: Any, schema: Any) -> pl.DataFrame:
