@@ -8,8 +8,9 @@ families) on the same backend.
 Why this split rather than a dataframe layer that compiles to both engines (Ibis): the
 stage that outgrows one machine is pairwise scoring (84 of 100 s at 300,000 people, and
 quadratic within blocks), and Splink already compiles it to Spark SQL. The other stages
-are linear scans that polars does fastest on one machine; on a cluster they are
-partitioned by source and run before and after linkage. One model, trained once, is
+are polars code, fastest on one machine; with `--engine spark` the row-wise and additive
+ones (ingest's row checks, the cubes' cell counts) run that same code on Spark partitions
+(`pipelines/partitioned.py`), the rest on the driver. One model, trained once, is
 applied by either backend (`apply_model`), so a Spark run reproduces a DuckDB run's
 links rather than re-estimating its own (see docs/scale.md).
 
