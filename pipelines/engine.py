@@ -147,7 +147,7 @@ class SparkBackend(Backend):
 
     def close(self) -> None:
         if self.owned:
-            self.spark.stop()
+            stop_session(self.spark)
 
 
 def spark_session(config: EngineConfig) -> Any:
@@ -194,6 +194,21 @@ def spark_session(config: EngineConfig) -> Any:
     if config.scratch is not None:
         spark.sparkContext.setCheckpointDir(str(config.scratch / "checkpoints"))
     return spark
+
+
+def stop_session(spark: Any) -> None:
+    """Stop a Spark session this process started, so a later one writes its scratch files
+    where its own configuration says.
+
+    The JVM outlives the session and caches its first session's local directories
+    (`spark.local.dir`) for every later one: without clearing that cache a second session
+    (the linkage after ingest, or a second run in the same process) wrote into the first
+    one's scratch folder after it had been removed, recreating it world-readable and
+    leaving it behind (seen in a test: a zone A folder outliving its run)."""
+    jvm = spark._jvm
+    spark.stop()
+    if jvm is not None:
+        getattr(getattr(jvm.org.apache.spark.util, "Utils$"), "MODULE$").clearLocalRootDirs()
 
 
 def _java_home() -> bool:

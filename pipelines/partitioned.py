@@ -26,7 +26,7 @@ from typing import Any, Protocol
 
 import polars as pl
 
-from pipelines.engine import EngineConfig, spark_session
+from pipelines.engine import EngineConfig, spark_session, stop_session
 
 RowFunction = Callable[[pl.DataFrame], pl.DataFrame]
 
@@ -189,6 +189,6 @@ def partition_mapper(config: EngineConfig, *, partitions: int | None = None) -> 
         yield OnSpark(spark, partitions=partitions)
     finally:
         if owned:
-            spark.stop()
+            stop_session(spark)
         if config.scratch is not None:
             shutil.rmtree(config.scratch, ignore_errors=True)

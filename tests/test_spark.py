@@ -365,3 +365,6 @@ def test_components_on_spark_give_the_drivers_labels(tmp_path):
     again = EngineConfig("spark", scratch=tmp_path / "scratch2", spark_components_from=1)
     assert components(ids, edges, again).to_list() == on_driver.to_list()
     assert not (tmp_path / "scratch2").exists()
+    # The JVM caches its first session's local directories: unless the cache is cleared
+    # when a session stops, the second session recreates the first one's removed scratch.
+    assert not (tmp_path / "scratch").exists()
