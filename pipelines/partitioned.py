@@ -95,9 +95,10 @@ def spark_schema_of(frame: pl.DataFrame) -> Any:
 class OnSpark:
     """The function applied on Spark, one polars call per partition.
 
-    `partitions`: how many partitions the rows are cut into (default: the session's
-    parallelism); contiguous runs of the order column, so a partition is a slice of the
-    file."""
+    `partitions`: how many partitions the rows are cut into. By default Spark cuts the
+    frame into the session's parallelism in slices, in order; given, a row-wise stage's
+    rows are cut into contiguous runs of the order column (a partition is a slice of the
+    file) and an additive stage's round-robin."""
 
     name = "spark"
 
@@ -146,9 +147,10 @@ class OnSpark:
         return _collect(mapped, out_arrow).cast(expected.schema)
 
     def __call__(self, frame: pl.DataFrame, fn: RowFunction, *, order: str) -> pl.DataFrame:
-        if order not in fn(frame.head(0)).columns:
+        out = self._map(frame, fn, order)
+        if order not in out.columns:
             raise ValueError(f"a partition-mapped function must keep the order column {order!r}")
-        return self._map(frame, fn, order).sort(order)
+        return out.sort(order)
 
     def aggregate(self, frame: pl.DataFrame, fn: RowFunction, combine: RowFunction) -> pl.DataFrame:
         return combine(self._map(frame, fn, None))
