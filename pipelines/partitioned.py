@@ -19,7 +19,7 @@ pyspark is imported only inside the Spark branch: `--engine duckdb` never needs 
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -29,6 +29,8 @@ import polars as pl
 from pipelines.engine import EngineConfig, spark_session, stop_session
 
 RowFunction = Callable[[pl.DataFrame], pl.DataFrame]
+# Spark jobs of an aggregate submitted at once (Spark schedules them side by side).
+CONCURRENT_JOBS = 4
 
 
 class MapRows(Protocol):
@@ -44,12 +46,21 @@ class MapRows(Protocol):
         with `order`, sorted by it."""
         ...
 
-    def aggregate(self, frame: pl.DataFrame, fn: RowFunction, combine: RowFunction) -> pl.DataFrame:
-        """`fn(frame)`, where `fn` is additive: `combine` of the union of `fn` over any
-        split of the rows equals `fn` over them all (counts and sums, grouped). Here
-        `fn` runs once on the whole frame; on Spark once per partition, then `combine`
-        on the union of the partial results."""
+    def aggregate(self, jobs: Mapping[str, Additive]) -> dict[str, pl.DataFrame]:
+        """Each job's `fn(frame)`, by name (see `Additive`)."""
         ...
+
+
+@dataclass(frozen=True)
+class Additive:
+    """`fn(frame)`, where `fn` is additive: `combine` of the union of `fn` over any split
+    of the rows equals `fn` over them all (counts and sums, grouped). Here `fn` runs once
+    on the whole frame; on Spark once per partition, then `combine` on the union of the
+    partial results."""
+
+    frame: pl.DataFrame
+    fn: RowFunction
+    combine: RowFunction
 
 
 @dataclass(frozen=True)
@@ -61,8 +72,8 @@ class OnDriver:
     def __call__(self, frame: pl.DataFrame, fn: RowFunction, *, order: str) -> pl.DataFrame:
         return fn(frame)
 
-    def aggregate(self, frame: pl.DataFrame, fn: RowFunction, combine: RowFunction) -> pl.DataFrame:
-        return fn(frame)
+    def aggregate(self, jobs: Mapping[str, Additive]) -> dict[str, pl.DataFrame]:
+        return {name: job.fn(job.frame) for name, job in jobs.items()}
 
 
 ON_DRIVER = OnDriver()
@@ -152,8 +163,18 @@ class OnSpark:
             raise ValueError(f"a partition-mapped function must keep the order column {order!r}")
         return out.sort(order)
 
-    def aggregate(self, frame: pl.DataFrame, fn: RowFunction, combine: RowFunction) -> pl.DataFrame:
-        return combine(self._map(frame, fn, None))
+    def aggregate(self, jobs: Mapping[str, Additive]) -> dict[str, pl.DataFrame]:
+        # One Spark job per frame (a measure's cube), several submitted at once: each is
+        # small and mostly waiting (measured: publish's 31.9 wall s held 14.5 CPU s at
+        # 20,000 people when they ran one after another).
+        from concurrent.futures import ThreadPoolExecutor
+
+        def run(job: Additive) -> pl.DataFrame:
+            return job.combine(self._map(job.frame, job.fn, None))
+
+        with ThreadPoolExecutor(max_workers=CONCURRENT_JOBS) as pool:
+            done = {name: pool.submit(run, job) for name, job in jobs.items()}
+            return {name: future.result() for name, future in done.items()}
 
 
 def _collect(sdf: Any, schema: Any) -> pl.DataFrame:

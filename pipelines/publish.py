@@ -50,7 +50,7 @@ import polars as pl
 from anonymise.cellkey import build_cube, record_keys, unit_hashes
 from anonymise.policy import Policy
 from pipelines.derive import MEASURES, OBJECTIONS_MEASURE, SUSTAIN_DAYS
-from pipelines.partitioned import ON_DRIVER, MapRows
+from pipelines.partitioned import ON_DRIVER, Additive, MapRows
 from pipelines.store import Store
 from registry.measures import CHANGE_SET_PREFIX, KEY_MODULUS, MeasureMeta, ReleaseInfo
 from registry.periods import finest_time_dim, period_end
@@ -370,7 +370,7 @@ def build_cubes(
     The keys are computed here, where the secret is; `map_rows` (pipelines/partitioned.py)
     may count the cells on Spark partitions, and is handed only each unit's breakdowns and
     record key, never the secret or a unit's id or hash."""
-    cubes = {}
+    jobs: dict[str, Additive] = {}
     by_key_col: dict[str, dict[str, pl.DataFrame]] = {}
     for name, frame in frames.items():
         key_col = "unit_hash" if "unit_hash" in frame.columns else "unit_id"
@@ -380,9 +380,10 @@ def build_cubes(
         for name, frame in group.items():
             dims = measure_meta(name).breakdowns
             keyed = frame.select(*dims, keys[name].alias("record_key"))
-            cubes[name] = map_rows.aggregate(
+            jobs[name] = Additive(
                 keyed, partial(_finest_cube, dims=dims), partial(_sum_cubes, dims=dims)
             )
+    cubes = map_rows.aggregate(jobs)
     return {name: cubes[name] for name in frames}
 
 
