@@ -7,8 +7,10 @@ carry into the next; the parent samples the resident memory of the whole process
 what the machine had to hold. The county is generated once per size, before timing.
 
 On Spark the linkage applies the model the DuckDB run of the same size trained
-(`--linkage-model`), as a council moving to a cluster would; the other stages run in
-polars on the driver either way (docs/scale.md).
+(`--linkage-model`), as a council moving to a cluster would; ingest's row checks and
+publish's cube counts run on Spark partitions (the same polars code, pipelines/
+partitioned.py), each in a Spark session of its own whose start is inside the stage's
+time; pseudonymise and derive run in polars on the driver either way (docs/scale.md).
 
 Projection: for each stage, a power law t = a * n^b fitted by least squares on log-log
 to the measured sizes, then evaluated at 10M; the same for CPU seconds and peak memory. With two sizes
@@ -62,8 +64,31 @@ def _tree_rss_mb(root: int) -> float:
 
 
 def _cpu_seconds() -> float:
-    t = os.times()
-    return t.user + t.system + t.children_user + t.children_system
+    """CPU seconds of this process and every process under it, live or finished: on Spark
+    the work is done by the JVM and its Python workers, which run beside this process
+    until it exits, so its own times (os.times) would leave them out. Each live process
+    counts its own time and that of the children it has waited for (Linux /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    children: dict[int, list[int]] = {}
+    ticks: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid, ppid = int(entry), int(fields[1])
+        children.setdefault(ppid, []).append(pid)
+        # utime, stime, cutime, cstime (fields 14-17 of stat; 12-15 after the name)
+        ticks[pid] = sum(int(v) for v in fields[11:15])
+    total, todo = 0, [os.getpid()]
+    while todo:
+        pid = todo.pop()
+        total += ticks.get(pid, 0)
+        todo.extend(children.get(pid, []))
+    return total / tick
 
 
 def run_one(
@@ -77,8 +102,8 @@ def run_one(
     store = Store(f"sqlite:///{work.parent / (work.name + '.sqlite')}", upgrade=True)
     trained = json.loads(model.read_text()) if model else None
     # Wall-clock end of each stage, so the parent can split its memory samples by stage,
-    # and the CPU seconds at that point (every thread, DuckDB's included, and the child
-    # processes the run waited for, such as publishing's second hashing process): on a
+    # and the CPU seconds at that point (every thread, DuckDB's included, and every child
+    # process: publishing's second hashing process, Spark's JVM and Python workers): on a
     # shared machine CPU time says more about the work than wall time does.
     ends: dict[str, float] = {"start": time.time()}
     cpu: dict[str, float] = {"start": _cpu_seconds()}

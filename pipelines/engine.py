@@ -8,8 +8,9 @@ families) on the same backend.
 Why this split rather than a dataframe layer that compiles to both engines (Ibis): the
 stage that outgrows one machine is pairwise scoring (84 of 100 s at 300,000 people, and
 quadratic within blocks), and Splink already compiles it to Spark SQL. The other stages
-are linear scans that polars does fastest on one machine; on a cluster they are
-partitioned by source and run before and after linkage. One model, trained once, is
+are polars code, fastest on one machine; with `--engine spark` the row-wise and additive
+ones (ingest's row checks, the cubes' cell counts) run that same code on Spark partitions
+(`pipelines/partitioned.py`), the rest on the driver. One model, trained once, is
 applied by either backend (`apply_model`), so a Spark run reproduces a DuckDB run's
 links rather than re-estimating its own (see docs/scale.md).
 
@@ -23,6 +24,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -145,7 +147,7 @@ class SparkBackend(Backend):
 
     def close(self) -> None:
         if self.owned:
-            self.spark.stop()
+            stop_session(self.spark)
 
 
 def spark_session(config: EngineConfig) -> Any:
@@ -179,6 +181,12 @@ def spark_session(config: EngineConfig) -> Any:
     )
     if master.startswith("local"):
         builder = builder.config("spark.driver.memory", config.spark_driver_memory)
+        # Partition-mapped stages (pipelines/partitioned.py) run polars in Spark's Python
+        # workers: in local mode they must be this interpreter, with this environment's
+        # packages, not whatever `python3` is first on the PATH (pyspark 3.5 reads only
+        # the variable, not a conf). A path, not a secret; one already set is kept. On a
+        # cluster the executors' Python is the cluster's (docs/scale.md says what it needs).
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     if config.scratch is not None:
         builder = builder.config("spark.local.dir", str(config.scratch / "spill"))
     spark = builder.getOrCreate()
@@ -186,6 +194,21 @@ def spark_session(config: EngineConfig) -> Any:
     if config.scratch is not None:
         spark.sparkContext.setCheckpointDir(str(config.scratch / "checkpoints"))
     return spark
+
+
+def stop_session(spark: Any) -> None:
+    """Stop a Spark session this process started, so a later one writes its scratch files
+    where its own configuration says.
+
+    The JVM outlives the session and caches its first session's local directories
+    (`spark.local.dir`) for every later one: without clearing that cache a second session
+    (the linkage after ingest, or a second run in the same process) wrote into the first
+    one's scratch folder after it had been removed, recreating it world-readable and
+    leaving it behind (seen in a test: a zone A folder outliving its run)."""
+    jvm = spark._jvm
+    spark.stop()
+    if jvm is not None:
+        getattr(getattr(jvm.org.apache.spark.util, "Utils$"), "MODULE$").clearLocalRootDirs()
 
 
 def _java_home() -> bool:

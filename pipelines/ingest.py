@@ -36,6 +36,7 @@ import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,7 @@ from pipelines.contracts import (
 )
 from pipelines.identifiers import is_valid_nhs_number, is_valid_ni_number, is_valid_upn
 from pipelines.mapping import Mapping, apply_mapping, find_mapped, local_contract
+from pipelines.partitioned import ON_DRIVER, MapRows
 
 # A cell a spreadsheet would execute: '=', '+', '-', '@', or a leading tab/CR
 # (OWASP's CSV injection list). Such a cell is never legitimate in an extract.
@@ -238,12 +240,31 @@ def _id_clean(col: Column) -> pl.Expr:
 
 
 def validate(
-    raw: pl.DataFrame, contract: SourceContract, *, file: Path, as_at: date
+    raw: pl.DataFrame,
+    contract: SourceContract,
+    *,
+    file: Path,
+    as_at: date,
+    map_rows: MapRows = ON_DRIVER,
 ) -> IngestResult:
-    """Pure: raw text columns in, accepted (typed, standardised) and quarantined rows out."""
+    """Pure: raw text columns in, accepted (typed, standardised) and quarantined rows out.
+
+    Two parts: `row_checks`, each row's own checks and standardisation, which `map_rows`
+    may run on Spark partitions (pipelines/partitioned.py); then the rules that compare
+    rows (a repeated record id, a repeated row), applied here over the whole file."""
     raw = _with_optional_columns(raw, contract)
     n = raw.height
-    df = raw.with_row_index("_row")
+    # The file's row numbers, given before any partitioning: quarantine names the line.
+    df = raw.with_row_index("_row").with_columns(pl.col("_row").cast(pl.Int64))
+    typed = map_rows(df, partial(row_checks, contract=contract, as_at=as_at), order="_row")
+    return _whole_file_checks(df, typed, contract, file=file, rows_in=n)
+
+
+def row_checks(df: pl.DataFrame, *, contract: SourceContract, as_at: date) -> pl.DataFrame:
+    """Each row's checks and standardisation: `_row`, `_fatal` (reasons before and
+    including the record id's own, `_fatal_rest` the others), `dq_flags` and the
+    standardised columns. Row-wise (every output row depends on its input row alone), so
+    its result over the whole file is the union of its results over any split of it."""
     std: list[pl.Expr] = []
     fatal: list[pl.Expr] = []
     flags: list[pl.Expr] = []
@@ -259,6 +280,7 @@ def validate(
     def reason(cond: pl.Expr, code: str) -> pl.Expr:
         return pl.when(cond).then(pl.lit(code)).otherwise(pl.lit(None, pl.Utf8))
 
+    split_at = 0
     for col in contract.every_column:
         c = col.name
         v = pl.col(c)
@@ -272,8 +294,9 @@ def validate(
         if col.kind is Kind.RECORD_ID:
             std.append(v.alias("record_id"))
             fatal.append(reason(~present, f"missing_required:{c}"))
-            # Not the first row with this id (one hash pass; a window over the id was slower).
-            fatal.append(reason(present & ~v.is_first_distinct(), "duplicate_record_id"))
+            # A repeated id compares rows: `_whole_file_checks` puts it here, between this
+            # column's reasons and the next columns'.
+            split_at = len(fatal)
             continue
         if col.kind is Kind.NAME:
             s = name_expr(c)
@@ -326,17 +349,23 @@ def validate(
             fatal.append(reason(~present, f"missing_required:{c}"))
         std.append(s.alias(c))
 
+    def reasons(exprs: list[pl.Expr], name: str) -> pl.Expr:
+        if not exprs:
+            return pl.lit([], pl.List(pl.Utf8)).alias(name)
+        return pl.concat_list(exprs).list.drop_nulls().alias(name)
+
     checked = (
         df.with_columns(once)
         .with_columns(
-            pl.concat_list(fatal).list.drop_nulls().alias("_fatal"),
-            pl.concat_list(flags).list.drop_nulls().alias("dq_flags")
-            if flags
-            else pl.lit([], pl.List(pl.Utf8)).alias("dq_flags"),
+            reasons(fatal[:split_at], "_fatal"),
+            reasons(fatal[split_at:], "_fatal_rest"),
+            reasons(flags, "dq_flags"),
         )
         .with_columns(std_cols=pl.struct(std))
     )
-    typed = checked.select("_row", "_fatal", "dq_flags", pl.col("std_cols").struct.unnest())
+    typed = checked.select(
+        "_row", "_fatal", "_fatal_rest", "dq_flags", pl.col("std_cols").struct.unnest()
+    )
 
     # Cross-field: a date of birth after the event it is recorded against.
     event = contract.event_date
@@ -348,10 +377,31 @@ def validate(
         )
         typed = typed.with_columns(
             pl.when(after)
-            .then(pl.col("_fatal").list.concat(pl.lit(["impossible_date:dob_after_event"])))
-            .otherwise(pl.col("_fatal"))
-            .alias("_fatal")
+            .then(pl.col("_fatal_rest").list.concat(pl.lit(["impossible_date:dob_after_event"])))
+            .otherwise(pl.col("_fatal_rest"))
+            .alias("_fatal_rest")
         )
+    return typed
+
+
+def _whole_file_checks(
+    df: pl.DataFrame, typed: pl.DataFrame, contract: SourceContract, *, file: Path, rows_in: int
+) -> IngestResult:
+    """The rules that compare rows, over the whole file in file order (`typed`: the
+    `row_checks` of every row, sorted by `_row`), then the split into accepted and
+    quarantined rows (`df`: the raw rows, for the quarantine's text)."""
+    # Not the first row with this id (one hash pass; a window over the id was slower).
+    rid = pl.col("record_id")
+    repeated_id = rid.is_not_null() & ~rid.is_first_distinct()
+    typed = typed.with_columns(
+        pl.concat_list(
+            "_fatal",
+            pl.when(repeated_id)
+            .then(pl.lit(["duplicate_record_id"]))
+            .otherwise(pl.lit([], pl.List(pl.Utf8))),
+            "_fatal_rest",
+        ).alias("_fatal")
+    ).drop("_fatal_rest")
     # Exact duplicates of an earlier row (all columns but the record key).
     content = [c for c in contract.column_names if c != contract.record_id]
     repeated = ~pl.struct(content).is_first_distinct() if content else pl.lit(False)
@@ -386,7 +436,7 @@ def validate(
             *[c.name for c in contract.every_column],
         )
     )
-    return IngestResult(contract.name, file, n, accepted, quarantined)
+    return IngestResult(contract.name, file, rows_in, accepted, quarantined)
 
 
 # --------------------------------------------------------- objections ---
@@ -539,15 +589,18 @@ def ingest_all(
     sources: Iterable[SourceContract] | None = None,
     run_date: date | None = None,
     mapping: Mapping | None = None,
+    map_rows: MapRows = ON_DRIVER,
 ) -> dict[str, IngestResult]:
     """Read and validate every source. File problems are gathered and raised together.
 
     as_at: the data date (later event dates are impossible); run_date: today, the
     latest possible date for an objection to have been received; mapping: how the
-    council's own exports map to contracts (pipelines/mapping.py)."""
+    council's own exports map to contracts (pipelines/mapping.py); map_rows: where each
+    extract's row checks run (pipelines/partitioned.py: here, or on Spark partitions)."""
     out, problems = gather_sources(
-        raw_dir, as_at=as_at, sources=sources, run_date=run_date, mapping=mapping
-    )
+        raw_dir, as_at=as_at, sources=sources, run_date=run_date, mapping=mapping,
+        map_rows=map_rows,
+    )  # fmt: skip
     if problems:
         plural = "s" if len(problems) > 1 else ""
         raise SourceFileError(
@@ -564,6 +617,7 @@ def gather_sources(
     sources: Iterable[SourceContract] | None = None,
     run_date: date | None = None,
     mapping: Mapping | None = None,
+    map_rows: MapRows = ON_DRIVER,
 ) -> tuple[dict[str, IngestResult], list[str]]:
     """Every source that can be read, validated, and every file-level problem of the
     others (`portal sources check` reports both; `ingest_all` stops on any problem)."""
@@ -606,7 +660,8 @@ def gather_sources(
         if c.name == "objections":
             out[c.name] = validate_objections(df, c, file=path, run_date=run_date)
         else:
-            out[c.name] = validate(df, c, file=path, as_at=as_at)
+            # The file was read and its header checked here; only the row checks move.
+            out[c.name] = validate(df, c, file=path, as_at=as_at, map_rows=map_rows)
         del df
     returns: dict[str, IngestResult] = {}
     if returns_read is not None:

@@ -39,9 +39,10 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from functools import partial
 from typing import Any
 
 import polars as pl
@@ -49,8 +50,9 @@ import polars as pl
 from anonymise.cellkey import build_cube, record_keys, unit_hashes
 from anonymise.policy import Policy
 from pipelines.derive import MEASURES, OBJECTIONS_MEASURE, SUSTAIN_DAYS
+from pipelines.partitioned import ON_DRIVER, Additive, MapRows
 from pipelines.store import Store
-from registry.measures import CHANGE_SET_PREFIX, MeasureMeta, ReleaseInfo
+from registry.measures import CHANGE_SET_PREFIX, KEY_MODULUS, MeasureMeta, ReleaseInfo
 from registry.periods import finest_time_dim, period_end
 
 OBJECTORS_MEASURE = OBJECTIONS_MEASURE.meta
@@ -340,12 +342,35 @@ def full_frames(current: Mapping[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
     return {n: f.select("unit_hash", *measure_meta(n).breakdowns) for n, f in current.items()}
 
 
+def _finest_cube(keyed: pl.DataFrame, *, dims: Sequence[str]) -> pl.DataFrame:
+    return build_cube(keyed, dims).collect()
+
+
+def _sum_cubes(partials: pl.DataFrame, *, dims: Sequence[str]) -> pl.DataFrame:
+    """Partial cubes of disjoint sets of units, summed into the cube of them all: a cell's
+    count is the sum of its partial counts, its key the sum of its partial keys mod the
+    modulus (the sum of its units' keys mod the modulus, as `build_cube` computes it)."""
+    return (
+        partials.group_by(list(dims))
+        .agg(pl.col("n").sum(), pl.col("ckey").sum() % KEY_MODULUS)
+        .sort(list(dims))
+    )
+
+
 def build_cubes(
-    frames: Mapping[str, pl.DataFrame], secret: bytes, *, epoch: int = 0
+    frames: Mapping[str, pl.DataFrame],
+    secret: bytes,
+    *,
+    epoch: int = 0,
+    map_rows: MapRows = ON_DRIVER,
 ) -> dict[str, pl.DataFrame]:
     """Record keys per unit (from its hash, in the release's key epoch), then the finest
-    cube of each measure's breakdowns."""
-    cubes = {}
+    cube of each measure's breakdowns.
+
+    The keys are computed here, where the secret is; `map_rows` (pipelines/partitioned.py)
+    may count the cells on Spark partitions, and is handed only each unit's breakdowns and
+    record key, never the secret or a unit's id or hash."""
+    jobs: dict[str, Additive] = {}
     by_key_col: dict[str, dict[str, pl.DataFrame]] = {}
     for name, frame in frames.items():
         key_col = "unit_hash" if "unit_hash" in frame.columns else "unit_id"
@@ -353,8 +378,12 @@ def build_cubes(
     for key_col, group in by_key_col.items():
         keys = across_frames(group, key_col, lambda v: record_keys(v, secret, epoch=epoch))
         for name, frame in group.items():
-            keyed = frame.with_columns(keys[name].alias("record_key"))
-            cubes[name] = build_cube(keyed, measure_meta(name).breakdowns).collect()
+            dims = measure_meta(name).breakdowns
+            keyed = frame.select(*dims, keys[name].alias("record_key"))
+            jobs[name] = Additive(
+                keyed, partial(_finest_cube, dims=dims), partial(_sum_cubes, dims=dims)
+            )
+    cubes = map_rows.aggregate(jobs)
     return {name: cubes[name] for name in frames}
 
 
@@ -439,6 +468,7 @@ def publish(
     plan: ReleasePlan | None = None,
     excluded_people: Mapping[str, pl.Series] | None = None,
     attribution: Mapping[str, pl.DataFrame] | None = None,
+    map_rows: MapRows = ON_DRIVER,
 ) -> Published:
     """Write a routine or revision release (see the module docstring) in one transaction.
 
@@ -446,7 +476,8 @@ def publish(
     pseudonyms left out of statistics, by reason (`objections`, `erasure_or_restriction`),
     to measure what changed since the last revision; attribution: every unit this run can
     derive with nobody excluded (`unit_id` per measure), to say whose removed units were
-    (for the change sets of a revised series).
+    (for the change sets of a revised series); map_rows: where the cubes' cells are
+    counted (`build_cubes`).
     Raises RevisionRefused when the revisions policy does not allow this revision."""
     plan = plan or plan_release(store, revision=False, data_as_at=data_as_at)
     check_revision_schedule(plan, policy, data_as_at)
@@ -490,7 +521,7 @@ def publish(
         else:
             out = routine
             baseline_excluded = before
-    cubes = build_cubes(out, secret, epoch=plan.key_epoch)
+    cubes = build_cubes(out, secret, epoch=plan.key_epoch, map_rows=map_rows)
     meta = {name: measure_meta(name) for name in out}
     reference, materiality = plan.reference(policy)
     changes: dict[str, pl.DataFrame] = {}

@@ -38,7 +38,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -55,6 +55,7 @@ from pipelines.engine import EngineConfig, saved_model
 from pipelines.ingest import IngestResult, ingest_all, ingest_summary, quarantine_report
 from pipelines.link import Linked, link, load_trace_response
 from pipelines.mapping import Mapping
+from pipelines.partitioned import partition_mapper
 from pipelines.publish import (
     Published,
     ReleasePlan,
@@ -176,15 +177,6 @@ def run_pipeline(
         raise RevisionRefused("a revision release needs a store and the disclosure-control secret")
     reference = load_reference(raw_dir)  # before the long stages: a missing file stops here
 
-    t = time.perf_counter()
-    progress("ingest", "reading and validating extracts")
-    results: dict[str, IngestResult] = ingest_all(
-        raw_dir, as_at=as_at, run_date=run_date, mapping=mapping
-    )
-    timings["ingest"] = time.perf_counter() - t
-    stage("ingest")
-
-    t = time.perf_counter()
     engine_config = EngineConfig(
         engine,
         spark_master=spark_master,
@@ -194,6 +186,19 @@ def run_pipeline(
         # linkage ends.
         scratch=work_dir.parent / f".{work_dir.name}.scratch-{run_id}",
     )
+
+    t = time.perf_counter()
+    progress("ingest", f"reading and validating extracts ({_where_rows_run(engine)})")
+    # On Spark each extract's row checks run on partitions, in a session of their own
+    # whose zone A scratch folder (the rows are identifiable) is removed when ingest ends.
+    with partition_mapper(_stage_scratch(engine_config, "ingest")) as rows:
+        results: dict[str, IngestResult] = ingest_all(
+            raw_dir, as_at=as_at, run_date=run_date, mapping=mapping, map_rows=rows
+        )
+    timings["ingest"] = time.perf_counter() - t
+    stage("ingest")
+
+    t = time.perf_counter()
     progress("link", f"linking records into persons and families (Splink on {engine})")
     linked: Linked = link(
         results,
@@ -303,25 +308,29 @@ def run_pipeline(
         t = time.perf_counter()
         progress("publish", f"protecting and publishing a {plan.kind if plan else 'routine'} "
                  "release (one transaction)")  # fmt: skip
-        result.published = publish(
-            store,
-            frames,
-            policy=policy,
-            secret=sdc_secret,
-            data_as_at=as_at,
-            run_metadata={
-                "run_id": run_id,
-                "counts": result.counts,
-                "objections": report.counts,
-                "requests": requests.counts(),
-            },
-            plan=plan,
-            excluded_people={
-                "objections": zb.persons.filter(pl.col("objected_statistics"))["person_id"],
-                "erasure_or_restriction": removed_ids,
-            },
-            attribution=attribution,
-        )
+        # On Spark the cubes' cells are counted on partitions (the record keys, and the
+        # secret, stay here), in a session of their own with its own zone A scratch.
+        with partition_mapper(_stage_scratch(engine_config, "publish")) as rows:
+            result.published = publish(
+                store,
+                frames,
+                policy=policy,
+                secret=sdc_secret,
+                data_as_at=as_at,
+                run_metadata={
+                    "run_id": run_id,
+                    "counts": result.counts,
+                    "objections": report.counts,
+                    "requests": requests.counts(),
+                },
+                plan=plan,
+                excluded_people={
+                    "objections": zb.persons.filter(pl.col("objected_statistics"))["person_id"],
+                    "erasure_or_restriction": removed_ids,
+                },
+                attribution=attribution,
+                map_rows=rows,
+            )
         result.release_id = result.published.release_id
         record_applied(store, requests, actor=actor, run_id=run_id)
         timings["publish"] = time.perf_counter() - t
@@ -347,6 +356,19 @@ def run_pipeline(
     timings["write"] = time.perf_counter() - t - timings.get("publish", 0.0)
     result.retention_due = retention.due(policy.retention, work_dir=work_dir, store=store)
     return result
+
+
+def _where_rows_run(engine: str) -> str:
+    return "Spark partitions" if engine == "spark" else "polars"
+
+
+def _stage_scratch(config: EngineConfig, stage: str) -> EngineConfig:
+    """The engine setting for one partition-mapped stage: its own zone A scratch folder
+    beside the linkage's (each stage's Spark session removes its own when it ends)."""
+    scratch = config.scratch
+    return replace(
+        config, scratch=scratch.with_name(f"{scratch.name}-{stage}") if scratch else None
+    )
 
 
 def active_requests_none() -> pl.DataFrame:

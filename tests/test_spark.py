@@ -1,5 +1,6 @@
 """The pipeline on Spark (local mode) reproduces the DuckDB run: same persons, same
-families, same published tables.
+families, same published tables; ingest's row checks and the cubes' cell counts on Spark
+partitions give frame for frame what polars gives on one machine.
 
 The linkage model is trained once (on DuckDB) and applied on Spark through
 `--linkage-model`, as a council moving to a cluster would; Splink's SQL for every level
@@ -110,6 +111,147 @@ def test_spark_scratch_is_removed_after_the_run(runs):
     # Spark's spill files and checkpoints hold identifiable records (zone A).
     *_, spark_root = runs
     assert not list(spark_root.glob(".work.scratch-*"))
+
+
+# ---- ingest and cubes on Spark partitions (pipelines/partitioned.py) -------------
+
+AS_AT = date(2026, 3, 31)
+PARTITIONS = 3
+FD = {
+    "forename": "Zoë", "surname": "o'neill ", "dob": "2015-03-04", "sex": "F",
+    "address_line1": "1 High Street", "postcode": "xm1  2ab", "contact_date": "2024-05-06",
+    "contact_source": "SCHOOL", "decision": "NFA",
+}  # fmt: skip
+
+
+def _front_door_with_bad_rows() -> pl.DataFrame:
+    """60 front-door rows, cut into thirds of 20 by Spark; bad rows in every third, and
+    each cross-row problem's two rows in different thirds."""
+    rows = [
+        dict(FD, contact_id=f"FD{i}", forename=f"Name{chr(65 + i % 26)}", dob=f"2015-03-{1 + i % 28:02d}")
+        for i in range(60)
+    ]  # fmt: skip
+    rows[3]["dob"] = "not a date"  # first third
+    rows[25]["decision"] = "MAYBE"  # second third
+    rows[50]["forename"] = '=HYPERLINK("http://x.example")'  # last third
+    rows[41]["dob"], rows[41]["contact_date"] = "2025-01-01", "2024-01-01"  # dob after event
+    rows[57]["contact_id"] = None
+    # Cross-row: row 45 repeats row 5's key (and has a bad date too: the reasons' order
+    # must be the driver's); row 38 repeats row 12 in every column but its key.
+    rows[45]["contact_id"], rows[45]["contact_date"] = "FD5", "31/31/2024"
+    rows[38] = dict(rows[12], contact_id="FD38")
+    return pl.DataFrame(rows, schema={k: pl.Utf8 for k in ["contact_id", *FD]})
+
+
+def _cube_frames(n: int) -> dict[str, pl.DataFrame]:
+    import numpy as np
+
+    from pipelines.publish import measure_meta
+
+    rng = np.random.default_rng(11)
+    out = {}
+    for name in ("contacts", "assessments_completed"):
+        dims = measure_meta(name).breakdowns
+        # Few cells, so each holds units of every partition and its keys' sum passes the
+        # modulus many times over.
+        spread = {d: 3 if d in ("locality", "sex") else 1 for d in dims}
+        values = {d: [f"{d}-{v}" for v in rng.integers(0, spread[d], n)] for d in dims}
+        values["locality"] = [None if i % 17 == 0 else v for i, v in enumerate(values["locality"])]
+        out[name] = pl.DataFrame({"unit_id": [f"{name}|p{i:032x}" for i in range(n)], **values})
+    return out
+
+
+@pytest.fixture(scope="module")
+def on_spark(county_20k: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Everything the tests below compare, computed in one Spark session (closed before
+    the tests run, so it never meets the pipeline runs' own sessions)."""
+    _need_spark()
+    from pyspark import TaskContext
+
+    from pipelines.contracts import get_contract
+    from pipelines.ingest import ingest_all, validate
+    from pipelines.partitioned import partition_mapper
+    from pipelines.publish import build_cubes
+
+    def partition_of(frame: pl.DataFrame) -> pl.DataFrame:
+        ctx = TaskContext.get()
+        part = ctx.partitionId() if ctx is not None else -1
+        return frame.select("_row", pl.lit(part, pl.Int64).alias("partition"))
+
+    scratch = tmp_path_factory.mktemp("partitioned") / "scratch"
+    bad = _front_door_with_bad_rows()
+    contract = get_contract("front_door")
+    frames = _cube_frames(5000)
+    with partition_mapper(EngineConfig("spark", scratch=scratch), partitions=PARTITIONS) as rows:
+        assert rows.name == "spark"
+        got = {
+            "county": ingest_all(county_20k, as_at=AS_AT, map_rows=rows),
+            "bad": validate(bad, contract, file=Path("front_door.csv"), as_at=AS_AT, map_rows=rows),
+            "partitions": rows(bad.with_row_index("_row").with_columns(pl.col("_row").cast(pl.Int64)),
+                               partition_of, order="_row"),
+            "cubes": build_cubes(frames, SECRET, epoch=2, map_rows=rows),
+        }  # fmt: skip
+    got["scratch_left"] = scratch.exists()
+    got["here"] = {
+        "county": ingest_all(county_20k, as_at=AS_AT),
+        "bad": validate(bad, contract, file=Path("front_door.csv"), as_at=AS_AT),
+        "cubes": build_cubes(frames, SECRET, epoch=2),
+    }
+    return got
+
+
+def test_spark_ingest_equals_polars_on_the_county(on_spark):
+    from polars.testing import assert_frame_equal
+
+    spark, here = on_spark["county"], on_spark["here"]["county"]
+    assert spark.keys() == here.keys()
+    for name, result in here.items():
+        assert_frame_equal(spark[name].accepted, result.accepted)
+        assert_frame_equal(spark[name].quarantined, result.quarantined)
+        assert spark[name].rows_in == result.rows_in
+    assert sum(r.accepted.height for r in here.values()) > 20_000
+    assert sum(r.quarantined.height for r in here.values()) > 0
+    assert not on_spark["scratch_left"]  # zone A scratch removed with the session
+
+
+def test_spark_ingest_applies_cross_row_rules_over_the_whole_file(on_spark):
+    """Bad rows in every partition, and a repeated key and a repeated row whose two rows
+    sit in different partitions: per partition, neither would be seen."""
+    from polars.testing import assert_frame_equal
+
+    part = dict(on_spark["partitions"].iter_rows())
+    assert len(set(part.values())) == PARTITIONS
+    assert part[5] != part[45] and part[12] != part[38]
+    assert {part[3], part[25], part[50]} == set(part.values())
+
+    spark, here = on_spark["bad"], on_spark["here"]["bad"]
+    assert_frame_equal(spark.accepted, here.accepted)
+    assert_frame_equal(spark.quarantined, here.quarantined)
+    reasons = dict(zip(spark.quarantined["line"], spark.quarantined["reasons"], strict=True))
+    # Line = row + 2 (the header is line 1): the file's numbering, not the partition's.
+    assert reasons == {
+        5: "bad_date:dob",
+        27: "bad_code:decision",
+        40: "duplicate_row",
+        43: "impossible_date:dob_after_event",
+        47: "duplicate_record_id;bad_date:contact_date",
+        52: "formula_like_cell:forename",
+        59: "missing_required:contact_id",
+    }
+    assert spark.accepted.height == 60 - 7  # no partition's rows dropped
+
+
+def test_spark_cubes_equal_polars(on_spark):
+    from polars.testing import assert_frame_equal
+
+    spark, here = on_spark["cubes"], on_spark["here"]["cubes"]
+    assert spark.keys() == here.keys()
+    for name, cube in here.items():
+        assert_frame_equal(spark[name], cube)
+        assert cube["n"].sum() == 5000
+        assert cube["locality"].null_count() > 0
+        # Every cell has tens of units in each partition: its keys pass the modulus there.
+        assert cube["n"].min() > 50
 
 
 # ---- no Spark needed below -------------------------------------------------------
@@ -223,3 +365,6 @@ def test_components_on_spark_give_the_drivers_labels(tmp_path):
     again = EngineConfig("spark", scratch=tmp_path / "scratch2", spark_components_from=1)
     assert components(ids, edges, again).to_list() == on_driver.to_list()
     assert not (tmp_path / "scratch2").exists()
+    # The JVM caches its first session's local directories: unless the cache is cleared
+    # when a session stops, the second session recreates the first one's removed scratch.
+    assert not (tmp_path / "scratch").exists()
