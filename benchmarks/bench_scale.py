@@ -33,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -40,10 +41,11 @@ STAGES = ("ingest", "link", "pseudonymise", "derive", "publish", "write")
 AS_AT = date(2026, 3, 31)
 
 
-def _tree_rss_mb(root: int) -> float:
-    """Resident memory of `root` and all its descendants, in MB (Linux /proc)."""
+def _tree_sum(root: int, value: Callable[[list[str]], int]) -> int:
+    """`value` of each process's /proc stat fields (after the name), summed over `root`
+    and all its descendants (Linux /proc)."""
     children: dict[int, list[int]] = {}
-    rss: dict[int, int] = {}
+    values: dict[int, int] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -54,13 +56,19 @@ def _tree_rss_mb(root: int) -> float:
             continue
         pid, ppid = int(entry), int(fields[1])
         children.setdefault(ppid, []).append(pid)
-        rss[pid] = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
+        values[pid] = value(fields)
     total, todo = 0, [root]
     while todo:
         pid = todo.pop()
-        total += rss.get(pid, 0)
+        total += values.get(pid, 0)
         todo.extend(children.get(pid, []))
-    return total / 1e6
+    return total
+
+
+def _tree_rss_mb(root: int) -> float:
+    """Resident memory of `root` and all its descendants, in MB."""
+    page = os.sysconf("SC_PAGE_SIZE")
+    return _tree_sum(root, lambda fields: int(fields[21]) * page) / 1e6
 
 
 def _cpu_seconds() -> float:
@@ -68,27 +76,9 @@ def _cpu_seconds() -> float:
     the work is done by the JVM and its Python workers, which run beside this process
     until it exits, so its own times (os.times) would leave them out. Each live process
     counts its own time and that of the children it has waited for (Linux /proc)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    children: dict[int, list[int]] = {}
-    ticks: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        pid, ppid = int(entry), int(fields[1])
-        children.setdefault(ppid, []).append(pid)
-        # utime, stime, cutime, cstime (fields 14-17 of stat; 12-15 after the name)
-        ticks[pid] = sum(int(v) for v in fields[11:15])
-    total, todo = 0, [os.getpid()]
-    while todo:
-        pid = todo.pop()
-        total += ticks.get(pid, 0)
-        todo.extend(children.get(pid, []))
-    return total / tick
+    # utime, stime, cutime, cstime (fields 14-17 of stat; 12-15 after the name)
+    ticks = _tree_sum(os.getpid(), lambda fields: sum(int(v) for v in fields[11:15]))
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def run_one(
