@@ -373,6 +373,15 @@ _READY = """() => {
 }"""
 
 
+def _print_rounds(values: Sequence[float], repeat: int) -> None:
+    """Each round's changes, in order: round 1 finds the web process's caches cold (every
+    table asked of the service for the first time), later rounds find them warm."""
+    per_round = len(values) // max(repeat, 1)
+    for r in range(repeat):
+        got = values[r * per_round : (r + 1) * per_round]
+        print(f"round {r + 1}: " + ", ".join(f"{v * 1000:,.0f}" for v in got) + " ms")
+
+
 def _open_select(page, label: str, nth: int):  # type: ignore[no-untyped-def]
     """Open the select box labelled `label` (not timed) and return its `nth` option."""
     page.get_by_role("combobox", name=label, exact=True).first.click()
@@ -657,12 +666,7 @@ def browser_timings(
         )  # fmt: skip
         for kind, values in kinds[code].items():
             print(_row(f"  of which changing {kind}, until the page settles", values))
-        # Round 1 finds the web process's caches cold (every table asked of the service for
-        # the first time); later rounds find them warm. Each round's changes, in order:
-        per_round = len(changes[code]) // max(repeat, 1)
-        for r in range(repeat):
-            got = changes[code][r * per_round : (r + 1) * per_round]
-            print(f"round {r + 1}: " + ", ".join(f"{v * 1000:,.0f}" for v in got) + " ms")
+        _print_rounds(changes[code], repeat)
         p95 = _pct(changes[code], 95)
         print(
             f"\ntarget in the browser (p95): filter change <= 500 ms: {p95 * 1000:,.0f} ms -> "
@@ -675,10 +679,7 @@ def browser_timings(
         )
         print("|---|---|---|---|---|")
         print(_row("filter change, from the click until the page settles", floor_changes))
-        per_round = len(floor_changes) // max(repeat, 1)
-        for r in range(repeat):
-            got = floor_changes[r * per_round : (r + 1) * per_round]
-            print(f"round {r + 1}: " + ", ".join(f"{v * 1000:,.0f}" for v in got) + " ms")
+        _print_rounds(floor_changes, repeat)
         for kind, values in floor_kinds.items():
             print(_row(f"  of which changing {kind}, until the page settles", values))
         ours = changes[ROOT]

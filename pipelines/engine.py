@@ -26,7 +26,7 @@ import re
 import shutil
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -122,14 +122,8 @@ class SparkBackend(Backend):
     name = "spark"
 
     def __init__(self, config: EngineConfig) -> None:
-        from pyspark.sql import SparkSession
-
-        # A session that was running before (Databricks, a notebook) belongs to its owner:
-        # it is used, never stopped. One started here is stopped when the linkage ends,
-        # because its scratch folder (zone A) is removed then and a later session must
-        # not write into a folder that is gone.
-        self.owned = SparkSession.getActiveSession() is None
-        self.spark = spark_session(config)
+        self._session = ExitStack()
+        self.spark = self._session.enter_context(owned_spark(config))
         from splink import SparkAPI
 
         # "parquet": Splink writes each step to the session's checkpoint folder (zone A)
@@ -146,8 +140,7 @@ class SparkBackend(Backend):
         return pl.from_pandas(pdf)
 
     def close(self) -> None:
-        if self.owned:
-            stop_session(self.spark)
+        self._session.close()
 
 
 def spark_session(config: EngineConfig) -> Any:
@@ -211,6 +204,36 @@ def stop_session(spark: Any) -> None:
         getattr(getattr(jvm.org.apache.spark.util, "Utils$"), "MODULE$").clearLocalRootDirs()
 
 
+@contextmanager
+def owned_spark(config: EngineConfig) -> Iterator[Any]:
+    """A Spark session for one stage. A session that was running before (Databricks, a
+    notebook) belongs to its owner: it is used, never stopped. One started here is stopped
+    when the stage ends, because its scratch folder (zone A) is removed then and a later
+    session must not write into a folder that is gone."""
+    from pyspark.sql import SparkSession
+
+    owned = SparkSession.getActiveSession() is None
+    spark = spark_session(config)
+    try:
+        yield spark
+    finally:
+        if owned:
+            stop_session(spark)
+
+
+@contextmanager
+def zone_a_scratch(config: EngineConfig) -> Iterator[None]:
+    """The stage's scratch folder (`config.scratch`: spill files and checkpoints, which
+    hold identifiable records), owner-only while the stage runs and removed after it."""
+    if config.scratch is not None:
+        config.scratch.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        yield
+    finally:
+        if config.scratch is not None:
+            shutil.rmtree(config.scratch, ignore_errors=True)
+
+
 def _java_home() -> bool:
     home = os.environ.get("JAVA_HOME")
     return home is not None and Path(home, "bin", "java").exists()
@@ -222,15 +245,12 @@ def open_backend(config: EngineConfig | None = None) -> Iterator[Backend]:
     checkpoints, DuckDB's spill) is removed afterwards: it holds identifiable records
     while the run lasts."""
     config = config or EngineConfig()
-    if config.scratch is not None:
-        config.scratch.mkdir(parents=True, exist_ok=True, mode=0o700)
-    backend: Backend = SparkBackend(config) if config.name == "spark" else DuckDBBackend(config)
-    try:
-        yield backend
-    finally:
-        backend.close()
-        if config.scratch is not None:
-            shutil.rmtree(config.scratch, ignore_errors=True)
+    with zone_a_scratch(config):
+        backend: Backend = SparkBackend(config) if config.name == "spark" else DuckDBBackend(config)
+        try:
+            yield backend
+        finally:
+            backend.close()
 
 
 def first_seen_labels(ids: pl.Series, clusters: pl.DataFrame) -> pl.Series:

@@ -18,7 +18,6 @@ pyspark is imported only inside the Spark branch: `--engine duckdb` never needs 
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from typing import Any, Protocol
 
 import polars as pl
 
-from pipelines.engine import EngineConfig, spark_session, stop_session
+from pipelines.engine import EngineConfig, owned_spark, zone_a_scratch
 
 RowFunction = Callable[[pl.DataFrame], pl.DataFrame]
 # Spark jobs of an aggregate submitted at once (Spark schedules them side by side).
@@ -202,16 +201,5 @@ def partition_mapper(config: EngineConfig, *, partitions: int | None = None) -> 
     if config.name != "spark":
         yield ON_DRIVER
         return
-    from pyspark.sql import SparkSession
-
-    if config.scratch is not None:
-        config.scratch.mkdir(parents=True, exist_ok=True, mode=0o700)
-    owned = SparkSession.getActiveSession() is None
-    spark = spark_session(config)
-    try:
+    with zone_a_scratch(config), owned_spark(config) as spark:
         yield OnSpark(spark, partitions=partitions)
-    finally:
-        if owned:
-            stop_session(spark)
-        if config.scratch is not None:
-            shutil.rmtree(config.scratch, ignore_errors=True)
